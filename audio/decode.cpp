@@ -1,0 +1,132 @@
+#include "audio/decode.h"
+
+#include <algorithm>
+#include <set>
+#include <system_error>
+
+#include "audio/resample.h"
+#include "audio/sndfile-handle.h"
+#include "core/error.h"
+#include "core/fs.h"
+
+namespace srnn {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr sf_count_t kBlockFrames = 1 << 15;
+
+std::string quoted(const fs::path& p) { return "'" + p.string() + "'"; }
+
+[[noreturn]] void fail(const fs::path& path, const std::string& reason, const std::string& hint = "") {
+  throw Error(ErrorKind::kInput, "cannot decode " + quoted(path) + ": " + reason, hint);
+}
+
+std::string format_name(int format) {
+  SF_FORMAT_INFO major{}, minor{};
+  major.format = format & SF_FORMAT_TYPEMASK;
+  minor.format = format & SF_FORMAT_SUBMASK;
+  std::string name;
+  if (sf_command(nullptr, SFC_GET_FORMAT_INFO, &major, sizeof(major)) == 0 && major.name) name = major.name;
+  if (sf_command(nullptr, SFC_GET_FORMAT_INFO, &minor, sizeof(minor)) == 0 && minor.name) {
+    name += std::string(name.empty() ? "" : " / ") + minor.name;
+  }
+  return name;
+}
+
+// Opens `path` for reading with every check that gives a clear reason on failure.
+SndFileHandle open_for_read(const fs::path& path, SF_INFO* info) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (!fs::exists(st)) fail(path, "no such file", "check the path");
+  if (fs::is_directory(st)) fail(path, "it is a directory", "use --input_dir for directories");
+  if (fs::file_size(path, ec) == 0 && !ec) fail(path, "the file is empty");
+  *info = SF_INFO{};
+  SndFileHandle f(sf_open(path.c_str(), SFM_READ, info));
+  if (f.get() == nullptr) {
+    fail(path, std::string("not a readable audio file (libsndfile: ") + sf_strerror(nullptr) + ")",
+         "samplernn reads WAV, FLAC, Ogg Vorbis, Opus, MP3 and AIFF");
+  }
+  if (info->channels <= 0 || info->samplerate <= 0) {
+    fail(path, "the header gives " + std::to_string(info->channels) + " channels at " +
+                   std::to_string(info->samplerate) + " Hz; the file is corrupt");
+  }
+  return f;
+}
+
+// Reads all frames through `sink(block, n_frames)`; returns the number of frames read.
+template <typename Sink>
+std::int64_t read_all(SNDFILE* f, const fs::path& path, int n_channels, Sink&& sink) {
+  std::vector<float> block(static_cast<std::size_t>(kBlockFrames) * n_channels);
+  std::int64_t total = 0;
+  for (;;) {
+    const sf_count_t n = sf_readf_float(f, block.data(), kBlockFrames);
+    if (n <= 0) break;
+    sink(block.data(), n);
+    total += n;
+  }
+  if (sf_error(f) != SF_ERR_NO_ERROR) {
+    fail(path, std::string("decoding failed after ") + std::to_string(total) + " frames (libsndfile: " +
+                   sf_strerror(f) + ")", "the file may be truncated or corrupt");
+  }
+  if (total == 0) fail(path, "it contains no audio samples");
+  return total;
+}
+
+}  // namespace
+
+AudioInfo probe_audio(const fs::path& path) {
+  SF_INFO info;
+  SndFileHandle f = open_for_read(path, &info);
+  return AudioInfo{info.samplerate, info.channels, static_cast<std::int64_t>(info.frames), format_name(info.format)};
+}
+
+std::vector<float> load_interleaved(const fs::path& path, AudioInfo* out_info) {
+  SF_INFO info;
+  SndFileHandle f = open_for_read(path, &info);
+  std::vector<float> samples;
+  if (info.frames > 0 && info.frames < (sf_count_t{1} << 34)) samples.reserve(info.frames * info.channels);
+  const int nc = info.channels;
+  const std::int64_t n = read_all(f.get(), path, nc, [&](const float* block, sf_count_t n_frames) {
+    samples.insert(samples.end(), block, block + n_frames * nc);
+  });
+  if (out_info) *out_info = AudioInfo{info.samplerate, nc, n, format_name(info.format)};
+  return samples;
+}
+
+DecodedAudio load_mono(const fs::path& path, int target_rate_hz) {
+  SF_INFO info;
+  SndFileHandle f = open_for_read(path, &info);
+  const int nc = info.channels;
+  const int out_rate = target_rate_hz > 0 ? target_rate_hz : info.samplerate;
+  Resampler resampler(info.samplerate, out_rate);
+
+  DecodedAudio out;
+  out.rate_hz = out_rate;
+  out.source_rate_hz = info.samplerate;
+  out.source_channels = nc;
+  if (info.frames > 0 && info.frames < (sf_count_t{1} << 34)) {
+    out.samples.reserve(static_cast<std::size_t>(info.frames * (double(out_rate) / info.samplerate)) + 64);
+  }
+  std::vector<float> mono(kBlockFrames);
+  const float scale = 1.0f / static_cast<float>(nc);
+  read_all(f.get(), path, nc, [&](const float* block, sf_count_t n_frames) {
+    // block: (n_frames, nc) interleaved -> mono: (n_frames)
+    for (sf_count_t i = 0; i < n_frames; ++i) {
+      float sum = 0.0f;
+      for (int c = 0; c < nc; ++c) sum += block[i * nc + c];
+      mono[i] = sum * scale;
+    }
+    resampler.process(Span<const float>(mono.data(), static_cast<std::size_t>(n_frames)), out.samples);
+  });
+  resampler.flush(out.samples);
+  return out;
+}
+
+bool has_audio_extension(const fs::path& path) {
+  static const std::set<std::string> kExtensions = {"wav", "wave", "flac", "ogg", "oga", "opus", "mp3",
+                                                    "aif", "aiff", "aifc", "au", "snd", "w64", "caf"};
+  return kExtensions.count(lower_extension(path)) > 0;
+}
+
+}  // namespace srnn

@@ -1,0 +1,96 @@
+#include "audio/quantize.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace srnn {
+namespace {
+
+constexpr double kMu = 255.0;
+constexpr double kA = 87.6;
+
+}  // namespace
+
+QType parse_q_type(const std::string& name) {
+  if (name == "mu-law" || name == "mulaw" || name == "mu_law") return QType::kMuLaw;
+  if (name == "a-law" || name == "alaw" || name == "a_law") return QType::kALaw;
+  if (name == "linear") return QType::kLinear;
+  throw Error(ErrorKind::kConfig, "q_type '" + name + "' is not known", "choose mu-law, a-law or linear");
+}
+
+std::string q_type_name(QType type) {
+  switch (type) {
+    case QType::kMuLaw: return "mu-law";
+    case QType::kALaw: return "a-law";
+    case QType::kLinear: return "linear";
+  }
+  return "mu-law";
+}
+
+Quantizer::Quantizer(QType type, int q_levels) : type_(type), q_levels_(q_levels) {
+  if (type != QType::kLinear && q_levels != 256) {
+    throw Error(ErrorKind::kConfig,
+                "q_levels is " + std::to_string(q_levels) + " but " + q_type_name(type) + " needs 256",
+                "set q_levels to 256, or use q_type linear for other level counts");
+  }
+  if (q_levels < 2 || q_levels > 65536) {
+    throw Error(ErrorKind::kConfig, "q_levels is " + std::to_string(q_levels) + "; it must be in [2, 65536]");
+  }
+}
+
+double Quantizer::compress(double x) const {
+  x = std::clamp(x, -1.0, 1.0);
+  const double a = std::fabs(x);
+  double y = a;
+  switch (type_) {
+    case QType::kMuLaw: y = std::log1p(kMu * a) / std::log1p(kMu); break;
+    case QType::kALaw:
+      y = a < 1.0 / kA ? kA * a / (1.0 + std::log(kA)) : (1.0 + std::log(kA * a)) / (1.0 + std::log(kA));
+      break;
+    case QType::kLinear: break;
+  }
+  return std::copysign(y, x);
+}
+
+double Quantizer::expand(double y) const {
+  y = std::clamp(y, -1.0, 1.0);
+  const double a = std::fabs(y);
+  double x = a;
+  switch (type_) {
+    case QType::kMuLaw: x = std::expm1(a * std::log1p(kMu)) / kMu; break;
+    case QType::kALaw: {
+      const double d = 1.0 + std::log(kA);
+      x = a < 1.0 / d ? a * d / kA : std::exp(a * d - 1.0) / kA;
+      break;
+    }
+    case QType::kLinear: break;
+  }
+  return std::copysign(x, y);
+}
+
+int Quantizer::quantize(float x) const {
+  if (std::isnan(x)) return q_zero();
+  const double y = compress(static_cast<double>(x));
+  const int level = static_cast<int>((y + 1.0) / 2.0 * (q_levels_ - 1) + 0.5);
+  return std::clamp(level, 0, q_levels_ - 1);
+}
+
+float Quantizer::dequantize(int level) const {
+  level = std::clamp(level, 0, q_levels_ - 1);
+  const double y = 2.0 * level / (q_levels_ - 1) - 1.0;
+  return static_cast<float>(expand(y));
+}
+
+void Quantizer::quantize(Span<const float> x, Span<std::int32_t> levels) const {
+  if (levels.size() < x.size()) throw Error(ErrorKind::kInternal, "quantize: output span too small");
+  for (std::size_t i = 0; i < x.size(); ++i) levels[i] = quantize(x[i]);
+}
+
+void Quantizer::dequantize(Span<const std::int32_t> levels, Span<float> x) const {
+  if (x.size() < levels.size()) throw Error(ErrorKind::kInternal, "dequantize: output span too small");
+  for (std::size_t i = 0; i < levels.size(); ++i) x[i] = dequantize(levels[i]);
+}
+
+}  // namespace srnn

@@ -1,0 +1,45 @@
+// Writing mono audio files: 16-bit PCM WAV by default, 24-bit and 32-bit float WAV, and
+// 16/24-bit FLAC on request.
+//
+// write_audio() is atomic: it writes a temporary file beside the final one and renames it
+// when everything was written, so a full disk or a missing permission never leaves a partial
+// file under the final name. Samples beyond [-1, 1] are clipped, never wrapped; 16-bit PCM
+// stores round(x * 32768), so 16-bit input read back through decode.h round-trips exactly.
+//
+//   srnn::write_audio("out.wav", samples, 16000);                                  // 16-bit WAV
+//   srnn::write_audio("out.flac", samples, 16000, srnn::parse_audio_format("flac"));
+//
+// Errors: Error(kIo) naming the path and the reason.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "core/span.h"
+
+namespace srnn {
+
+enum class Container { kWav, kFlac };
+enum class SampleFormat { kPcm16, kPcm24, kFloat32 };
+
+struct AudioFormat {
+  Container container = Container::kWav;
+  SampleFormat sample = SampleFormat::kPcm16;
+
+  std::string extension() const;  // "wav" or "flac"
+  std::string name() const;       // the name parse_audio_format() accepts
+};
+
+// "wav" (16-bit PCM), "wav24", "wav-float", "flac" (16-bit), "flac24". Throws Error(kUsage).
+AudioFormat parse_audio_format(const std::string& name);
+// The names parse_audio_format() accepts, for help texts.
+const char* audio_format_names();
+
+void write_audio(const std::filesystem::path& path, Span<const float> mono, int rate_hz,
+                 AudioFormat format = {});
+
+// Sample conversion used by the writer, exposed for tests: round(x * 32768) clipped.
+std::int16_t float_to_pcm16(float x);
+
+}  // namespace srnn

@@ -1,0 +1,29 @@
+// Subcommands of the `samplernn` binary. Each add_* function registers its flags on `app`
+// and returns the code that runs it once the command line has been parsed. The runner
+// throws srnn::Error for failures main() reports in one line; its return value is the
+// process exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace srnn {
+
+using CommandRunner = std::function<int()>;
+
+CommandRunner add_chunk_command(CLI::App& app);
+
+// Adds an option under its PRiSM name (--input_file) and its dashed spelling (--input-file).
+template <typename T>
+CLI::Option* add_flag_option(CLI::App& app, const std::string& underscored, T& value, const std::string& help) {
+  std::string names = "--" + underscored;
+  std::string dashed = underscored;
+  for (char& c : dashed) {
+    if (c == '_') c = '-';
+  }
+  if (dashed != underscored) names += ",--" + dashed;
+  return app.add_option(names, value, help);
+}
+
+}  // namespace srnn

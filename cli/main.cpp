@@ -1,0 +1,49 @@
+// samplernn: prepare audio, train SampleRNN models, generate and inspect audio.
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/log.h"
+
+int main(int argc, char** argv) {
+  // A write past a file-size limit must fail with EFBIG and be reported, not kill us.
+  std::signal(SIGXFSZ, SIG_IGN);
+
+  CLI::App app{"samplernn: prepare audio, train SampleRNN models and generate audio with them.", "samplernn"};
+  app.option_defaults()->always_capture_default();
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("samplernn ") + SRNN_VERSION);
+  app.footer("Run 'samplernn <command> --help' for the flags of a command.");
+
+  std::vector<std::pair<CLI::App*, srnn::CommandRunner>> commands;
+  const auto add = [&](srnn::CommandRunner (*adder)(CLI::App&)) {
+    const std::size_t before = app.get_subcommands({}).size();
+    srnn::CommandRunner run = adder(app);
+    commands.emplace_back(app.get_subcommands({})[before], std::move(run));
+  };
+  add(srnn::add_chunk_command);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : srnn::exit_code(srnn::ErrorKind::kUsage);
+  }
+
+  try {
+    for (auto& [sub, run] : commands) {
+      if (sub->parsed()) return run();
+    }
+    return srnn::exit_code(srnn::ErrorKind::kUsage);
+  } catch (const srnn::Error& e) {
+    srnn::log_error(e.what());
+    return srnn::exit_code(e.kind());
+  } catch (const std::exception& e) {
+    srnn::log_error(std::string("unexpected failure: ") + e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,105 @@
+#include "core/fs.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <system_error>
+
+#include "core/error.h"
+
+namespace srnn {
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path make_temp_path(const fs::path& final_path) {
+  static std::atomic<unsigned> counter{0};
+  const std::string suffix =
+      ".tmp-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+  fs::path temp = final_path;
+  temp += suffix;
+  return temp;
+}
+
+void fsync_file(const fs::path& path, bool is_dir) {
+  const int fd = ::open(path.c_str(), is_dir ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  if (fd < 0) throw Error(ErrorKind::kIo, "cannot open '" + path.string() + "' to flush it: " + errno_text(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) throw Error(ErrorKind::kIo, "cannot flush '" + path.string() + "' to disk: " + errno_text(err),
+                           "is the disk full?");
+}
+
+}  // namespace
+
+AtomicFile::AtomicFile(fs::path final_path)
+    : final_path_(std::move(final_path)), temp_path_(make_temp_path(final_path_)) {}
+
+AtomicFile::~AtomicFile() {
+  if (!committed_) {
+    std::error_code ec;
+    fs::remove(temp_path_, ec);  // best effort: the file may never have been created
+  }
+}
+
+void AtomicFile::commit(bool durable) {
+  if (durable) fsync_file(temp_path_, false);
+  if (std::rename(temp_path_.c_str(), final_path_.c_str()) != 0) {
+    throw Error(ErrorKind::kIo, "cannot rename '" + temp_path_.string() + "' to '" + final_path_.string() +
+                                    "': " + errno_text(errno));
+  }
+  committed_ = true;
+  if (durable) {
+    const fs::path dir = final_path_.has_parent_path() ? final_path_.parent_path() : fs::path(".");
+    fsync_file(dir, true);
+  }
+}
+
+void ensure_directory(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return;
+  if (fs::exists(dir, ec)) {
+    throw Error(ErrorKind::kIo, "'" + dir.string() + "' exists but is not a directory",
+                "choose another output directory");
+  }
+  fs::create_directories(dir, ec);
+  if (ec) {
+    throw Error(ErrorKind::kIo, "cannot create directory '" + dir.string() + "': " + ec.message(),
+                "check the path and its permissions");
+  }
+}
+
+std::vector<fs::path> list_files_recursive(const fs::path& dir,
+                                           const std::function<bool(const fs::path&)>& keep) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    throw Error(ErrorKind::kInput, "directory '" + dir.string() + "' does not exist");
+  }
+  if (!fs::is_directory(dir, ec)) {
+    throw Error(ErrorKind::kInput, "'" + dir.string() + "' is not a directory");
+  }
+  std::vector<fs::path> files;
+  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
+  if (ec) throw Error(ErrorKind::kInput, "cannot read directory '" + dir.string() + "': " + ec.message());
+  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) throw Error(ErrorKind::kInput, "cannot read directory '" + dir.string() + "': " + ec.message());
+    std::error_code type_ec;
+    if (it->is_regular_file(type_ec) && keep(it->path())) files.push_back(it->path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::string lower_extension(const fs::path& path) {
+  std::string ext = path.extension().string();
+  if (!ext.empty() && ext[0] == '.') ext.erase(0, 1);
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext;
+}
+
+}  // namespace srnn

@@ -1,0 +1,48 @@
+#include "core/log.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <mutex>
+
+namespace srnn {
+namespace {
+
+std::mutex g_mutex;
+bool g_progress_open = false;  // a '\r' progress line is on screen without its newline
+
+void write_line(const std::string& prefix, const std::string& line) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (g_progress_open) {
+    std::fputc('\n', stderr);
+    g_progress_open = false;
+  }
+  std::fprintf(stderr, "%s%s\n", prefix.c_str(), line.c_str());
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+bool stderr_is_tty() {
+  static const bool tty = isatty(STDERR_FILENO) == 1;
+  return tty;
+}
+
+void log_info(const std::string& line) { write_line("", line); }
+void log_warn(const std::string& line) { write_line("warning: ", line); }
+void log_error(const std::string& line) { write_line("error: ", line); }
+
+void log_progress(const std::string& line, bool final) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (stderr_is_tty()) {
+    // "\033[K" clears the rest of the previous, possibly longer, line.
+    std::fprintf(stderr, "\r%s\033[K", line.c_str());
+    g_progress_open = !final;
+    if (final) std::fputc('\n', stderr);
+  } else {
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+  std::fflush(stderr);
+}
+
+}  // namespace srnn

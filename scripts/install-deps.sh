@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian package samplernn needs to build, test and run its main job.
+# Safe to run again: packages already present are skipped by apt.
+#
+#   sudo scripts/install-deps.sh            # build and test dependencies
+#   sudo scripts/install-deps.sh --corpus   # also the default corpus (wesnoth-1.16-music)
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libsndfile1-dev libsoxr-dev
+  nlohmann-json3-dev libcli11-dev
+  libgtest-dev libbenchmark-dev
+)
+for arg in "$@"; do
+  case "$arg" in
+    --corpus) packages+=(wesnoth-1.16-music) ;;
+    *) echo "install-deps.sh: unknown option '$arg' (known: --corpus)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}; run this script as root" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

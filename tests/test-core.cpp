@@ -1,0 +1,113 @@
+// core/: atomic files, directory helpers, parallel_for, errors.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+#include <set>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/threads.h"
+#include "tests/test-util.h"
+
+namespace srnn {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST(AtomicFile, CommitReplacesTheFinalFile) {
+  test::TempDir dir;
+  const fs::path target = dir / "model.ckpt";
+  std::ofstream(target) << "old";
+  {
+    AtomicFile f(target);
+    EXPECT_EQ(f.temp_path().parent_path(), target.parent_path());
+    std::ofstream(f.temp_path()) << "new";
+    EXPECT_EQ(read_text(target), "old");  // untouched until commit
+    f.commit(/*durable=*/true);
+  }
+  EXPECT_EQ(read_text(target), "new");
+  EXPECT_EQ(test::list_names(dir.path()), std::vector<std::string>{"model.ckpt"});
+}
+
+TEST(AtomicFile, AbandonedWritesLeaveTheOldFileAndNoTemporary) {
+  test::TempDir dir;
+  const fs::path target = dir / "model.ckpt";
+  std::ofstream(target) << "old";
+  {
+    AtomicFile f(target);
+    std::ofstream(f.temp_path()) << "half";
+  }
+  EXPECT_EQ(read_text(target), "old");
+  EXPECT_EQ(test::list_names(dir.path()), std::vector<std::string>{"model.ckpt"});
+}
+
+TEST(AtomicFile, CommitFailureIsAnIoError) {
+  test::TempDir dir;
+  AtomicFile f(dir / "x");  // nothing written to the temporary path
+  try {
+    f.commit();
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+  }
+}
+
+TEST(Fs, EnsureDirectory) {
+  test::TempDir dir;
+  ensure_directory(dir / "a" / "b");
+  EXPECT_TRUE(fs::is_directory(dir / "a" / "b"));
+  ensure_directory(dir / "a" / "b");  // again: fine
+  std::ofstream(dir / "file") << "x";
+  EXPECT_THROW(ensure_directory(dir / "file"), Error);
+}
+
+TEST(Fs, ListFilesRecursiveIsSortedAndFiltered) {
+  test::TempDir dir;
+  fs::create_directories(dir / "z" / "y");
+  for (const char* name : {"b.wav", "a.txt", "z/c.wav", "z/y/a.wav"}) std::ofstream(dir / name) << "x";
+  const auto files = list_files_recursive(dir.path(), [](const fs::path& p) { return lower_extension(p) == "wav"; });
+  ASSERT_EQ(files.size(), 3u);
+  EXPECT_EQ(files[0], dir / "b.wav");
+  EXPECT_EQ(files[1], dir / "z" / "c.wav");
+  EXPECT_EQ(files[2], dir / "z" / "y" / "a.wav");
+  EXPECT_THROW(list_files_recursive(dir / "missing", [](const fs::path&) { return true; }), Error);
+  EXPECT_THROW(list_files_recursive(dir / "b.wav", [](const fs::path&) { return true; }), Error);
+}
+
+TEST(Fs, LowerExtension) {
+  EXPECT_EQ(lower_extension("a/B.FLAC"), "flac");
+  EXPECT_EQ(lower_extension("noext"), "");
+}
+
+TEST(Threads, ParallelForVisitsEveryIndexOnce) {
+  for (int threads : {1, 2, 3, 8}) {
+    for (std::size_t n : {0u, 1u, 2u, 17u, 1000u}) {
+      std::vector<std::atomic<int>> seen(n);
+      parallel_for(n, threads, [&](std::size_t i) { seen[i]++; });
+      for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(seen[i].load(), 1) << "threads " << threads << " n " << n;
+    }
+  }
+  EXPECT_GE(hardware_threads(), 1);
+}
+
+TEST(Errors, ExitCodesAreDistinctAndNonZero) {
+  std::set<int> codes;
+  for (ErrorKind k : {ErrorKind::kInternal, ErrorKind::kUsage, ErrorKind::kInput, ErrorKind::kConfig, ErrorKind::kIo,
+                      ErrorKind::kInterrupted}) {
+    EXPECT_NE(exit_code(k), 0);
+    codes.insert(exit_code(k));
+  }
+  EXPECT_EQ(codes.size(), 6u);
+  const Error e(ErrorKind::kInput, "cannot read 'x'", "check the path");
+  EXPECT_STREQ(e.what(), "cannot read 'x' (hint: check the path)");
+  EXPECT_EQ(e.message(), "cannot read 'x'");
+}
+
+}  // namespace
+}  // namespace srnn
