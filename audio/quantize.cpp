@@ -13,32 +13,7 @@ constexpr double kA = 87.6;
 
 }  // namespace
 
-QType parse_q_type(const std::string& name) {
-  if (name == "mu-law" || name == "mulaw" || name == "mu_law") return QType::kMuLaw;
-  if (name == "a-law" || name == "alaw" || name == "a_law") return QType::kALaw;
-  if (name == "linear") return QType::kLinear;
-  throw Error(ErrorKind::kConfig, "q_type '" + name + "' is not known", "choose mu-law, a-law or linear");
-}
-
-std::string q_type_name(QType type) {
-  switch (type) {
-    case QType::kMuLaw: return "mu-law";
-    case QType::kALaw: return "a-law";
-    case QType::kLinear: return "linear";
-  }
-  return "mu-law";
-}
-
-Quantizer::Quantizer(QType type, int q_levels) : type_(type), q_levels_(q_levels) {
-  if (type != QType::kLinear && q_levels != 256) {
-    throw Error(ErrorKind::kConfig,
-                "q_levels is " + std::to_string(q_levels) + " but " + q_type_name(type) + " needs 256",
-                "set q_levels to 256, or use q_type linear for other level counts");
-  }
-  if (q_levels < 2 || q_levels > 65536) {
-    throw Error(ErrorKind::kConfig, "q_levels is " + std::to_string(q_levels) + "; it must be in [2, 65536]");
-  }
-}
+Quantizer::Quantizer(QType type, int q_levels) : type_(type), q_levels_(q_levels) { check_q_levels(type, q_levels); }
 
 double Quantizer::compress(double x) const {
   x = std::clamp(x, -1.0, 1.0);

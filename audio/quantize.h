@@ -18,16 +18,10 @@
 #include <cstdint>
 #include <string>
 
+#include "core/qtype.h"
 #include "core/span.h"
 
 namespace srnn {
-
-enum class QType { kMuLaw, kALaw, kLinear };
-
-// "mu-law", "a-law", "linear" (also accepts "mulaw", "mu_law", "alaw", "a_law"). Throws
-// Error(kConfig) for anything else.
-QType parse_q_type(const std::string& name);
-std::string q_type_name(QType type);
 
 class Quantizer {
  public:

@@ -1,0 +1,144 @@
+#include "core/config.h"
+
+#include <fstream>
+#include <set>
+
+#include "core/error.h"
+
+namespace srnn {
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void bad(const std::string& key, const std::string& rule) {
+  throw Error(ErrorKind::kConfig, "config key '" + key + "': " + rule);
+}
+
+int get_int(const json& j, const std::string& key) {
+  if (!j.is_number_integer()) {
+    if (j.is_number_float() && j.get<double>() == static_cast<double>(static_cast<long long>(j.get<double>()))) {
+      return static_cast<int>(j.get<double>());
+    }
+    bad(key, "must be an integer, found " + j.dump());
+  }
+  return j.get<int>();
+}
+
+bool get_bool(const json& j, const std::string& key) {
+  if (j.is_null()) return false;
+  if (!j.is_boolean()) bad(key, "must be true or false, found " + j.dump());
+  return j.get<bool>();
+}
+
+}  // namespace
+
+std::string rnn_type_name(RnnType type) { return type == RnnType::kGru ? "gru" : "lstm"; }
+
+void validate(const ModelConfig& c) {
+  if (c.frame_sizes.empty()) bad("frame_sizes", "needs at least one frame size");
+  for (std::size_t i = 0; i < c.frame_sizes.size(); ++i) {
+    if (c.frame_sizes[i] < 1) bad("frame_sizes", "sizes must be positive");
+    if (i > 0 && c.frame_sizes[i] <= c.frame_sizes[i - 1]) bad("frame_sizes", "sizes must be in ascending order");
+    if (i > 0 && c.frame_sizes[i] % c.frame_sizes[i - 1] != 0) {
+      bad("frame_sizes", std::to_string(c.frame_sizes[i]) + " is not a multiple of " + std::to_string(c.frame_sizes[i - 1]) +
+                             "; each frame size must divide the next");
+    }
+  }
+  if (c.seq_len < 1 || c.seq_len % c.lookback() != 0) {
+    bad("seq_len", std::to_string(c.seq_len) + " must be a positive multiple of the top frame size " +
+                       std::to_string(c.lookback()));
+  }
+  if (c.dim < 1) bad("dim", "must be positive");
+  if (c.num_rnn_layers < 1) bad("num_rnn_layers", "must be at least 1");
+  try {
+    check_q_levels(c.q_type, c.q_levels);
+  } catch (const Error& e) {
+    bad("q_levels", e.message());
+  }
+  if (c.emb_size < 0) bad("emb_size", "must be positive");
+  if (!(c.rnn_dropout >= 0.0 && c.rnn_dropout < 1.0)) bad("rnn_dropout", "must be in [0, 1)");
+}
+
+ModelConfig model_config_from_json(const json& j, std::vector<std::string>* warnings) {
+  if (!j.is_object()) throw Error(ErrorKind::kConfig, "a model config must be a JSON object, found " + j.dump());
+  ModelConfig c;
+  static const std::set<std::string> kKnown = {"seq_len", "frame_sizes", "dim", "rnn_type", "num_rnn_layers",
+                                               "q_type", "q_levels", "emb_size", "skip_conn", "rnn_dropout",
+                                               "learn_h0", "weight_norm"};
+  for (const auto& [key, value] : j.items()) {
+    if (kKnown.count(key) == 0) {
+      if (warnings) warnings->push_back("unknown config key '" + key + "' is ignored");
+      continue;
+    }
+    if (key == "seq_len") c.seq_len = get_int(value, key);
+    if (key == "dim") c.dim = get_int(value, key);
+    if (key == "num_rnn_layers") c.num_rnn_layers = get_int(value, key);
+    if (key == "q_levels") c.q_levels = get_int(value, key);
+    if (key == "emb_size") c.emb_size = value.is_null() ? 0 : get_int(value, key);
+    if (key == "skip_conn") c.skip_conn = get_bool(value, key);
+    if (key == "learn_h0") c.learn_h0 = get_bool(value, key);
+    if (key == "weight_norm") c.weight_norm = get_bool(value, key);
+    if (key == "rnn_dropout") {
+      if (value.is_null()) continue;
+      if (!value.is_number()) bad(key, "must be a number, found " + value.dump());
+      c.rnn_dropout = value.get<double>();
+    }
+    if (key == "frame_sizes") {
+      if (!value.is_array()) bad(key, "must be a list of integers, found " + value.dump());
+      c.frame_sizes.clear();
+      for (const auto& v : value) c.frame_sizes.push_back(get_int(v, key));
+    }
+    if (key == "rnn_type") {
+      if (!value.is_string()) bad(key, "must be \"gru\" or \"lstm\", found " + value.dump());
+      const std::string t = value.get<std::string>();
+      if (t == "gru" || t == "GRU") c.rnn_type = RnnType::kGru;
+      else if (t == "lstm" || t == "LSTM") c.rnn_type = RnnType::kLstm;
+      else bad(key, "must be \"gru\" or \"lstm\", found \"" + t + "\"");
+    }
+    if (key == "q_type") {
+      if (!value.is_string()) bad(key, "must be \"mu-law\", \"a-law\" or \"linear\", found " + value.dump());
+      c.q_type = parse_q_type(value.get<std::string>());
+    }
+  }
+  validate(c);
+  return c;
+}
+
+ModelConfig load_model_config(const std::filesystem::path& path, std::vector<std::string>* warnings) {
+  std::ifstream in(path);
+  if (!in) throw Error(ErrorKind::kConfig, "cannot open config file '" + path.string() + "'", "check the --config_file path");
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::exception& e) {
+    throw Error(ErrorKind::kConfig, "config file '" + path.string() + "' is not valid JSON: " + e.what());
+  }
+  try {
+    return model_config_from_json(j, warnings);
+  } catch (const Error& e) {
+    throw Error(ErrorKind::kConfig, path.string() + ": " + e.message(), e.hint());
+  }
+}
+
+json to_json(const ModelConfig& c) {
+  return json{{"seq_len", c.seq_len},         {"frame_sizes", c.frame_sizes},
+              {"dim", c.dim},                 {"rnn_type", rnn_type_name(c.rnn_type)},
+              {"num_rnn_layers", c.num_rnn_layers}, {"q_type", q_type_name(c.q_type)},
+              {"q_levels", c.q_levels},       {"emb_size", c.embedding_size()},
+              {"skip_conn", c.skip_conn},     {"rnn_dropout", c.rnn_dropout},
+              {"learn_h0", c.learn_h0},       {"weight_norm", c.weight_norm}};
+}
+
+std::string config_differences(const ModelConfig& a, const ModelConfig& b) {
+  const json ja = to_json(a), jb = to_json(b);
+  std::string out;
+  for (const auto& [key, value] : ja.items()) {
+    if (jb.at(key) != value) {
+      if (!out.empty()) out += "; ";
+      out += key + ": " + value.dump() + " != " + jb.at(key).dump();
+    }
+  }
+  return out;
+}
+
+}  // namespace srnn

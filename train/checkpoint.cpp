@@ -1,0 +1,141 @@
+#include "train/checkpoint.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <cstring>
+#include <mutex>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/safetensors.h"
+
+namespace srnn {
+namespace {
+
+std::string state_key(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+
+Tensor to_file_tensor(const torch::Tensor& t) {
+  Tensor out;
+  const torch::Tensor c = t.detach().contiguous().cpu();
+  if (c.scalar_type() == torch::kFloat32) out.dtype = DType::kF32;
+  else if (c.scalar_type() == torch::kInt64) out.dtype = DType::kI64;
+  else if (c.scalar_type() == torch::kUInt8) out.dtype = DType::kU8;
+  else throw Error(ErrorKind::kInternal, "cannot store tensor of type " + std::string(c.dtype().name()));
+  out.shape.assign(c.sizes().begin(), c.sizes().end());
+  out.bytes.resize(c.numel() * c.element_size());
+  if (!out.bytes.empty()) std::memcpy(out.bytes.data(), c.data_ptr(), out.bytes.size());
+  return out;
+}
+
+torch::Tensor from_file_tensor(const Tensor& t, const std::string& name, const std::filesystem::path& path) {
+  if (t.dtype == DType::kI64 || t.dtype == DType::kU8) {
+    torch::Tensor out = torch::empty(t.shape, t.dtype == DType::kI64 ? torch::kInt64 : torch::kUInt8);
+    if (!t.bytes.empty()) std::memcpy(out.data_ptr(), t.bytes.data(), t.bytes.size());
+    return out;
+  }
+  const std::vector<float> f = t.to_f32();
+  torch::Tensor out = torch::empty(t.shape, torch::kFloat32);
+  if (!f.empty()) std::memcpy(out.data_ptr(), f.data(), f.size() * 4);
+  (void)name;
+  (void)path;
+  return out;
+}
+
+const torch::Tensor& checked(const TensorFile& f, const std::string& name, const torch::Tensor& like,
+                             const std::filesystem::path& path, torch::Tensor& holder) {
+  holder = from_file_tensor(f.at(name), name, path);
+  if (holder.sizes() != like.sizes()) {
+    std::ostringstream os;
+    os << "tensor '" << name << "' in '" << path.string() << "' has shape " << holder.sizes() << ", expected "
+       << like.sizes();
+    throw Error(ErrorKind::kInput, os.str(), "the checkpoint does not match the model config");
+  }
+  return holder;
+}
+
+}  // namespace
+
+TensorFile weights_to_tensor_file(SampleRNN& model) {
+  TensorFile f;
+  for (const auto& item : model->named_parameters()) f.put(item.key(), to_file_tensor(item.value()));
+  return f;
+}
+
+void save_checkpoint(const std::filesystem::path& path, SampleRNN& model, torch::optim::Optimizer* optimizer,
+                     const CheckpointInfo& info) {
+  TensorFile f = weights_to_tensor_file(model);
+  if (optimizer != nullptr) {
+    auto& state = optimizer->state();
+    for (const auto& item : model->named_parameters()) {
+      auto it = state.find(state_key(item.value()));
+      if (it == state.end()) continue;
+      const std::string base = "optim." + item.key() + ".";
+      if (auto* s = dynamic_cast<torch::optim::AdamParamState*>(it->second.get())) {
+        f.put(base + "exp_avg", to_file_tensor(s->exp_avg()));
+        f.put(base + "exp_avg_sq", to_file_tensor(s->exp_avg_sq()));
+        f.put(base + "step", to_file_tensor(torch::tensor({s->step()}, torch::kInt64)));
+      } else if (auto* s = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
+        if (s->momentum_buffer().defined()) f.put(base + "momentum_buffer", to_file_tensor(s->momentum_buffer()));
+      } else if (auto* s = dynamic_cast<torch::optim::RMSpropParamState*>(it->second.get())) {
+        f.put(base + "square_avg", to_file_tensor(s->square_avg()));
+        if (s->momentum_buffer().defined()) f.put(base + "momentum_buffer", to_file_tensor(s->momentum_buffer()));
+        f.put(base + "step", to_file_tensor(torch::tensor({s->step()}, torch::kInt64)));
+      }
+    }
+  }
+  {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    f.put("train.rng_state", to_file_tensor(gen.get_state()));
+  }
+  f.metadata = to_metadata(info);
+  save_safetensors(path, f);
+}
+
+CheckpointInfo load_checkpoint(const std::filesystem::path& path, SampleRNN& model,
+                               torch::optim::Optimizer* optimizer) {
+  const TensorFile f = load_safetensors(path, [&](const std::string& name) {
+    return optimizer != nullptr || is_weight_tensor(name);
+  });
+  const CheckpointInfo info = checkpoint_info_from_metadata(f.metadata, path);
+  const std::string diff = config_differences(info.config, model->config());
+  if (!diff.empty()) {
+    throw Error(ErrorKind::kConfig, "the config disagrees with checkpoint '" + path.string() + "': " + diff,
+                "drop --config_file to use the checkpoint's config, or start a new --id");
+  }
+  torch::NoGradGuard ng;
+  torch::Tensor holder;
+  for (auto& item : model->named_parameters()) {
+    item.value().copy_(checked(f, item.key(), item.value(), path, holder));
+  }
+  if (optimizer == nullptr) return info;
+  auto& state = optimizer->state();
+  for (const auto& item : model->named_parameters()) {
+    const std::string base = "optim." + item.key() + ".";
+    const torch::Tensor& p = item.value();
+    if (info.optimizer == "adam" && f.has(base + "exp_avg")) {
+      auto s = std::make_unique<torch::optim::AdamParamState>();
+      s->exp_avg(checked(f, base + "exp_avg", p, path, holder).clone());
+      s->exp_avg_sq(checked(f, base + "exp_avg_sq", p, path, holder).clone());
+      s->step(from_file_tensor(f.at(base + "step"), base, path).item<int64_t>());
+      state[state_key(p)] = std::move(s);
+    } else if (info.optimizer == "sgd" && f.has(base + "momentum_buffer")) {
+      auto s = std::make_unique<torch::optim::SGDParamState>();
+      s->momentum_buffer(checked(f, base + "momentum_buffer", p, path, holder).clone());
+      state[state_key(p)] = std::move(s);
+    } else if (info.optimizer == "rmsprop" && f.has(base + "square_avg")) {
+      auto s = std::make_unique<torch::optim::RMSpropParamState>();
+      s->square_avg(checked(f, base + "square_avg", p, path, holder).clone());
+      if (f.has(base + "momentum_buffer")) s->momentum_buffer(checked(f, base + "momentum_buffer", p, path, holder).clone());
+      s->step(from_file_tensor(f.at(base + "step"), base, path).item<int64_t>());
+      state[state_key(p)] = std::move(s);
+    }
+  }
+  if (f.has("train.rng_state")) {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(from_file_tensor(f.at("train.rng_state"), "train.rng_state", path));
+  }
+  return info;
+}
+
+}  // namespace srnn

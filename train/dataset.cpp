@@ -1,0 +1,165 @@
+#include "train/dataset.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "audio/decode.h"
+#include "audio/quantize.h"
+#include "core/error.h"
+#include "core/fs.h"
+
+namespace srnn {
+namespace fs = std::filesystem;
+
+std::vector<std::int64_t> Batch::window(int w) const {
+  const std::int64_t cols = lookback + seq_len, begin = static_cast<std::int64_t>(w) * seq_len;
+  std::vector<std::int64_t> out(static_cast<std::size_t>(batch_size) * cols);
+  for (int b = 0; b < batch_size; ++b) {
+    const std::int32_t* row = levels.data() + b * row_len() + begin;
+    std::copy(row, row + cols, out.begin() + b * cols);
+  }
+  return out;
+}
+
+Dataset::Dataset(const DatasetOptions& options) : options_(options) {
+  const ModelConfig& m = options.model;
+  if (options.batch_size < 1) throw Error(ErrorKind::kUsage, "--batch_size must be at least 1");
+  if (!(options.val_frac >= 0.0 && options.val_frac < 1.0)) {
+    throw Error(ErrorKind::kUsage, "--val_frac must be in [0, 1), got " + std::to_string(options.val_frac));
+  }
+  std::vector<fs::path> paths = list_files_recursive(
+      options.data_dir, [](const fs::path& p) { return has_audio_extension(p); });
+  std::vector<AudioFileEntry> files;
+  for (const fs::path& p : paths) {
+    const AudioInfo info = probe_audio(p);
+    if (info.rate_hz != options.sample_rate_hz) {
+      throw Error(ErrorKind::kInput,
+                  "'" + p.string() + "' is sampled at " + std::to_string(info.rate_hz) + " Hz but --sample_rate is " +
+                      std::to_string(options.sample_rate_hz) + " Hz",
+                  "convert the data with `samplernn chunk --sample_rate " + std::to_string(options.sample_rate_hz) +
+                      "`, or pass the data's rate as --sample_rate");
+    }
+    if (info.n_frames < m.seq_len) {
+      warnings_.push_back("leaving out '" + p.string() + "': " + std::to_string(info.n_frames) +
+                          " samples is shorter than one window (seq_len " + std::to_string(m.seq_len) + ")");
+      continue;
+    }
+    files.push_back({p, info.n_frames});
+  }
+  const int B = options.batch_size;
+  if (files.empty()) {
+    throw Error(ErrorKind::kInput, "no usable audio files in '" + options.data_dir.string() + "'",
+                "prepare training data with `samplernn chunk`");
+  }
+  std::mt19937_64 rng(options.rng_seed);
+  std::shuffle(files.begin(), files.end(), rng);
+  int n_val_batches = 0;
+  if (options.val_frac > 0) {
+    n_val_batches = std::max(1, static_cast<int>(std::lround(options.val_frac * files.size() / B)));
+  }
+  const std::size_t n_val = static_cast<std::size_t>(n_val_batches) * B;
+  if (files.size() < n_val + B) {
+    throw Error(ErrorKind::kInput,
+                "'" + options.data_dir.string() + "' has " + std::to_string(files.size()) + " usable files; with --batch_size " +
+                    std::to_string(B) + " and --val_frac " + std::to_string(options.val_frac) + " it needs at least " +
+                    std::to_string(n_val + B),
+                "use a smaller --batch_size or more data");
+  }
+  val_.assign(files.begin(), files.begin() + n_val);
+  const std::size_t n_train = (files.size() - n_val) / B * B;
+  train_.assign(files.begin() + n_val, files.begin() + n_val + n_train);
+  if (files.size() - n_val - n_train > 0) {
+    warnings_.push_back(std::to_string(files.size() - n_val - n_train) +
+                        " files are left out to make whole batches of " + std::to_string(B));
+  }
+}
+
+static std::vector<std::vector<AudioFileEntry>> group(const std::vector<AudioFileEntry>& files, int B) {
+  std::vector<std::vector<AudioFileEntry>> out;
+  for (std::size_t i = 0; i + B <= files.size(); i += B) out.emplace_back(files.begin() + i, files.begin() + i + B);
+  return out;
+}
+
+std::vector<std::vector<AudioFileEntry>> Dataset::train_batches(int epoch) const {
+  std::vector<AudioFileEntry> order = train_;
+  std::mt19937_64 rng(options_.rng_seed * 1000003ULL + static_cast<std::uint64_t>(epoch) + 1);
+  std::shuffle(order.begin(), order.end(), rng);
+  return group(order, options_.batch_size);
+}
+
+std::vector<std::vector<AudioFileEntry>> Dataset::val_batches() const { return group(val_, options_.batch_size); }
+
+int Dataset::windows_in(const std::vector<AudioFileEntry>& files) const {
+  std::int64_t shortest = files.front().n_samples;
+  for (const auto& f : files) shortest = std::min(shortest, f.n_samples);
+  return static_cast<int>(shortest / options_.model.seq_len);
+}
+
+Batch Dataset::load(const std::vector<AudioFileEntry>& files) const {
+  const ModelConfig& m = options_.model;
+  const Quantizer quantizer(m.q_type, m.q_levels);
+  Batch b;
+  b.batch_size = static_cast<int>(files.size());
+  b.seq_len = m.seq_len;
+  b.lookback = m.lookback();
+  b.n_windows = windows_in(files);
+  b.levels.assign(static_cast<std::size_t>(b.batch_size * b.row_len()), quantizer.q_zero());
+  for (int i = 0; i < b.batch_size; ++i) {
+    const DecodedAudio a = load_mono(files[i].path, 0);
+    const std::int64_t n = static_cast<std::int64_t>(b.n_windows) * m.seq_len;
+    if (static_cast<std::int64_t>(a.samples.size()) < n) {
+      throw Error(ErrorKind::kInput, "'" + files[i].path.string() + "' is shorter than its header says",
+                  "the file may have changed or be truncated");
+    }
+    quantizer.quantize(Span<const float>(a.samples.data(), static_cast<std::size_t>(n)),
+                       Span<std::int32_t>(b.levels.data() + i * b.row_len() + b.lookback, static_cast<std::size_t>(n)));
+  }
+  return b;
+}
+
+BatchLoader::BatchLoader(const Dataset& dataset, std::vector<std::vector<AudioFileEntry>> batches)
+    : dataset_(dataset), batches_(std::move(batches)), thread_([this] { run(); }) {}
+
+BatchLoader::~BatchLoader() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void BatchLoader::run() {
+  for (std::size_t i = 0; i < batches_.size(); ++i) {
+    std::optional<Batch> batch;
+    std::exception_ptr error;
+    try {
+      batch = dataset_.load(batches_[i]);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [&] { return stop_ || !ready_.has_value(); });
+    if (stop_) return;
+    ready_ = std::move(batch);
+    error_ = error;
+    ++produced_;
+    cv_.notify_all();
+    if (error) return;
+  }
+}
+
+std::optional<Batch> BatchLoader::next() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (consumed_ == batches_.size()) return std::nullopt;
+  cv_.wait(lock, [&] { return ready_.has_value() || error_; });
+  if (error_) std::rethrow_exception(error_);
+  std::optional<Batch> out = std::move(ready_);
+  ready_.reset();
+  ++consumed_;
+  cv_.notify_all();
+  return out;
+}
+
+}  // namespace srnn

@@ -1,0 +1,112 @@
+// Training data: WAV files under --data_dir, split into training and validation, batched,
+// quantised and cut into TBPTT windows (DESIGN.md, "Training window"). Torch-free.
+//
+// Rules:
+// - Files are listed recursively and sorted, shuffled once with a fixed seed, then
+//   val_frac of them (rounded to whole batches, at least one batch when val_frac > 0) go
+//   to validation; the training set is cut to whole batches, as PRiSM does.
+// - Every file must have the --sample_rate; otherwise loading fails before the first step.
+// - The training files are reshuffled every epoch, with a seed derived from (rng_seed,
+//   epoch), so a resumed run sees the same order as an uninterrupted one.
+// - Files of unequal length: a batch is cut to its shortest file, rounded down to whole
+//   windows of seq_len samples. Files shorter than one window are left out, with a warning.
+// - Batches are decoded and quantised on a background thread, one batch ahead.
+//
+//   srnn::Dataset data(options);
+//   srnn::BatchLoader loader(data, data.train_order(epoch), /*validation=*/false);
+//   while (auto batch = loader.next()) { ... batch->window(w) ... }
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/config.h"
+
+namespace srnn {
+
+struct DatasetOptions {
+  std::filesystem::path data_dir;
+  int batch_size = 64;
+  double val_frac = 0.1;
+  int sample_rate_hz = 16000;
+  std::uint64_t rng_seed = 0;
+  ModelConfig model;
+};
+
+struct AudioFileEntry {
+  std::filesystem::path path;
+  std::int64_t n_samples = 0;
+};
+
+// One batch of files: (batch, lookback + n_windows * seq_len) levels, row-major; each row
+// starts with `lookback` samples of q_zero.
+struct Batch {
+  int batch_size = 0;
+  int n_windows = 0;
+  int seq_len = 0;
+  int lookback = 0;
+  std::vector<std::int32_t> levels;
+
+  std::int64_t row_len() const { return lookback + static_cast<std::int64_t>(n_windows) * seq_len; }
+  // Window w: columns [w * seq_len, w * seq_len + lookback + seq_len) of every row.
+  std::vector<std::int64_t> window(int w) const;
+};
+
+class Dataset {
+ public:
+  // Lists, checks (sample rate, readability) and splits the files. Throws Error(kInput).
+  explicit Dataset(const DatasetOptions& options);
+
+  const std::vector<AudioFileEntry>& train_files() const { return train_; }
+  const std::vector<AudioFileEntry>& val_files() const { return val_; }
+  const DatasetOptions& options() const { return options_; }
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+  // Training files in this epoch's order, grouped into batches.
+  std::vector<std::vector<AudioFileEntry>> train_batches(int epoch) const;
+  std::vector<std::vector<AudioFileEntry>> val_batches() const;
+  // Windows a batch of these files gives.
+  int windows_in(const std::vector<AudioFileEntry>& files) const;
+
+  // Decodes, quantises and packs one batch of files.
+  Batch load(const std::vector<AudioFileEntry>& files) const;
+
+ private:
+  DatasetOptions options_;
+  std::vector<AudioFileEntry> train_, val_;
+  std::vector<std::string> warnings_;
+};
+
+// Loads batches on a background thread, one ahead of the consumer.
+class BatchLoader {
+ public:
+  BatchLoader(const Dataset& dataset, std::vector<std::vector<AudioFileEntry>> batches);
+  ~BatchLoader();
+  BatchLoader(const BatchLoader&) = delete;
+  BatchLoader& operator=(const BatchLoader&) = delete;
+
+  // The next batch, or nullopt at the end. Rethrows a loading error.
+  std::optional<Batch> next();
+
+ private:
+  void run();
+
+  const Dataset& dataset_;
+  std::vector<std::vector<AudioFileEntry>> batches_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::optional<Batch> ready_;
+  std::exception_ptr error_;
+  std::size_t produced_ = 0, consumed_ = 0;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace srnn

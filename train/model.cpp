@@ -1,0 +1,213 @@
+#include "train/model.h"
+
+#include <cmath>
+
+namespace srnn {
+namespace {
+
+// A module that only holds named parameters, so checkpoint names read "<holder>.weight".
+std::shared_ptr<torch::nn::Module> holder(torch::nn::Module& parent, const std::string& name) {
+  return parent.register_module(name, std::make_shared<torch::nn::Module>());
+}
+
+// Keras glorot-uniform for a kernel with the given fans.
+void glorot_uniform_(torch::Tensor w, double fan_in, double fan_out) {
+  const double a = std::sqrt(6.0 / (fan_in + fan_out));
+  torch::NoGradGuard ng;
+  w.uniform_(-a, a);
+}
+
+// Keras glorot-normal: normal truncated at two standard deviations.
+void glorot_normal_(torch::Tensor w, double fan_in, double fan_out) {
+  const double stddev = std::sqrt(2.0 / (fan_in + fan_out)) / 0.87962566103423978;
+  torch::NoGradGuard ng;
+  torch::Tensor t = torch::randn(w.sizes());
+  // Redraw values beyond two standard deviations, as truncated_normal does.
+  for (int i = 0; i < 16; ++i) {
+    const torch::Tensor out = t.abs() > 2.0;
+    if (!out.any().item<bool>()) break;
+    t = torch::where(out, torch::randn(w.sizes()), t);
+  }
+  t.clamp_(-2.0, 2.0);
+  w.copy_(t * stddev);
+}
+
+int gates(RnnType t) { return t == RnnType::kGru ? 3 : 4; }
+
+}  // namespace
+
+torch::Tensor frame_input(const torch::Tensor& levels, int q_levels) {
+  return (levels.to(torch::kFloat32) / (q_levels / 2.0) - 1.0) * 2.0;
+}
+
+void detach_state(ModelState& states) {
+  for (TierState& s : states) {
+    for (auto& t : s.h) t = t.detach();
+    for (auto& t : s.c) t = t.detach();
+  }
+}
+
+WLinearImpl::WLinearImpl(int in, int out, bool weight_norm, bool bias) : weight_norm_(weight_norm) {
+  torch::Tensor init = torch::empty({out, in});
+  glorot_uniform_(init, in, out);
+  if (weight_norm_) {
+    v = register_parameter("weight_v", init);
+    g = register_parameter("weight_g", init.norm(2, {1}, /*keepdim=*/true).detach().clone());
+  } else {
+    w = register_parameter("weight", init);
+  }
+  if (bias) b = register_parameter("bias", torch::zeros({out}));
+}
+
+torch::Tensor WLinearImpl::weight() {
+  if (!weight_norm_) return w;
+  return v * (g / v.norm(2, {1}, /*keepdim=*/true));
+}
+
+torch::Tensor WLinearImpl::forward(const torch::Tensor& x) { return torch::linear(x, weight(), b); }
+
+FrameTierImpl::FrameTierImpl(const ModelConfig& config, int tier)
+    : config_(config), frame_size_(config.frame_sizes[tier]), ratio_(config.upsample_ratio(tier)) {
+  const int dim = config.dim, G = gates(config.rnn_type);
+  input = register_module("input", WLinear(frame_size_, dim, config.weight_norm));
+  for (int l = 0; l < config.num_rnn_layers; ++l) {
+    auto rnn = holder(*this, "rnn" + std::to_string(l));
+    torch::Tensor wih = torch::empty({G * dim, dim}), whh = torch::empty({G * dim, dim});
+    glorot_uniform_(wih, dim, G * dim);  // Keras kernel (dim, G*dim)
+    {
+      torch::NoGradGuard ng;
+      torch::nn::init::orthogonal_(whh);  // Keras recurrent kernel: orthogonal
+    }
+    torch::Tensor bih = torch::zeros({G * dim}), bhh = torch::zeros({G * dim});
+    if (config.rnn_type == RnnType::kLstm) bih.narrow(0, dim, dim).fill_(1.0);  // Keras unit_forget_bias
+    w_ih.push_back(rnn->register_parameter("weight_ih", wih));
+    w_hh.push_back(rnn->register_parameter("weight_hh", whh));
+    b_ih.push_back(rnn->register_parameter("bias_ih", bih));
+    b_hh.push_back(rnn->register_parameter("bias_hh", bhh));
+  }
+  if (config.learn_h0) {
+    h0 = register_parameter("h0", torch::zeros({config.num_rnn_layers, dim}));
+    if (config.rnn_type == RnnType::kLstm) c0 = register_parameter("c0", torch::zeros({config.num_rnn_layers, dim}));
+  }
+  torch::Tensor up = torch::empty({dim, dim, ratio_});
+  glorot_normal_(up, static_cast<double>(dim) * ratio_, static_cast<double>(dim) * ratio_);
+  upsample_weight = holder(*this, "upsample")->register_parameter("weight", up);
+}
+
+TierState FrameTierImpl::initial_state(int64_t batch) {
+  TierState s;
+  for (int l = 0; l < config_.num_rnn_layers; ++l) {
+    if (h0.defined()) {
+      s.h.push_back(h0[l].view({1, 1, -1}).expand({1, batch, config_.dim}).contiguous());
+      if (c0.defined()) s.c.push_back(c0[l].view({1, 1, -1}).expand({1, batch, config_.dim}).contiguous());
+    } else {
+      s.h.push_back(torch::zeros({1, batch, config_.dim}));
+    }
+    if (config_.rnn_type == RnnType::kLstm && !c0.defined()) s.c.push_back(torch::zeros({1, batch, config_.dim}));
+  }
+  return s;
+}
+
+torch::Tensor FrameTierImpl::upsample(const torch::Tensor& h) {
+  // out[b, t*r + j, o] = sum_i h[b, t, i] W[i, o, j]: one GEMM with W as (dim, r * dim).
+  const int64_t B = h.size(0), n = h.size(1), dim = config_.dim;
+  const torch::Tensor w = upsample_weight.permute({0, 2, 1}).reshape({dim, ratio_ * dim});
+  return torch::matmul(h, w).view({B, n * ratio_, dim});
+}
+
+torch::Tensor FrameTierImpl::forward(const torch::Tensor& samples, const torch::Tensor& cond, TierState& state) {
+  const int64_t B = samples.size(0), n = samples.size(1) / frame_size_;
+  // x: (B, n, F_k) -> (B, n, dim)
+  torch::Tensor x = input->forward(frame_input(samples.reshape({B, n, frame_size_}), config_.q_levels));
+  if (cond.defined()) x = x + cond;
+  torch::Tensor skip_sum;
+  for (int l = 0; l < config_.num_rnn_layers; ++l) {
+    if (l > 0 && config_.rnn_dropout > 0.0) x = torch::dropout(x, config_.rnn_dropout, is_training());
+    if (config_.rnn_type == RnnType::kGru) {
+      auto [out, h] = torch::gru(x, state.h[l], {w_ih[l], w_hh[l], b_ih[l], b_hh[l]}, true, 1, 0.0, is_training(),
+                                 false, /*batch_first=*/true);
+      x = out;
+      state.h[l] = h;
+    } else {
+      auto [out, h, c] = torch::lstm(x, {state.h[l], state.c[l]}, {w_ih[l], w_hh[l], b_ih[l], b_hh[l]}, true, 1, 0.0,
+                                     is_training(), false, /*batch_first=*/true);
+      x = out;
+      state.h[l] = h;
+      state.c[l] = c;
+    }
+    if (config_.skip_conn) skip_sum = skip_sum.defined() ? skip_sum + x : x;
+  }
+  return upsample(config_.skip_conn ? skip_sum : x);  // (B, n * r_k, dim)
+}
+
+SampleTierImpl::SampleTierImpl(const ModelConfig& config) : config_(config) {
+  const int q = config.q_levels, emb = config.embedding_size(), dim = config.dim, F1 = config.frame_sizes[0];
+  torch::Tensor e = torch::empty({q, emb});
+  {
+    torch::NoGradGuard ng;
+    e.uniform_(-0.05, 0.05);  // Keras Embedding default
+  }
+  embedding = holder(*this, "embedding")->register_parameter("weight", e);
+  torch::Tensor conv = torch::empty({dim, emb, F1});
+  glorot_uniform_(conv, static_cast<double>(emb) * F1, static_cast<double>(dim) * F1);
+  input_weight = holder(*this, "input")->register_parameter("weight", conv);
+  hidden1 = register_module("hidden1", WLinear(dim, dim, config.weight_norm));
+  hidden2 = register_module("hidden2", WLinear(dim, dim, config.weight_norm));
+  output = register_module("output", WLinear(dim, q, config.weight_norm));
+}
+
+torch::Tensor SampleTierImpl::conv_table() {
+  // T[j, level, d] = sum_e E[level, e] W[d, e, j]
+  const int64_t q = config_.q_levels, F1 = config_.frame_sizes[0], dim = config_.dim;
+  return torch::einsum("qe,dej->jqd", {embedding, input_weight}).reshape({F1 * q, dim});
+}
+
+torch::Tensor SampleTierImpl::forward_with_table(const torch::Tensor& table, const torch::Tensor& samples,
+                                                 const torch::Tensor& cond) {
+  const int64_t B = samples.size(0), F1 = config_.frame_sizes[0], q = config_.q_levels;
+  const int64_t T = samples.size(1) - F1 + 1;
+  // idx[b, t, j] = j * q + samples[b, t + j]: (B*T*F1) rows of the table, summed per (b, t).
+  const torch::Tensor offsets_j = torch::arange(F1, torch::kLong) * q;
+  const torch::Tensor idx = (samples.unfold(1, F1, 1) + offsets_j).reshape({-1});
+  const torch::Tensor bag_offsets = torch::arange(0, B * T * F1, F1, torch::kLong);
+  torch::Tensor x = std::get<0>(torch::embedding_bag(table, idx, bag_offsets, false, /*mode=sum*/ 0));
+  x = x.view({B, T, -1}) + cond;  // (B, T, dim)
+  x = torch::relu(hidden1->forward(x));
+  x = torch::relu(hidden2->forward(x));
+  return output->forward(x);  // (B, T, q)
+}
+
+torch::Tensor SampleTierImpl::forward(const torch::Tensor& samples, const torch::Tensor& cond) {
+  return forward_with_table(conv_table(), samples, cond);
+}
+
+SampleRNNImpl::SampleRNNImpl(const ModelConfig& config) : config_(config) {
+  validate(config);
+  auto list = register_module("tiers", torch::nn::ModuleList());
+  for (int k = 0; k < config.n_frame_tiers(); ++k) {
+    tiers.push_back(FrameTier(config, k));
+    list->push_back(tiers.back());
+  }
+  sample = register_module("sample", SampleTier(config));
+}
+
+ModelState SampleRNNImpl::initial_state(int64_t batch) {
+  ModelState s;
+  for (auto& t : tiers) s.push_back(t->initial_state(batch));
+  return s;
+}
+
+torch::Tensor SampleRNNImpl::forward(const torch::Tensor& x, ModelState& states) {
+  const int64_t L = config_.lookback(), T = x.size(1) - L;
+  torch::Tensor cond;
+  for (int k = config_.n_frame_tiers() - 1; k >= 0; --k) {
+    const int64_t F = config_.frame_sizes[k];
+    // Tier k reads x[:, L - F_k : L - F_k + T].
+    cond = tiers[k]->forward(x.narrow(1, L - F, T), cond, states[k]);
+  }
+  const int64_t F1 = config_.frame_sizes[0];
+  // The sample tier reads x[:, L - F_1 : L + T - 1].
+  return sample->forward(x.narrow(1, L - F1, T + F1 - 1), cond);
+}
+
+}  // namespace srnn

@@ -1,0 +1,117 @@
+// The SampleRNN model in LibTorch (DESIGN.md, "The model"), for training and as the
+// reference the torch-free engine is tested against.
+//
+// Parameter names are the tensor names in checkpoints (docs/formats.md):
+//   tiers.<k>.input.weight (dim, F_k)   tiers.<k>.input.bias (dim)
+//     (with weight_norm: tiers.<k>.input.weight_v and .weight_g (dim, 1) instead of .weight)
+//   tiers.<k>.rnn<l>.weight_ih (G*dim, dim)  .weight_hh (G*dim, dim)  .bias_ih  .bias_hh (G*dim)
+//     G = 3 for GRU with gates (r, z, n), G = 4 for LSTM with gates (i, f, g, o): PyTorch layout
+//   tiers.<k>.h0 (layers, dim) and, for LSTM, tiers.<k>.c0, when learn_h0
+//   tiers.<k>.upsample.weight (dim_in, dim_out, r_k)   (ConvTranspose1d layout)
+//   sample.embedding.weight (q, emb)   sample.input.weight (dim, emb, F_1)   (Conv1d layout)
+//   sample.hidden1.*, sample.hidden2.* (dim, dim), sample.output.* (q, dim): Linear layouts
+// Tier k = 0 is the lowest frame tier (frame size F_1).
+//
+//   srnn::SampleRNN model(config);
+//   auto states = model->initial_state(batch);
+//   torch::Tensor logits = model->forward(x, states);  // x: (B, L + T) levels -> (B, T, q)
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "core/config.h"
+
+namespace srnn {
+
+// RNN state of one frame tier: one (1, B, dim) tensor per layer, plus cell states for LSTM.
+struct TierState {
+  std::vector<torch::Tensor> h;
+  std::vector<torch::Tensor> c;
+};
+using ModelState = std::vector<TierState>;  // indexed by tier, lowest first
+
+// Linear layer with optional weight normalisation (w = g * v / ||v||, norm per output row).
+class WLinearImpl : public torch::nn::Module {
+ public:
+  WLinearImpl(int in, int out, bool weight_norm, bool bias = true);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight();  // the effective weight (out, in)
+  bool weight_norm() const { return weight_norm_; }
+  torch::Tensor v, g, w, b;
+
+ private:
+  bool weight_norm_;
+};
+TORCH_MODULE(WLinear);
+
+class FrameTierImpl : public torch::nn::Module {
+ public:
+  FrameTierImpl(const ModelConfig& config, int tier);
+
+  // samples: (B, n * F_k) levels; cond: (B, n, dim) or undefined (top tier).
+  // Returns the conditioning for the tier below, (B, n * r_k, dim), and updates state.
+  torch::Tensor forward(const torch::Tensor& samples, const torch::Tensor& cond, TierState& state);
+
+  TierState initial_state(int64_t batch);
+  // (B, n, dim) RNN output -> (B, n * r_k, dim): ConvTranspose1d with kernel = stride = r_k.
+  torch::Tensor upsample(const torch::Tensor& h);
+
+  WLinear input{nullptr};
+  std::vector<torch::Tensor> w_ih, w_hh, b_ih, b_hh;  // per layer
+  torch::Tensor h0, c0;                              // (layers, dim) when learn_h0
+  torch::Tensor upsample_weight;                     // (dim, dim, r_k)
+
+ private:
+  ModelConfig config_;
+  int frame_size_, ratio_;
+};
+TORCH_MODULE(FrameTier);
+
+class SampleTierImpl : public torch::nn::Module {
+ public:
+  explicit SampleTierImpl(const ModelConfig& config);
+
+  // The embedding followed by the kernel-F_1 convolution, as F_1 lookup tables:
+  // table[j * q + level] = E[level] . W[:, :, j]^T. Returns (F_1 * q, dim); differentiable.
+  torch::Tensor conv_table();
+  // samples: (B, T + F_1 - 1) levels; cond: (B, T, dim) -> logits (B, T, q).
+  torch::Tensor forward(const torch::Tensor& samples, const torch::Tensor& cond);
+  // The same from a precomputed table (generation).
+  torch::Tensor forward_with_table(const torch::Tensor& table, const torch::Tensor& samples, const torch::Tensor& cond);
+
+  torch::Tensor embedding;     // (q, emb)
+  torch::Tensor input_weight;  // (dim, emb, F_1)
+  WLinear hidden1{nullptr}, hidden2{nullptr}, output{nullptr};
+
+ private:
+  ModelConfig config_;
+};
+TORCH_MODULE(SampleTier);
+
+class SampleRNNImpl : public torch::nn::Module {
+ public:
+  explicit SampleRNNImpl(const ModelConfig& config);
+
+  // x: (B, L + T) int64 levels, L = lookback, T a multiple of the top frame size.
+  // Returns logits (B, T, q) predicting x[:, L:]; states are updated (not detached).
+  torch::Tensor forward(const torch::Tensor& x, ModelState& states);
+  ModelState initial_state(int64_t batch);
+
+  const ModelConfig& config() const { return config_; }
+  std::vector<FrameTier> tiers;  // lowest first
+  SampleTier sample{nullptr};
+
+ private:
+  ModelConfig config_;
+};
+TORCH_MODULE(SampleRNN);
+
+// Detaches every state tensor (truncated backprop through time).
+void detach_state(ModelState& states);
+
+// (x / (q / 2) - 1) * 2: levels to the frame tiers' input range [-2, 2].
+torch::Tensor frame_input(const torch::Tensor& levels, int q_levels);
+
+}  // namespace srnn
