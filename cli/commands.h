@@ -13,6 +13,12 @@ namespace srnn {
 using CommandRunner = std::function<int()>;
 
 CommandRunner add_chunk_command(CLI::App& app);
+CommandRunner add_train_command(CLI::App& app);
+
+// PRiSM-style flag values: booleans as True/False (any prefix, any case), and "None" for
+// "no limit" (returned as 0). Throw Error(kUsage) naming the flag.
+bool parse_prism_bool(const std::string& flag, const std::string& value);
+int parse_positive_or_none(const std::string& flag, const std::string& value);
 
 // Adds an option under its PRiSM name (--input_file) and its dashed spelling (--input-file).
 template <typename T>

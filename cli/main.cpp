@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
     commands.emplace_back(app.get_subcommands({})[before], std::move(run));
   };
   add(srnn::add_chunk_command);
+  add(srnn::add_train_command);
 
   try {
     app.parse(argc, argv);

@@ -11,6 +11,7 @@ int exit_code(ErrorKind kind) {
     case ErrorKind::kInput: return 3;
     case ErrorKind::kConfig: return 4;
     case ErrorKind::kIo: return 5;
+    case ErrorKind::kDiverged: return 6;
     case ErrorKind::kInterrupted: return 130;
   }
   return 1;

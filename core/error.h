@@ -20,6 +20,7 @@ enum class ErrorKind {
   kInput,     // a missing, corrupt or unsuitable input file
   kConfig,    // an invalid or contradictory model/training config
   kIo,        // a failed write: full disk, no permission, ...
+  kDiverged,  // training produced a NaN or infinite loss
   kInterrupted,
 };
 

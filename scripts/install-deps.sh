@@ -4,18 +4,25 @@
 #
 #   sudo scripts/install-deps.sh            # build and test dependencies
 #   sudo scripts/install-deps.sh --corpus   # also the default corpus (wesnoth-1.16-music)
+#   sudo scripts/install-deps.sh --bench    # also python3-torch, for the Python reference
+#
+# LibTorch from Debian calls whatever libblas.so.3 is selected; libopenblas0-openmp makes
+# that OpenBLAS (the default is the slow reference BLAS) with OpenMP threads, so
+# --num_threads governs it too. The Python reference uses the same library.
 set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
   libsndfile1-dev libsoxr-dev
   nlohmann-json3-dev libcli11-dev
+  libtorch-dev libopenblas0-openmp
   libgtest-dev libbenchmark-dev
 )
 for arg in "$@"; do
   case "$arg" in
     --corpus) packages+=(wesnoth-1.16-music) ;;
-    *) echo "install-deps.sh: unknown option '$arg' (known: --corpus)" >&2; exit 2 ;;
+    --bench) packages+=(python3-torch) ;;
+    *) echo "install-deps.sh: unknown option '$arg' (known: --corpus, --bench)" >&2; exit 2 ;;
   esac
 done
 

@@ -99,11 +99,11 @@ TEST(Threads, ParallelForVisitsEveryIndexOnce) {
 TEST(Errors, ExitCodesAreDistinctAndNonZero) {
   std::set<int> codes;
   for (ErrorKind k : {ErrorKind::kInternal, ErrorKind::kUsage, ErrorKind::kInput, ErrorKind::kConfig, ErrorKind::kIo,
-                      ErrorKind::kInterrupted}) {
+                      ErrorKind::kDiverged, ErrorKind::kInterrupted}) {
     EXPECT_NE(exit_code(k), 0);
     codes.insert(exit_code(k));
   }
-  EXPECT_EQ(codes.size(), 6u);
+  EXPECT_EQ(codes.size(), 7u);
   const Error e(ErrorKind::kInput, "cannot read 'x'", "check the path");
   EXPECT_STREQ(e.what(), "cannot read 'x' (hint: check the path)");
   EXPECT_EQ(e.message(), "cannot read 'x'");

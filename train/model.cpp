@@ -36,8 +36,8 @@ int gates(RnnType t) { return t == RnnType::kGru ? 3 : 4; }
 
 }  // namespace
 
-torch::Tensor frame_input(const torch::Tensor& levels, int q_levels) {
-  return (levels.to(torch::kFloat32) / (q_levels / 2.0) - 1.0) * 2.0;
+torch::Tensor frame_input(const torch::Tensor& levels, int q_levels, torch::ScalarType dtype) {
+  return (levels.to(dtype) / (q_levels / 2.0) - 1.0) * 2.0;
 }
 
 void detach_state(ModelState& states) {
@@ -95,15 +95,16 @@ FrameTierImpl::FrameTierImpl(const ModelConfig& config, int tier)
 }
 
 TierState FrameTierImpl::initial_state(int64_t batch) {
+  const auto opts = w_hh[0].options().requires_grad(false);
   TierState s;
   for (int l = 0; l < config_.num_rnn_layers; ++l) {
     if (h0.defined()) {
       s.h.push_back(h0[l].view({1, 1, -1}).expand({1, batch, config_.dim}).contiguous());
       if (c0.defined()) s.c.push_back(c0[l].view({1, 1, -1}).expand({1, batch, config_.dim}).contiguous());
     } else {
-      s.h.push_back(torch::zeros({1, batch, config_.dim}));
+      s.h.push_back(torch::zeros({1, batch, config_.dim}, opts));
     }
-    if (config_.rnn_type == RnnType::kLstm && !c0.defined()) s.c.push_back(torch::zeros({1, batch, config_.dim}));
+    if (config_.rnn_type == RnnType::kLstm && !c0.defined()) s.c.push_back(torch::zeros({1, batch, config_.dim}, opts));
   }
   return s;
 }
@@ -118,7 +119,7 @@ torch::Tensor FrameTierImpl::upsample(const torch::Tensor& h) {
 torch::Tensor FrameTierImpl::forward(const torch::Tensor& samples, const torch::Tensor& cond, TierState& state) {
   const int64_t B = samples.size(0), n = samples.size(1) / frame_size_;
   // x: (B, n, F_k) -> (B, n, dim)
-  torch::Tensor x = input->forward(frame_input(samples.reshape({B, n, frame_size_}), config_.q_levels));
+  torch::Tensor x = input->forward(frame_input(samples.reshape({B, n, frame_size_}), config_.q_levels, w_hh[0].scalar_type()));
   if (cond.defined()) x = x + cond;
   torch::Tensor skip_sum;
   for (int l = 0; l < config_.num_rnn_layers; ++l) {

@@ -112,6 +112,6 @@ TORCH_MODULE(SampleRNN);
 void detach_state(ModelState& states);
 
 // (x / (q / 2) - 1) * 2: levels to the frame tiers' input range [-2, 2].
-torch::Tensor frame_input(const torch::Tensor& levels, int q_levels);
+torch::Tensor frame_input(const torch::Tensor& levels, int q_levels, torch::ScalarType dtype = torch::kFloat32);
 
 }  // namespace srnn

@@ -1,0 +1,107 @@
+// samplernn train: PRiSM's train.py flags, names and defaults.
+#include <cctype>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/threads.h"
+#include "train/train.h"
+
+namespace srnn {
+namespace {
+
+struct TrainArgs {
+  TrainOptions o;
+  std::string verbose = "True", resume = "True", generate = "True";
+  std::string max_checkpoints = "5", reduce_lr_after = "None";
+  std::string config_file = "./default.config.json";
+  std::string data_dir, logdir_root = "./logdir", output_dir = "./generated", resume_from, seed;
+};
+
+}  // namespace
+
+CommandRunner add_train_command(CLI::App& app) {
+  auto a = std::make_shared<TrainArgs>();
+  TrainOptions& o = a->o;
+  CLI::App* cmd = app.add_subcommand("train", "Train a SampleRNN model (PRiSM train.py flags).");
+  cmd->option_defaults()->always_capture_default();
+  add_flag_option(*cmd, "id", o.id, "Id of the training session; runs go to <logdir_root>/<id>/");
+  add_flag_option(*cmd, "data_dir", a->data_dir, "Folder of training audio (WAV, searched recursively)")->required();
+  add_flag_option(*cmd, "verbose", a->verbose, "True: a line per step; False: redraw one line");
+  add_flag_option(*cmd, "batch_size", o.batch_size, "Files per mini-batch");
+  add_flag_option(*cmd, "logdir_root", a->logdir_root, "Root folder for run folders and checkpoints");
+  add_flag_option(*cmd, "config_file", a->config_file,
+                  "Model config JSON (PRiSM *.config.json); built-in defaults when the default file is absent");
+  add_flag_option(*cmd, "output_dir", a->output_dir, "Folder for audio generated during training");
+  add_flag_option(*cmd, "output_file_dur", o.output_file_dur, "Seconds of audio per generated clip");
+  add_flag_option(*cmd, "sample_rate", o.sample_rate, "Sample rate of the data and the clips (Hz)");
+  add_flag_option(*cmd, "num_epochs", o.num_epochs, "Epochs to train (counting those of a resumed checkpoint)");
+  add_flag_option(*cmd, "optimizer", o.optimizer, "adam, sgd or rmsprop")->check(CLI::IsMember({"adam", "sgd", "rmsprop"}));
+  add_flag_option(*cmd, "learning_rate", o.learning_rate, "Learning rate");
+  add_flag_option(*cmd, "reduce_learning_rate_after", a->reduce_lr_after,
+                  "From this epoch on, multiply the learning rate by exp(-0.1) every epoch (None: never)");
+  add_flag_option(*cmd, "momentum", o.momentum, "Momentum (sgd and rmsprop)");
+  add_flag_option(*cmd, "monitor", o.monitor, "Metric for Best checkpoints and early stopping")
+      ->check(CLI::IsMember({"loss", "accuracy", "val_loss", "val_accuracy"}));
+  add_flag_option(*cmd, "checkpoint_every", o.checkpoint_every, "Epochs between checkpoints");
+  add_flag_option(*cmd, "checkpoint_policy", o.checkpoint_policy, "Always, or Best: only when the monitored metric improved")
+      ->check(CLI::IsMember({"Always", "Best"}));
+  add_flag_option(*cmd, "max_checkpoints", a->max_checkpoints, "Checkpoints kept per run folder (None: all)");
+  add_flag_option(*cmd, "resume", a->resume, "Continue from the latest checkpoint of this id, if any");
+  add_flag_option(*cmd, "resume_from", a->resume_from, "Checkpoint to continue from (with --resume True)");
+  add_flag_option(*cmd, "early_stopping_patience", o.early_stopping_patience,
+                  "Stop after this many epochs without improvement of --monitor");
+  add_flag_option(*cmd, "generate", a->generate, "Write clips after every checkpoint");
+  add_flag_option(*cmd, "max_generate_per_epoch", o.max_generate_per_epoch, "Clips written per checkpoint");
+  add_flag_option(*cmd, "temperature", o.temperature, "Sampling temperature(s), one per clip; the last repeats");
+  add_flag_option(*cmd, "seed", a->seed, "Audio file to prime generated clips with");
+  add_flag_option(*cmd, "seed_offset", o.seed_offset, "First sample of the seed audio to use");
+  add_flag_option(*cmd, "val_frac", o.val_frac, "Fraction of files held out for validation (whole batches)");
+  add_flag_option(*cmd, "rng_seed", o.rng_seed, "Seed for initialisation, data order and sampling (-1: random)");
+  add_flag_option(*cmd, "num_threads", o.num_threads, "CPU threads for tensor operations");
+  add_flag_option(*cmd, "max_steps", o.max_steps, "Stop with a checkpoint after this many steps in total (0: no limit)");
+  auto* config_opt = cmd->get_option("--config_file");
+
+  return [a, config_opt]() {
+    TrainOptions o = a->o;
+    o.verbose = parse_prism_bool("--verbose", a->verbose);
+    o.resume = parse_prism_bool("--resume", a->resume);
+    o.generate = parse_prism_bool("--generate", a->generate);
+    o.max_checkpoints = parse_positive_or_none("--max_checkpoints", a->max_checkpoints);
+    o.reduce_learning_rate_after = parse_positive_or_none("--reduce_learning_rate_after", a->reduce_lr_after);
+    o.config_file = a->config_file;
+    o.config_file_given = config_opt->count() > 0;
+    o.data_dir = a->data_dir;
+    o.logdir_root = a->logdir_root;
+    o.output_dir = a->output_dir;
+    o.resume_from = a->resume_from;
+    o.seed = a->seed;
+    if (o.batch_size < 1) throw Error(ErrorKind::kUsage, "--batch_size must be at least 1");
+    return run_training(o);
+  };
+}
+
+bool parse_prism_bool(const std::string& flag, const std::string& value) {
+  std::string v;
+  for (char c : value) v += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  // PRiSM accepts any prefix of TRUE or FALSE.
+  if (!v.empty() && std::string("TRUE").rfind(v, 0) == 0) return true;
+  if (!v.empty() && std::string("FALSE").rfind(v, 0) == 0) return false;
+  if (v == "1" || v == "YES" || v == "ON") return true;
+  if (v == "0" || v == "NO" || v == "OFF") return false;
+  throw Error(ErrorKind::kUsage, flag + " must be True or False, got '" + value + "'");
+}
+
+int parse_positive_or_none(const std::string& flag, const std::string& value) {
+  std::string v;
+  for (char c : value) v += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (v == "NONE") return 0;
+  try {
+    std::size_t used = 0;
+    const int n = std::stoi(value, &used);
+    if (used == value.size() && n >= 1) return n;
+  } catch (const std::exception&) {
+  }
+  throw Error(ErrorKind::kUsage, flag + " must be a positive integer or None, got '" + value + "'");
+}
+
+}  // namespace srnn

@@ -1,0 +1,179 @@
+// The LibTorch model: gradients against central differences in double precision, the
+// table and GEMM forms against the layers they replace, causality, and overfitting.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "train/model.h"
+#include "train/train-step.h"
+
+namespace srnn {
+namespace {
+
+ModelConfig tiny_config() {
+  ModelConfig c;
+  c.seq_len = 32;
+  c.frame_sizes = {4, 16};
+  c.dim = 6;
+  c.num_rnn_layers = 2;
+  c.q_levels = 256;
+  c.emb_size = 5;
+  return c;
+}
+
+std::string describe(const ModelConfig& c) { return to_json(c).dump(); }
+
+// Checks d(loss)/d(param) for a few elements of every parameter by central differences.
+void expect_gradients_match(const ModelConfig& c, int64_t batch = 2) {
+  torch::manual_seed(3);
+  SampleRNN model(c);
+  model->to(torch::kFloat64);
+  model->eval();  // no dropout
+  const torch::Tensor x = torch::randint(0, c.q_levels, {batch, c.lookback() + c.seq_len}, torch::kLong);
+  const torch::Tensor mix = torch::randn({batch, c.seq_len, c.q_levels}, torch::kFloat64);
+  // A fixed random linear functional of the logits, plus the loss, exercises every path.
+  auto loss_fn = [&] {
+    ModelState s = model->initial_state(batch);
+    const torch::Tensor logits = model->forward(x, s);
+    return (logits * mix).sum() +
+           torch::cross_entropy_loss(logits.reshape({-1, c.q_levels}), x.narrow(1, c.lookback(), c.seq_len).reshape({-1}));
+  };
+  model->zero_grad();
+  loss_fn().backward();
+  const double eps = 1e-6;
+  int checked = 0;
+  for (auto& item : model->named_parameters()) {
+    torch::Tensor p = item.value();
+    const torch::Tensor grad = p.grad().clone();
+    torch::Tensor flat = p.data().view({-1});
+    for (int64_t i : {int64_t{0}, flat.numel() / 2, flat.numel() - 1}) {
+      const double orig = flat[i].item<double>();
+      double plus, minus;
+      {
+        torch::NoGradGuard ng;
+        flat[i] = orig + eps;
+        plus = loss_fn().item<double>();
+        flat[i] = orig - eps;
+        minus = loss_fn().item<double>();
+        flat[i] = orig;
+      }
+      const double numeric = (plus - minus) / (2 * eps);
+      const double analytic = grad.view({-1})[i].item<double>();
+      EXPECT_NEAR(analytic, numeric, 1e-3 * std::max(1.0, std::fabs(numeric)))
+          << item.key() << "[" << i << "] in " << describe(c);
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 20);
+}
+
+TEST(ModelGradients, ThreeTierGru) { expect_gradients_match(tiny_config()); }
+
+TEST(ModelGradients, TwoTierLstmWithSkipConnections) {
+  ModelConfig c = tiny_config();
+  c.frame_sizes = {8};
+  c.seq_len = 16;
+  c.rnn_type = RnnType::kLstm;
+  c.skip_conn = true;
+  expect_gradients_match(c);
+}
+
+TEST(ModelGradients, FourTierWeightNormLearnedH0Linear) {
+  ModelConfig c = tiny_config();
+  c.frame_sizes = {2, 4, 8};
+  c.seq_len = 16;
+  c.weight_norm = true;
+  c.learn_h0 = true;
+  c.skip_conn = true;
+  c.q_type = QType::kLinear;
+  c.q_levels = 16;
+  c.emb_size = 0;
+  expect_gradients_match(c);
+  c.rnn_type = RnnType::kLstm;
+  expect_gradients_match(c);
+}
+
+TEST(ModelForms, ConvTableEqualsEmbeddingThenConvolution) {
+  const ModelConfig c = tiny_config();
+  torch::manual_seed(1);
+  SampleTier tier(c);
+  tier->to(torch::kFloat64);
+  const int64_t B = 3, T = 20, F1 = c.frame_sizes[0];
+  const torch::Tensor x = torch::randint(0, c.q_levels, {B, T + F1 - 1}, torch::kLong);
+  const torch::Tensor cond = torch::randn({B, T, c.dim}, torch::kFloat64);
+  // The layers the table replaces: embedding (B, T+F1-1, emb) -> Conv1d(emb -> dim, kernel F1).
+  const torch::Tensor emb = torch::embedding(tier->embedding, x).transpose(1, 2);
+  torch::Tensor h = torch::conv1d(emb, tier->input_weight).transpose(1, 2) + cond;
+  h = torch::relu(tier->hidden1->forward(h));
+  h = torch::relu(tier->hidden2->forward(h));
+  const torch::Tensor expected = tier->output->forward(h);
+  const torch::Tensor got = tier->forward(x, cond);
+  const double nmse = ((got - expected).pow(2).sum() / expected.pow(2).sum()).item<double>();
+  EXPECT_LT(nmse, 1e-24) << "max abs diff " << (got - expected).abs().max().item<double>();
+}
+
+TEST(ModelForms, UpsampleGemmEqualsTransposedConvolution) {
+  const ModelConfig c = tiny_config();
+  torch::manual_seed(2);
+  FrameTier tier(c, 1);
+  tier->to(torch::kFloat64);
+  const torch::Tensor h = torch::randn({2, 5, c.dim}, torch::kFloat64);
+  const torch::Tensor expected =
+      torch::conv_transpose1d(h.transpose(1, 2), tier->upsample_weight, {}, c.upsample_ratio(1)).transpose(1, 2);
+  const torch::Tensor got = tier->upsample(h);
+  ASSERT_EQ(got.sizes(), expected.sizes());
+  EXPECT_LT((got - expected).abs().max().item<double>(), 1e-12);
+}
+
+TEST(Model, IsCausal) {
+  ModelConfig c = tiny_config();
+  c.seq_len = 64;
+  torch::manual_seed(4);
+  SampleRNN model(c);
+  model->eval();
+  const int64_t L = c.lookback();
+  const torch::Tensor x = torch::randint(0, 256, {2, L + c.seq_len}, torch::kLong);
+  ModelState s0 = model->initial_state(2);
+  torch::NoGradGuard ng;
+  const torch::Tensor base = model->forward(x, s0);
+  for (int64_t t : {int64_t{0}, int64_t{3}, int64_t{15}, int64_t{16}, int64_t{40}, int64_t{63}}) {
+    torch::Tensor y = x.clone();
+    y.narrow(1, L + t, c.seq_len - t).random_(0, 256);  // change every sample at or after t
+    ModelState s = model->initial_state(2);
+    const torch::Tensor out = model->forward(y, s);
+    // logits[:, t] predicts x[:, L + t] and must not see it.
+    EXPECT_TRUE(torch::equal(out.narrow(1, 0, t + 1), base.narrow(1, 0, t + 1))) << "t=" << t;
+    if (t + 1 < c.seq_len) EXPECT_FALSE(torch::equal(out, base)) << "t=" << t;
+  }
+}
+
+TEST(Model, OverfitsAShortPeriodicSignal) {
+  ModelConfig c;
+  c.seq_len = 64;
+  c.frame_sizes = {4, 16};
+  c.dim = 48;
+  c.num_rnn_layers = 1;
+  torch::manual_seed(0);
+  torch::set_num_threads(1);
+  SampleRNN model(c);
+  torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(3e-3).eps(1e-4));
+  // A sawtooth with period 24 (not a multiple of the frame sizes), as mu-law levels.
+  const int64_t B = 4, n = c.lookback() + 8 * c.seq_len;
+  torch::Tensor row = torch::empty({n}, torch::kLong);
+  for (int64_t i = 0; i < n; ++i) row[i] = 40 + (i % 24) * 7;
+  const torch::Tensor data = row.unsqueeze(0).repeat({B, 1});
+  double bits = 99;
+  for (int epoch = 0; epoch < 40 && bits > 0.3; ++epoch) {
+    ModelState states = model->initial_state(B);
+    double sum = 0;
+    for (int w = 0; w < 8; ++w) {
+      const torch::Tensor x = data.narrow(1, w * c.seq_len, c.lookback() + c.seq_len);
+      sum += train_step(model, opt, x, states).loss;
+    }
+    bits = sum / 8 / std::log(2.0);
+  }
+  EXPECT_LT(bits, 0.5);
+}
+
+}  // namespace
+}  // namespace srnn

@@ -1,0 +1,61 @@
+#include "train/generate-torch.h"
+
+#include "core/error.h"
+
+namespace srnn {
+
+torch::Tensor generate_torch(SampleRNN& model, const TorchGenerateOptions& o) {
+  torch::NoGradGuard ng;
+  const bool was_training = model->is_training();
+  model->eval();
+  const ModelConfig& c = model->config();
+  const int64_t N = static_cast<int64_t>(o.temperatures.size()), L = c.lookback(), F1 = c.frame_sizes[0];
+  const int K = c.n_frame_tiers();
+  if (N < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sequence");
+
+  // Priming: the seed's samples are fed through every tier before generation starts.
+  const int64_t n_seed = o.seed_levels.empty() ? L : static_cast<int64_t>(o.seed_levels.size()) / L * L;
+  const int64_t total = n_seed + o.n_samples;
+  torch::Tensor seqs = torch::full({N, total}, c.q_levels / 2, torch::kLong);
+  if (!o.seed_levels.empty()) {
+    const torch::Tensor s = torch::tensor(std::vector<int64_t>(o.seed_levels.end() - n_seed, o.seed_levels.end()));
+    seqs.narrow(1, 0, n_seed).copy_(s.unsqueeze(0).expand({N, n_seed}));
+  }
+  torch::Tensor inv_temp = torch::tensor(std::vector<double>(o.temperatures.begin(), o.temperatures.end()))
+                               .reciprocal()
+                               .to(torch::kFloat32)
+                               .unsqueeze(1);  // (N, 1)
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(o.rng_seed);
+  ModelState states = model->initial_state(N);
+  const torch::Tensor table = model->sample->conv_table();
+  std::vector<torch::Tensor> outs(K);  // outs[k]: (N, r_k, dim)
+
+  // Prime on all but the last lookback of the seed (teacher forcing, whole windows).
+  if (n_seed > L) {
+    torch::Tensor cond;
+    for (int k = K - 1; k >= 0; --k) {
+      const int64_t F = c.frame_sizes[k];
+      cond = model->tiers[k]->forward(seqs.narrow(1, L - F, n_seed - L), cond, states[k]);
+    }
+  }
+  for (int64_t t = n_seed; t < total; ++t) {
+    for (int k = K - 1; k >= 0; --k) {
+      const int64_t F = c.frame_sizes[k];
+      if (t % F != 0) continue;
+      torch::Tensor cond;
+      if (k + 1 < K) {
+        const int64_t idx = (t / F) % c.upsample_ratio(k + 1);
+        cond = outs[k + 1].narrow(1, idx, 1);  // (N, 1, dim)
+      }
+      outs[k] = model->tiers[k]->forward(seqs.narrow(1, t - F, F), cond, states[k]);
+    }
+    const torch::Tensor logits =
+        model->sample->forward_with_table(table, seqs.narrow(1, t - F1, F1), outs[0].narrow(1, t % F1, 1));  // (N,1,q)
+    const torch::Tensor probs = torch::softmax(logits.squeeze(1) * inv_temp, -1);
+    seqs.select(1, t).copy_(torch::multinomial(probs, 1, false, gen).squeeze(1));
+  }
+  if (was_training) model->train();
+  return seqs.narrow(1, n_seed, o.n_samples).contiguous();
+}
+
+}  // namespace srnn

@@ -1,0 +1,67 @@
+// `samplernn train`: the training workflow of PRiSM's train.py. Torch-free interface, so
+// the command line does not compile LibTorch headers.
+//
+//   srnn::TrainOptions o;  o.id = "aamgen";  o.data_dir = "chunks";
+//   int rc = srnn::run_training(o);
+//
+// Run layout: <logdir_root>/<id>/<DD.MM.YYYY_HH.MM.SS>/ holds model.ckpt-<epoch>
+// (safetensors), metrics.jsonl and run.json (config and flags); clips go to
+// <output_dir>/<id>/<id>_e=<epoch>_t=<temperature>.wav.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace srnn {
+
+struct TrainOptions {
+  std::string id = "default";
+  std::filesystem::path data_dir;
+  bool verbose = true;  // a line per step; false redraws one line
+  int batch_size = 64;
+  std::filesystem::path logdir_root = "./logdir";
+  std::filesystem::path config_file = "./default.config.json";
+  bool config_file_given = false;  // an explicit --config_file must exist and agree with a resumed checkpoint
+  std::filesystem::path output_dir = "./generated";
+  int output_file_dur = 3;  // seconds
+  int sample_rate = 16000;
+  int num_epochs = 100;
+  std::string optimizer = "adam";  // adam | sgd | rmsprop
+  double learning_rate = 0.001;
+  int reduce_learning_rate_after = 0;  // 0: never; else lr *= exp(-0.1) every epoch from this one on
+  double momentum = 0.9;
+  std::string monitor = "val_loss";  // loss | accuracy | val_loss | val_accuracy
+  int checkpoint_every = 1;
+  std::string checkpoint_policy = "Always";  // Always | Best
+  int max_checkpoints = 5;                   // 0: keep all (PRiSM's None)
+  bool resume = true;
+  std::filesystem::path resume_from;
+  int early_stopping_patience = 3;
+  bool generate = true;
+  int max_generate_per_epoch = 1;
+  std::vector<double> temperature = {0.95};
+  std::filesystem::path seed;  // audio to prime generation with
+  int seed_offset = 0;         // samples
+  double val_frac = 0.1;
+  std::int64_t rng_seed = -1;  // -1: random (printed, and stored in checkpoints)
+  int num_threads = 1;
+  std::int64_t max_steps = 0;  // 0: no limit; else stop (with a checkpoint) after this many steps
+};
+
+// Runs training; returns the process exit code. Throws srnn::Error for failures.
+int run_training(const TrainOptions& options);
+
+// The newest checkpoint under <logdir_root>/<id>: the highest epoch in the newest run
+// folder that has one. Empty when there is none.
+std::filesystem::path find_latest_checkpoint(const std::filesystem::path& logdir_root, const std::string& id);
+
+// PRiSM's clip name: "<stem>_e=<epoch>_t=<temp>.wav", or with "(<index>)" after the epoch
+// when a call writes several sequences.
+std::string clip_name(const std::string& stem, int epoch, int index, int n_sequences, double temperature);
+
+// PRiSM's temperature rule: too many values are truncated to n, too few repeat the last.
+std::vector<double> expand_temperatures(std::vector<double> temperatures, int n);
+
+}  // namespace srnn
