@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "train/gru.h"
 #include "train/model.h"
 #include "train/train-step.h"
 
@@ -29,6 +30,13 @@ void expect_gradients_match(const ModelConfig& c, int64_t batch = 2) {
   SampleRNN model(c);
   model->to(torch::kFloat64);
   model->eval();  // no dropout
+  {
+    // Biases start at exactly 0, so a position whose hidden units are all dead has a
+    // pre-activation of exactly 0 in the next ReLU: a kink where central differences give
+    // 1/2 and autograd 0. Moving every parameter off its initial value avoids that.
+    torch::NoGradGuard ng;
+    for (auto& p : model->parameters()) p.add_(torch::randn_like(p) * 0.05);
+  }
   const torch::Tensor x = torch::randint(0, c.q_levels, {batch, c.lookback() + c.seq_len}, torch::kLong);
   const torch::Tensor mix = torch::randn({batch, c.seq_len, c.q_levels}, torch::kFloat64);
   // A fixed random linear functional of the logits, plus the loss, exercises every path.
@@ -103,7 +111,7 @@ TEST(ModelForms, ConvTableEqualsEmbeddingThenConvolution) {
   const torch::Tensor cond = torch::randn({B, T, c.dim}, torch::kFloat64);
   // The layers the table replaces: embedding (B, T+F1-1, emb) -> Conv1d(emb -> dim, kernel F1).
   const torch::Tensor emb = torch::embedding(tier->embedding, x).transpose(1, 2);
-  torch::Tensor h = torch::conv1d(emb, tier->input_weight).transpose(1, 2) + cond;
+  torch::Tensor h = torch::conv1d(emb, tier->input_weight.permute({2, 0, 1})).transpose(1, 2) + cond;
   h = torch::relu(tier->hidden1->forward(h));
   h = torch::relu(tier->hidden2->forward(h));
   const torch::Tensor expected = tier->output->forward(h);
@@ -119,10 +127,49 @@ TEST(ModelForms, UpsampleGemmEqualsTransposedConvolution) {
   tier->to(torch::kFloat64);
   const torch::Tensor h = torch::randn({2, 5, c.dim}, torch::kFloat64);
   const torch::Tensor expected =
-      torch::conv_transpose1d(h.transpose(1, 2), tier->upsample_weight, {}, c.upsample_ratio(1)).transpose(1, 2);
+      torch::conv_transpose1d(h.transpose(1, 2), tier->upsample_weight.permute({0, 2, 1}), {}, c.upsample_ratio(1))
+          .transpose(1, 2);
   const torch::Tensor got = tier->upsample(h);
   ASSERT_EQ(got.sizes(), expected.sizes());
   EXPECT_LT((got - expected).abs().max().item<double>(), 1e-12);
+}
+
+TEST(ModelForms, FusedGruEqualsTorchGru) {
+  // Same outputs, final state and gradients as torch::gru, in double, with the output used
+  // twice (as skip connections do) and gradients flowing into the final state.
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+  for (int64_t n : {1, 2, 7}) {
+    for (int64_t B : {1, 3}) {
+      torch::manual_seed(n * 10 + B);
+      const int64_t I = 5, H = 4;
+      std::vector<torch::Tensor> in = {torch::randn({B, n, I}, opts), torch::randn({B, H}, opts),
+                                       torch::randn({3 * H, I}, opts), torch::randn({3 * H, H}, opts),
+                                       torch::randn({3 * H}, opts), torch::randn({3 * H}, opts)};
+      for (auto& t : in) t.requires_grad_();
+      const torch::Tensor up = torch::randn({B, n, H}, opts), up_h = torch::randn({B, H}, opts);
+      std::vector<torch::Tensor> results[2];
+      for (int variant = 0; variant < 2; ++variant) {
+        torch::Tensor out, h;
+        if (variant == 0) {
+          auto r = torch::gru(in[0], in[1].unsqueeze(0), {in[2], in[3], in[4], in[5]}, true, 1, 0.0, false, false, true);
+          out = std::get<0>(r);
+          h = std::get<1>(r).squeeze(0);
+        } else {
+          std::tie(out, h) = gru_layer(in[0], in[1], in[2], in[3], in[4], in[5]);
+        }
+        ((out * up).sum() + (out.pow(2) * 0.5).sum() + (h * up_h).sum()).backward();
+        results[variant] = {out.detach(), h.detach()};
+        for (auto& t : in) {
+          results[variant].push_back(t.grad().clone());
+          t.mutable_grad() = torch::Tensor();
+        }
+      }
+      for (std::size_t i = 0; i < results[0].size(); ++i) {
+        EXPECT_LT((results[0][i] - results[1][i]).abs().max().item<double>(), 1e-12)
+            << "tensor " << i << " (0 out, 1 h_n, then grads of x, h0, w_ih, w_hh, b_ih, b_hh), n=" << n << " B=" << B;
+      }
+    }
+  }
 }
 
 TEST(Model, IsCausal) {

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "train/gru.h"
+
 namespace srnn {
 namespace {
 
@@ -89,7 +91,7 @@ FrameTierImpl::FrameTierImpl(const ModelConfig& config, int tier)
     h0 = register_parameter("h0", torch::zeros({config.num_rnn_layers, dim}));
     if (config.rnn_type == RnnType::kLstm) c0 = register_parameter("c0", torch::zeros({config.num_rnn_layers, dim}));
   }
-  torch::Tensor up = torch::empty({dim, dim, ratio_});
+  torch::Tensor up = torch::empty({dim, ratio_, dim});
   glorot_normal_(up, static_cast<double>(dim) * ratio_, static_cast<double>(dim) * ratio_);
   upsample_weight = holder(*this, "upsample")->register_parameter("weight", up);
 }
@@ -110,10 +112,9 @@ TierState FrameTierImpl::initial_state(int64_t batch) {
 }
 
 torch::Tensor FrameTierImpl::upsample(const torch::Tensor& h) {
-  // out[b, t*r + j, o] = sum_i h[b, t, i] W[i, o, j]: one GEMM with W as (dim, r * dim).
+  // out[b, t*r + j, o] = sum_i h[b, t, i] W[i, j, o]: one GEMM with W viewed as (dim, r * dim).
   const int64_t B = h.size(0), n = h.size(1), dim = config_.dim;
-  const torch::Tensor w = upsample_weight.permute({0, 2, 1}).reshape({dim, ratio_ * dim});
-  return torch::matmul(h, w).view({B, n * ratio_, dim});
+  return torch::mm(h.reshape({B * n, dim}), upsample_weight.view({dim, ratio_ * dim})).view({B, n * ratio_, dim});
 }
 
 torch::Tensor FrameTierImpl::forward(const torch::Tensor& samples, const torch::Tensor& cond, TierState& state) {
@@ -125,10 +126,9 @@ torch::Tensor FrameTierImpl::forward(const torch::Tensor& samples, const torch::
   for (int l = 0; l < config_.num_rnn_layers; ++l) {
     if (l > 0 && config_.rnn_dropout > 0.0) x = torch::dropout(x, config_.rnn_dropout, is_training());
     if (config_.rnn_type == RnnType::kGru) {
-      auto [out, h] = torch::gru(x, state.h[l], {w_ih[l], w_hh[l], b_ih[l], b_hh[l]}, true, 1, 0.0, is_training(),
-                                 false, /*batch_first=*/true);
+      auto [out, h] = gru_layer(x, state.h[l].squeeze(0), w_ih[l], w_hh[l], b_ih[l], b_hh[l]);
       x = out;
-      state.h[l] = h;
+      state.h[l] = h.unsqueeze(0);
     } else {
       auto [out, h, c] = torch::lstm(x, {state.h[l], state.c[l]}, {w_ih[l], w_hh[l], b_ih[l], b_hh[l]}, true, 1, 0.0,
                                      is_training(), false, /*batch_first=*/true);
@@ -149,7 +149,7 @@ SampleTierImpl::SampleTierImpl(const ModelConfig& config) : config_(config) {
     e.uniform_(-0.05, 0.05);  // Keras Embedding default
   }
   embedding = holder(*this, "embedding")->register_parameter("weight", e);
-  torch::Tensor conv = torch::empty({dim, emb, F1});
+  torch::Tensor conv = torch::empty({emb, F1, dim});
   glorot_uniform_(conv, static_cast<double>(emb) * F1, static_cast<double>(dim) * F1);
   input_weight = holder(*this, "input")->register_parameter("weight", conv);
   hidden1 = register_module("hidden1", WLinear(dim, dim, config.weight_norm));
@@ -158,18 +158,19 @@ SampleTierImpl::SampleTierImpl(const ModelConfig& config) : config_(config) {
 }
 
 torch::Tensor SampleTierImpl::conv_table() {
-  // T[j, level, d] = sum_e E[level, e] W[d, e, j]
+  // T[level, j, d] = sum_e E[level, e] W[e, j, d]: one GEMM, (q, emb) . (emb, F_1 * dim).
   const int64_t q = config_.q_levels, F1 = config_.frame_sizes[0], dim = config_.dim;
-  return torch::einsum("qe,dej->jqd", {embedding, input_weight}).reshape({F1 * q, dim});
+  return torch::mm(embedding, input_weight.view({input_weight.size(0), F1 * dim})).view({q * F1, dim});
 }
 
 torch::Tensor SampleTierImpl::forward_with_table(const torch::Tensor& table, const torch::Tensor& samples,
                                                  const torch::Tensor& cond) {
   const int64_t B = samples.size(0), F1 = config_.frame_sizes[0], q = config_.q_levels;
   const int64_t T = samples.size(1) - F1 + 1;
-  // idx[b, t, j] = j * q + samples[b, t + j]: (B*T*F1) rows of the table, summed per (b, t).
-  const torch::Tensor offsets_j = torch::arange(F1, torch::kLong) * q;
-  const torch::Tensor idx = (samples.unfold(1, F1, 1) + offsets_j).reshape({-1});
+  // idx[b, t, j] = samples[b, t + j] * F1 + j: (B*T*F1) rows of the table, summed per (b, t).
+  (void)q;
+  const torch::Tensor offsets_j = torch::arange(F1, torch::kLong);
+  const torch::Tensor idx = (samples.unfold(1, F1, 1) * F1 + offsets_j).reshape({-1});
   const torch::Tensor bag_offsets = torch::arange(0, B * T * F1, F1, torch::kLong);
   torch::Tensor x = std::get<0>(torch::embedding_bag(table, idx, bag_offsets, false, /*mode=sum*/ 0));
   x = x.view({B, T, -1}) + cond;  // (B, T, dim)

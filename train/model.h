@@ -7,8 +7,12 @@
 //   tiers.<k>.rnn<l>.weight_ih (G*dim, dim)  .weight_hh (G*dim, dim)  .bias_ih  .bias_hh (G*dim)
 //     G = 3 for GRU with gates (r, z, n), G = 4 for LSTM with gates (i, f, g, o): PyTorch layout
 //   tiers.<k>.h0 (layers, dim) and, for LSTM, tiers.<k>.c0, when learn_h0
-//   tiers.<k>.upsample.weight (dim_in, dim_out, r_k)   (ConvTranspose1d layout)
-//   sample.embedding.weight (q, emb)   sample.input.weight (dim, emb, F_1)   (Conv1d layout)
+//   tiers.<k>.upsample.weight (dim_in, r_k, dim_out): conditioning vector j of frame t is
+//     h_t . W[:, j, :] (a ConvTranspose1d with kernel = stride = r_k; its PyTorch weight is
+//     W.permute(0, 2, 1))
+//   sample.embedding.weight (q, emb)
+//   sample.input.weight (emb, F_1, dim): the kernel-F_1 convolution over embeddings,
+//     sum_j E[x_{t+j}] . W[:, j, :] (PyTorch's Conv1d weight is W.permute(2, 0, 1))
 //   sample.hidden1.*, sample.hidden2.* (dim, dim), sample.output.* (q, dim): Linear layouts
 // Tier k = 0 is the lowest frame tier (frame size F_1).
 //
@@ -61,7 +65,7 @@ class FrameTierImpl : public torch::nn::Module {
   WLinear input{nullptr};
   std::vector<torch::Tensor> w_ih, w_hh, b_ih, b_hh;  // per layer
   torch::Tensor h0, c0;                              // (layers, dim) when learn_h0
-  torch::Tensor upsample_weight;                     // (dim, dim, r_k)
+  torch::Tensor upsample_weight;                     // (dim, r_k, dim)
 
  private:
   ModelConfig config_;
@@ -74,7 +78,7 @@ class SampleTierImpl : public torch::nn::Module {
   explicit SampleTierImpl(const ModelConfig& config);
 
   // The embedding followed by the kernel-F_1 convolution, as F_1 lookup tables:
-  // table[j * q + level] = E[level] . W[:, :, j]^T. Returns (F_1 * q, dim); differentiable.
+  // table[level * F_1 + j] = E[level] . W[:, j, :]. Returns (q * F_1, dim); differentiable.
   torch::Tensor conv_table();
   // samples: (B, T + F_1 - 1) levels; cond: (B, T, dim) -> logits (B, T, q).
   torch::Tensor forward(const torch::Tensor& samples, const torch::Tensor& cond);
@@ -82,7 +86,7 @@ class SampleTierImpl : public torch::nn::Module {
   torch::Tensor forward_with_table(const torch::Tensor& table, const torch::Tensor& samples, const torch::Tensor& cond);
 
   torch::Tensor embedding;     // (q, emb)
-  torch::Tensor input_weight;  // (dim, emb, F_1)
+  torch::Tensor input_weight;  // (emb, F_1, dim)
   WLinear hidden1{nullptr}, hidden2{nullptr}, output{nullptr};
 
  private:

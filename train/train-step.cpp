@@ -18,7 +18,8 @@ StepResult train_step(SampleRNN& model, torch::optim::Optimizer& optimizer, cons
   const torch::Tensor targets = x.narrow(1, L, x.size(1) - L);
   const torch::Tensor logits = model->forward(x, states);  // (B, T, q)
   const torch::Tensor loss = torch::cross_entropy_loss(logits.reshape({-1, q}), targets.reshape({-1}));
-  optimizer.zero_grad();
+  // Dropping the gradients instead of zeroing them saves a pass over every parameter.
+  for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
   loss.backward();
   torch::nn::utils::clip_grad_norm_(model->parameters(), clip_norm);
   optimizer.step();

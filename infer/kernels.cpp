@@ -1,0 +1,162 @@
+#include "infer/kernels.h"
+
+#include <immintrin.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace srnn {
+namespace {
+
+bool cpu_has(KernelLevel level) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (level == KernelLevel::kAvx512) return __builtin_cpu_supports("avx512f");
+  if (level == KernelLevel::kAvx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+  return level == KernelLevel::kScalar;
+}
+
+KernelLevel detect() {
+  if (const char* env = std::getenv("SRNN_KERNELS")) {
+    if (std::strcmp(env, "scalar") == 0) return KernelLevel::kScalar;
+    if (std::strcmp(env, "avx2") == 0 && cpu_has(KernelLevel::kAvx2)) return KernelLevel::kAvx2;
+    if (std::strcmp(env, "avx512") == 0 && cpu_has(KernelLevel::kAvx512)) return KernelLevel::kAvx512;
+  }
+  if (cpu_has(KernelLevel::kAvx512)) return KernelLevel::kAvx512;
+  if (cpu_has(KernelLevel::kAvx2)) return KernelLevel::kAvx2;
+  return KernelLevel::kScalar;
+}
+
+#if defined(__x86_64__)
+// Rows of x are processed four at a time against a stripe of kCols columns of b, so each
+// element of b is loaded once per four rows and the stripe stays in cache across the row
+// groups. Columns left over at the end go through the scalar code.
+template <int kRows>
+__attribute__((target("avx512f"))) void stripe_avx512(std::size_t n0, std::size_t K, const float* x,
+                                                      std::size_t ldx, const float* b, std::size_t ldb,
+                                                      const float* bias, float* y, std::size_t ldy, bool accumulate) {
+  __m512 acc[kRows][4];
+  for (int r = 0; r < kRows; ++r) {
+    for (int c = 0; c < 4; ++c) {
+      __m512 init = bias ? _mm512_loadu_ps(bias + n0 + 16 * c) : _mm512_setzero_ps();
+      if (accumulate) init = _mm512_add_ps(init, _mm512_loadu_ps(y + r * ldy + n0 + 16 * c));
+      acc[r][c] = init;
+    }
+  }
+  for (std::size_t k = 0; k < K; ++k) {
+    const float* bk = b + k * ldb + n0;
+    const __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16), b2 = _mm512_loadu_ps(bk + 32),
+                 b3 = _mm512_loadu_ps(bk + 48);
+    for (int r = 0; r < kRows; ++r) {
+      const __m512 xv = _mm512_set1_ps(x[r * ldx + k]);
+      acc[r][0] = _mm512_fmadd_ps(xv, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(xv, b1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(xv, b2, acc[r][2]);
+      acc[r][3] = _mm512_fmadd_ps(xv, b3, acc[r][3]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) {
+    for (int c = 0; c < 4; ++c) _mm512_storeu_ps(y + r * ldy + n0 + 16 * c, acc[r][c]);
+  }
+}
+
+template <int kRows>
+__attribute__((target("avx2,fma"))) void stripe_avx2(std::size_t n0, std::size_t K, const float* x, std::size_t ldx,
+                                                     const float* b, std::size_t ldb, const float* bias, float* y,
+                                                     std::size_t ldy, bool accumulate) {
+  __m256 acc[kRows][4];
+  for (int r = 0; r < kRows; ++r) {
+    for (int c = 0; c < 4; ++c) {
+      __m256 init = bias ? _mm256_loadu_ps(bias + n0 + 8 * c) : _mm256_setzero_ps();
+      if (accumulate) init = _mm256_add_ps(init, _mm256_loadu_ps(y + r * ldy + n0 + 8 * c));
+      acc[r][c] = init;
+    }
+  }
+  for (std::size_t k = 0; k < K; ++k) {
+    const float* bk = b + k * ldb + n0;
+    const __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8), b2 = _mm256_loadu_ps(bk + 16),
+                 b3 = _mm256_loadu_ps(bk + 24);
+    for (int r = 0; r < kRows; ++r) {
+      const __m256 xv = _mm256_broadcast_ss(x + r * ldx + k);
+      acc[r][0] = _mm256_fmadd_ps(xv, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(xv, b1, acc[r][1]);
+      acc[r][2] = _mm256_fmadd_ps(xv, b2, acc[r][2]);
+      acc[r][3] = _mm256_fmadd_ps(xv, b3, acc[r][3]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) {
+    for (int c = 0; c < 4; ++c) _mm256_storeu_ps(y + r * ldy + n0 + 8 * c, acc[r][c]);
+  }
+}
+
+using StripeFn = void (*)(std::size_t, std::size_t, const float*, std::size_t, const float*, std::size_t, const float*,
+                          float*, std::size_t, bool);
+
+void gemm_simd(StripeFn const* fns, std::size_t cols, std::size_t M, std::size_t N, std::size_t K, const float* x,
+               std::size_t ldx, const float* b, std::size_t ldb, const float* bias, float* y, std::size_t ldy,
+               bool accumulate) {
+  const std::size_t n_full = N / cols * cols;
+  for (std::size_t n0 = 0; n0 < n_full; n0 += cols) {
+    std::size_t m = 0;
+    for (; m + 4 <= M; m += 4) fns[3](n0, K, x + m * ldx, ldx, b, ldb, bias, y + m * ldy, ldy, accumulate);
+    if (m < M) fns[M - m - 1](n0, K, x + m * ldx, ldx, b, ldb, bias, y + m * ldy, ldy, accumulate);
+  }
+  if (n_full < N) {
+    gemm_small_scalar(M, N - n_full, K, x, ldx, b + n_full, ldb, bias ? bias + n_full : nullptr, y + n_full, ldy,
+                      accumulate);
+  }
+}
+
+constexpr StripeFn kAvx512[4] = {stripe_avx512<1>, stripe_avx512<2>, stripe_avx512<3>, stripe_avx512<4>};
+constexpr StripeFn kAvx2[4] = {stripe_avx2<1>, stripe_avx2<2>, stripe_avx2<3>, stripe_avx2<4>};
+#endif
+
+}  // namespace
+
+KernelLevel kernel_level() {
+  static const KernelLevel level = detect();
+  return level;
+}
+
+const char* kernel_level_name(KernelLevel level) {
+  switch (level) {
+    case KernelLevel::kScalar: return "scalar";
+    case KernelLevel::kAvx2: return "avx2";
+    case KernelLevel::kAvx512: return "avx512";
+  }
+  return "scalar";
+}
+
+void gemm_small_scalar(std::size_t M, std::size_t N, std::size_t K, const float* x, std::size_t ldx, const float* b,
+                       std::size_t ldb, const float* bias, float* y, std::size_t ldy, bool accumulate) {
+  for (std::size_t m = 0; m < M; ++m) {
+    float* ym = y + m * ldy;
+    for (std::size_t n = 0; n < N; ++n) ym[n] = (accumulate ? ym[n] : 0.0f) + (bias ? bias[n] : 0.0f);
+    for (std::size_t k = 0; k < K; ++k) {
+      const float xv = x[m * ldx + k];
+      const float* bk = b + k * ldb;
+      for (std::size_t n = 0; n < N; ++n) ym[n] += xv * bk[n];
+    }
+  }
+}
+
+void gemm_small_at(KernelLevel level, std::size_t M, std::size_t N, std::size_t K, const float* x, std::size_t ldx,
+                   const float* b, std::size_t ldb, const float* bias, float* y, std::size_t ldy, bool accumulate) {
+#if defined(__x86_64__)
+  if (level == KernelLevel::kAvx512 && cpu_has(level)) {
+    return gemm_simd(kAvx512, 64, M, N, K, x, ldx, b, ldb, bias, y, ldy, accumulate);
+  }
+  if (level == KernelLevel::kAvx2 && cpu_has(level)) {
+    return gemm_simd(kAvx2, 32, M, N, K, x, ldx, b, ldb, bias, y, ldy, accumulate);
+  }
+#endif
+  gemm_small_scalar(M, N, K, x, ldx, b, ldb, bias, y, ldy, accumulate);
+}
+
+void gemm_small(std::size_t M, std::size_t N, std::size_t K, const float* x, std::size_t ldx, const float* b,
+                std::size_t ldb, const float* bias, float* y, std::size_t ldy, bool accumulate) {
+  gemm_small_at(kernel_level(), M, N, K, x, ldx, b, ldb, bias, y, ldy, accumulate);
+}
+
+}  // namespace srnn

@@ -1,0 +1,68 @@
+// SIMD kernels against their scalar reference, over sizes around the vector widths.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "infer/kernels.h"
+
+namespace srnn {
+namespace {
+
+std::vector<float> random_vector(std::size_t n, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+TEST(GemmSmall, SimdMatchesScalar) {
+  const std::size_t sizes[] = {1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 1023};
+  for (KernelLevel level : {KernelLevel::kAvx2, KernelLevel::kAvx512}) {
+    for (std::size_t M : {1u, 2u, 3u, 4u, 5u, 7u, 8u, 16u, 17u}) {
+      for (std::size_t N : sizes) {
+        for (std::size_t K : {1u, 7u, 16u, 17u, 256u}) {
+          for (bool accumulate : {false, true}) {
+            const std::size_t ldx = K + 3, ldb = N + 5, ldy = N + 2;  // strides wider than rows
+            const auto x = random_vector(M * ldx, 1), b = random_vector(K * ldb, 2), bias = random_vector(N, 3);
+            std::vector<float> y0 = random_vector(M * ldy, 4), y1 = y0;
+            gemm_small_scalar(M, N, K, x.data(), ldx, b.data(), ldb, bias.data(), y0.data(), ldy, accumulate);
+            gemm_small_at(level, M, N, K, x.data(), ldx, b.data(), ldb, bias.data(), y1.data(), ldy, accumulate);
+            double worst = 0, scale = 1e-30;
+            std::size_t worst_at = 0;
+            for (std::size_t i = 0; i < y0.size(); ++i) {
+              const double d = std::fabs(double(y0[i]) - y1[i]);
+              if (d > worst) {
+                worst = d;
+                worst_at = i;
+              }
+              scale = std::max(scale, std::fabs(double(y0[i])));
+            }
+            ASSERT_LE(worst, 1e-5 * scale * std::sqrt(double(K)))
+                << kernel_level_name(level) << " M=" << M << " N=" << N << " K=" << K << " acc=" << accumulate
+                << " worst at " << worst_at << ": " << y0[worst_at] << " vs " << y1[worst_at];
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(GemmSmall, NullBiasAndExactSmallCase) {
+  // 2x3 . 3x2 by hand.
+  const float x[] = {1, 2, 3, 4, 5, 6};
+  const float b[] = {1, 0, 0, 1, 1, 1};
+  float y[4];
+  for (KernelLevel level : {KernelLevel::kScalar, KernelLevel::kAvx2, KernelLevel::kAvx512}) {
+    gemm_small_at(level, 2, 2, 3, x, 3, b, 2, nullptr, y, 2, false);
+    EXPECT_EQ(y[0], 4);
+    EXPECT_EQ(y[1], 5);
+    EXPECT_EQ(y[2], 10);
+    EXPECT_EQ(y[3], 11);
+  }
+}
+
+}  // namespace
+}  // namespace srnn
