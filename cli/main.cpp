@@ -6,12 +6,15 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/openblas.h"
 #include "core/error.h"
 #include "core/log.h"
 
 int main(int argc, char** argv) {
   // A write past a file-size limit must fail with EFBIG and be reported, not kill us.
   std::signal(SIGXFSZ, SIG_IGN);
+  // Training spends its time in BLAS; make sure OpenBLAS uses the CPU's vector units.
+  if (argc > 1 && std::string(argv[1]) == "train") srnn::select_openblas_kernels(argv);
 
   CLI::App app{"samplernn: prepare audio, train SampleRNN models and generate audio with them.", "samplernn"};
   app.option_defaults()->always_capture_default();
