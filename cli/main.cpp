@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   };
   add(srnn::add_chunk_command);
   add(srnn::add_train_command);
+  add(srnn::add_generate_command);
 
   try {
     app.parse(argc, argv);

@@ -2,6 +2,8 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -109,6 +111,46 @@ void gemm_simd(StripeFn const* fns, std::size_t cols, std::size_t M, std::size_t
 }
 
 constexpr StripeFn kAvx512[4] = {stripe_avx512<1>, stripe_avx512<2>, stripe_avx512<3>, stripe_avx512<4>};
+
+// One packed stripe (K rows of 64 floats) against kRows rows of x; n_valid <= 64 columns
+// are loaded and stored, through masks.
+template <int kRows>
+__attribute__((target("avx512f"))) void packed_avx512(const float* bs, std::size_t K, const float* x, std::size_t ldx,
+                                                      const float* bias, float* y, std::size_t ldy, bool accumulate,
+                                                      std::size_t n_valid) {
+  __mmask16 mask[4];
+  for (int c = 0; c < 4; ++c) {
+    const long left = static_cast<long>(n_valid) - 16 * c;
+    mask[c] = left >= 16 ? 0xFFFF : left <= 0 ? 0 : static_cast<__mmask16>((1u << left) - 1);
+  }
+  __m512 acc[kRows][4];
+  for (int r = 0; r < kRows; ++r) {
+    for (int c = 0; c < 4; ++c) {
+      __m512 init = bias ? _mm512_maskz_loadu_ps(mask[c], bias + 16 * c) : _mm512_setzero_ps();
+      if (accumulate) init = _mm512_add_ps(init, _mm512_maskz_loadu_ps(mask[c], y + r * ldy + 16 * c));
+      acc[r][c] = init;
+    }
+  }
+  for (std::size_t k = 0; k < K; ++k) {
+    const float* bk = bs + k * 64;
+    const __m512 b0 = _mm512_load_ps(bk), b1 = _mm512_load_ps(bk + 16), b2 = _mm512_load_ps(bk + 32),
+                 b3 = _mm512_load_ps(bk + 48);
+    for (int r = 0; r < kRows; ++r) {
+      const __m512 xv = _mm512_set1_ps(x[r * ldx + k]);
+      acc[r][0] = _mm512_fmadd_ps(xv, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(xv, b1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(xv, b2, acc[r][2]);
+      acc[r][3] = _mm512_fmadd_ps(xv, b3, acc[r][3]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) {
+    for (int c = 0; c < 4; ++c) _mm512_mask_storeu_ps(y + r * ldy + 16 * c, mask[c], acc[r][c]);
+  }
+}
+
+using PackedFn = void (*)(const float*, std::size_t, const float*, std::size_t, const float*, float*, std::size_t, bool,
+                          std::size_t);
+constexpr PackedFn kPacked512[4] = {packed_avx512<1>, packed_avx512<2>, packed_avx512<3>, packed_avx512<4>};
 constexpr StripeFn kAvx2[4] = {stripe_avx2<1>, stripe_avx2<2>, stripe_avx2<3>, stripe_avx2<4>};
 #endif
 
@@ -157,6 +199,49 @@ void gemm_small_at(KernelLevel level, std::size_t M, std::size_t N, std::size_t 
 void gemm_small(std::size_t M, std::size_t N, std::size_t K, const float* x, std::size_t ldx, const float* b,
                 std::size_t ldb, const float* bias, float* y, std::size_t ldy, bool accumulate) {
   gemm_small_at(kernel_level(), M, N, K, x, ldx, b, ldb, bias, y, ldy, accumulate);
+}
+
+PackedMatrix pack_matrix(const float* b, std::size_t K, std::size_t N) {
+  PackedMatrix p;
+  p.K = K;
+  p.N = N;
+  const std::size_t S = PackedMatrix::kStripe;
+  p.data.assign(p.n_stripes() * K * S, 0.0f);
+  for (std::size_t s = 0; s < p.n_stripes(); ++s) {
+    for (std::size_t k = 0; k < K; ++k) {
+      for (std::size_t c = 0; c < S && s * S + c < N; ++c) p.data[(s * K + k) * S + c] = b[k * N + s * S + c];
+    }
+  }
+  return p;
+}
+
+void gemm_packed_at(KernelLevel level, std::size_t M, const PackedMatrix& b, const float* x, std::size_t ldx,
+                    const float* bias, float* y, std::size_t ldy, bool accumulate, std::size_t stripe_begin,
+                    std::size_t stripe_end) {
+  const std::size_t S = PackedMatrix::kStripe, K = b.K;
+  stripe_end = std::min(stripe_end, b.n_stripes());
+  for (std::size_t s = stripe_begin; s < stripe_end; ++s) {
+    const float* bs = b.data.data() + s * K * S;
+    const std::size_t n0 = s * S, n_valid = std::min(S, b.N - n0);
+    const float* bias_s = bias ? bias + n0 : nullptr;
+#if defined(__x86_64__)
+    if (level == KernelLevel::kAvx512 && cpu_has(level)) {  // stripes are 64-byte aligned
+      std::size_t m = 0;
+      for (; m + 4 <= M; m += 4) kPacked512[3](bs, K, x + m * ldx, ldx, bias_s, y + m * ldy + n0, ldy, accumulate, n_valid);
+      if (m < M) kPacked512[M - m - 1](bs, K, x + m * ldx, ldx, bias_s, y + m * ldy + n0, ldy, accumulate, n_valid);
+      continue;
+    }
+#endif
+    // Portable path (and AVX2, which gets no packed kernel of its own): the packed stripe
+    // is an ordinary (K, 64) row-major block.
+    gemm_small_at(level == KernelLevel::kAvx512 ? KernelLevel::kAvx2 : level, M, n_valid, K, x, ldx, bs, S, bias_s,
+                  y + n0, ldy, accumulate);
+  }
+}
+
+void gemm_packed(std::size_t M, const PackedMatrix& b, const float* x, std::size_t ldx, const float* bias, float* y,
+                 std::size_t ldy, bool accumulate, std::size_t stripe_begin, std::size_t stripe_end) {
+  gemm_packed_at(kernel_level(), M, b, x, ldx, bias, y, ldy, accumulate, stripe_begin, stripe_end);
 }
 
 }  // namespace srnn

@@ -1,11 +1,14 @@
 // SIMD kernels against their scalar reference, over sizes around the vector widths.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <vector>
 
 #include "infer/kernels.h"
+#include "infer/thread-team.h"
 
 namespace srnn {
 namespace {
@@ -47,6 +50,47 @@ TEST(GemmSmall, SimdMatchesScalar) {
         }
       }
     }
+  }
+}
+
+TEST(GemmPacked, MatchesScalarOnTheUnpackedMatrix) {
+  for (KernelLevel level : {KernelLevel::kScalar, KernelLevel::kAvx2, KernelLevel::kAvx512}) {
+    for (std::size_t M : {1u, 3u, 4u, 5u, 16u}) {
+      for (std::size_t N : {1u, 15u, 16u, 17u, 63u, 64u, 65u, 200u, 1023u}) {
+        for (std::size_t K : {1u, 9u, 256u}) {
+          for (bool accumulate : {false, true}) {
+            const auto x = random_vector(M * K, 5), b = random_vector(K * N, 6), bias = random_vector(N, 7);
+            const PackedMatrix p = pack_matrix(b.data(), K, N);
+            ASSERT_EQ(reinterpret_cast<std::uintptr_t>(p.data.data()) % 64, 0u);
+            std::vector<float> y0 = random_vector(M * N, 8), y1 = y0;
+            gemm_small_scalar(M, N, K, x.data(), K, b.data(), N, bias.data(), y0.data(), N, accumulate);
+            // In two halves by stripes, as a thread team splits it.
+            const std::size_t half = p.n_stripes() / 2;
+            gemm_packed_at(level, M, p, x.data(), K, bias.data(), y1.data(), N, accumulate, 0, half);
+            gemm_packed_at(level, M, p, x.data(), K, bias.data(), y1.data(), N, accumulate, half, p.n_stripes());
+            double worst = 0, scale = 1e-30;
+            for (std::size_t i = 0; i < y0.size(); ++i) {
+              worst = std::max(worst, std::fabs(double(y0[i]) - y1[i]));
+              scale = std::max(scale, std::fabs(double(y0[i])));
+            }
+            ASSERT_LE(worst, 1e-5 * scale * std::sqrt(double(K)))
+                << kernel_level_name(level) << " M=" << M << " N=" << N << " K=" << K << " acc=" << accumulate;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(ThreadTeam, EveryMemberRunsEachJobOnce) {
+  for (int n : {1, 2, 3}) {
+    ThreadTeam team(n);
+    std::vector<std::atomic<int>> hits(n);
+    for (int job = 0; job < 1000; ++job) team.run([&](int i, int size) {
+      ASSERT_EQ(size, n);
+      hits[i]++;
+    });
+    for (int i = 0; i < n; ++i) EXPECT_EQ(hits[i].load(), 1000);
   }
 }
 

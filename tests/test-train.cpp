@@ -7,6 +7,7 @@
 
 #include "audio/write.h"
 #include "core/error.h"
+#include "core/naming.h"
 #include "core/safetensors.h"
 #include "tests/test-util.h"
 #include "train/checkpoint.h"
@@ -251,6 +252,8 @@ TEST(Train, NamingAndTemperatureRules) {
   EXPECT_EQ(clip_name("aamgen", 90, 1, 2, 0.75), "aamgen_e=90(1)_t=0.75.wav");
   EXPECT_EQ(expand_temperatures({0.5, 0.9, 1.0}, 2), (std::vector<double>{0.5, 0.9}));
   EXPECT_EQ(expand_temperatures({0.5, 0.9}, 4), (std::vector<double>{0.5, 0.9, 0.9, 0.9}));
+  EXPECT_EQ(expand_temperatures({}, 2), (std::vector<double>{0.95, 0.95}));
+  EXPECT_EQ(clip_name("out", 3, 0, 1, 1.0), "out_e=3_t=1.0.wav");
 }
 
 }  // namespace

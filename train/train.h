@@ -57,11 +57,4 @@ int run_training(const TrainOptions& options);
 // folder that has one. Empty when there is none.
 std::filesystem::path find_latest_checkpoint(const std::filesystem::path& logdir_root, const std::string& id);
 
-// PRiSM's clip name: "<stem>_e=<epoch>_t=<temp>.wav", or with "(<index>)" after the epoch
-// when a call writes several sequences.
-std::string clip_name(const std::string& stem, int epoch, int index, int n_sequences, double temperature);
-
-// PRiSM's temperature rule: too many values are truncated to n, too few repeat the last.
-std::vector<double> expand_temperatures(std::vector<double> temperatures, int n);
-
 }  // namespace srnn

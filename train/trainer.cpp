@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/naming.h"
 #include "train/checkpoint.h"
 #include "train/dataset.h"
 #include "train/generate-torch.h"
@@ -147,21 +148,6 @@ void write_clips(SampleRNN& model, const TrainOptions& o, int epoch, std::uint64
 }
 
 }  // namespace
-
-std::string clip_name(const std::string& stem, int epoch, int index, int n_sequences, double temperature) {
-  std::ostringstream t;
-  t << temperature;
-  std::string name = stem + "_e=" + std::to_string(epoch);
-  if (n_sequences > 1) name += "(" + std::to_string(index) + ")";
-  return name + "_t=" + t.str() + ".wav";
-}
-
-std::vector<double> expand_temperatures(std::vector<double> temperatures, int n) {
-  if (temperatures.empty()) temperatures.push_back(0.95);
-  if (static_cast<int>(temperatures.size()) > n) temperatures.resize(static_cast<std::size_t>(n));
-  while (static_cast<int>(temperatures.size()) < n) temperatures.push_back(temperatures.back());
-  return temperatures;
-}
 
 fs::path find_latest_checkpoint(const fs::path& logdir_root, const std::string& id) {
   const fs::path root = logdir_root / id;

@@ -1,0 +1,55 @@
+#include "audio/wav-stream.h"
+
+#include <cerrno>
+#include <cstdint>
+#include <string>
+
+#include "audio/write.h"
+#include "core/error.h"
+
+namespace srnn {
+namespace {
+
+void put_u32(std::vector<unsigned char>& b, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) b.push_back(static_cast<unsigned char>(v >> (8 * i)));
+}
+void put_u16(std::vector<unsigned char>& b, std::uint16_t v) {
+  b.push_back(static_cast<unsigned char>(v));
+  b.push_back(static_cast<unsigned char>(v >> 8));
+}
+void put_tag(std::vector<unsigned char>& b, const char* tag) { b.insert(b.end(), tag, tag + 4); }
+
+}  // namespace
+
+WavStreamWriter::WavStreamWriter(std::FILE* out, int rate_hz) : out_(out) {
+  std::vector<unsigned char> h;
+  put_tag(h, "RIFF");
+  put_u32(h, 0xFFFFFFFFu);
+  put_tag(h, "WAVE");
+  put_tag(h, "fmt ");
+  put_u32(h, 16);
+  put_u16(h, 1);  // PCM
+  put_u16(h, 1);  // mono
+  put_u32(h, static_cast<std::uint32_t>(rate_hz));
+  put_u32(h, static_cast<std::uint32_t>(rate_hz) * 2);
+  put_u16(h, 2);   // block align
+  put_u16(h, 16);  // bits per sample
+  put_tag(h, "data");
+  put_u32(h, 0xFFFFFFFFu);
+  if (std::fwrite(h.data(), 1, h.size(), out_) != h.size()) {
+    throw Error(ErrorKind::kIo, "cannot write the WAV stream: " + errno_text(errno));
+  }
+}
+
+void WavStreamWriter::write(Span<const float> samples) {
+  buf_.clear();
+  for (float x : samples) put_u16(buf_, static_cast<std::uint16_t>(float_to_pcm16(x)));
+  if (!buf_.empty() && std::fwrite(buf_.data(), 1, buf_.size(), out_) != buf_.size()) {
+    throw Error(ErrorKind::kIo, "cannot write the WAV stream: " + errno_text(errno), "did the reading program exit?");
+  }
+  std::fflush(out_);
+}
+
+void WavStreamWriter::finish() { std::fflush(out_); }
+
+}  // namespace srnn

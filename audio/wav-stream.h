@@ -1,0 +1,30 @@
+// Writes 16-bit mono PCM WAV to a stream whose length is not known in advance (a pipe to a
+// player). The RIFF and data sizes in the header are 0xFFFFFFFF, which readers (libsndfile,
+// ffmpeg, sox, aplay) take as "until the end of the stream".
+//
+//   srnn::WavStreamWriter out(stdout, 16000);
+//   out.write(block.data(), block.size());   // as samples are generated
+//   out.finish();
+//
+// Errors: Error(kIo) when the stream refuses a write (e.g. the player quit).
+#pragma once
+
+#include <cstdio>
+#include <vector>
+
+#include "core/span.h"
+
+namespace srnn {
+
+class WavStreamWriter {
+ public:
+  WavStreamWriter(std::FILE* out, int rate_hz);
+  void write(Span<const float> samples);
+  void finish();  // flushes
+
+ private:
+  std::FILE* out_;
+  std::vector<unsigned char> buf_;
+};
+
+}  // namespace srnn

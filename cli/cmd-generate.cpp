@@ -1,0 +1,185 @@
+// samplernn generate: PRiSM's generate.py on the torch-free engine, with batching, seeds
+// that prime every tier, streaming to stdout and a progress line.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+#include "audio/decode.h"
+#include "audio/quantize.h"
+#include "audio/wav-stream.h"
+#include "audio/write.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/naming.h"
+#include "core/threads.h"
+#include "infer/engine.h"
+#include "infer/kernels.h"
+
+namespace srnn {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct GenerateArgs {
+  std::string output_path, checkpoint_path, config_file, seed;
+  double dur = 3;
+  int num_seqs = 1;
+  int sample_rate = 16000;
+  std::vector<double> temperature = {0.95};
+  long long seed_offset = 0;
+  double seed_dur = 0;  // 0: the whole seed
+  bool include_seed = false;
+  long long rng_seed = -1;
+  int num_threads = hardware_threads();
+};
+
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
+  return buf;
+}
+
+// Fails early, before minutes of generation, when the output cannot be written.
+void check_writable_dir(const fs::path& dir) {
+  ensure_directory(dir);
+  AtomicFile probe(dir / ".samplernn-write-test");
+  std::FILE* f = std::fopen(probe.temp_path().c_str(), "wb");
+  if (f == nullptr) {
+    throw Error(ErrorKind::kIo, "cannot write to '" + dir.string() + "': " + errno_text(errno),
+                "choose another --output_path");
+  }
+  std::fclose(f);
+}
+
+int run_generate(const GenerateArgs& a) {
+  if (!(a.dur > 0)) throw Error(ErrorKind::kUsage, "--dur must be positive, got " + fixed(a.dur, 3));
+  if (a.num_seqs < 1) throw Error(ErrorKind::kUsage, "--num_seqs must be at least 1");
+  if (a.sample_rate < 1000) throw Error(ErrorKind::kUsage, "--sample_rate must be at least 1000 Hz");
+  if (a.seed_offset < 0) throw Error(ErrorKind::kUsage, "--seed_offset must not be negative");
+  if (a.seed_dur < 0) throw Error(ErrorKind::kUsage, "--seed_dur must not be negative");
+  if (a.num_threads < 1) throw Error(ErrorKind::kUsage, "--num_threads must be at least 1");
+  for (double t : a.temperature) {
+    if (!(t > 0)) throw Error(ErrorKind::kUsage, "--temperature values must be positive");
+  }
+  const bool to_stdout = a.output_path == "-";
+  if (to_stdout && a.num_seqs != 1) throw Error(ErrorKind::kUsage, "--output_path - streams one sequence; use --num_seqs 1");
+  if (!to_stdout) check_writable_dir(fs::path(a.output_path).has_parent_path() ? fs::path(a.output_path).parent_path() : ".");
+
+  const EngineWeights weights = load_engine_weights(a.checkpoint_path);
+  const ModelConfig& c = weights.config;
+  if (!a.config_file.empty()) {
+    std::vector<std::string> warnings;
+    const std::string diff = config_differences(c, load_model_config(a.config_file, &warnings));
+    if (!diff.empty()) {
+      throw Error(ErrorKind::kConfig, "--config_file disagrees with the checkpoint (checkpoint != file): " + diff,
+                  "drop --config_file: the checkpoint carries its config");
+    }
+  }
+  const Quantizer quantizer(c.q_type, c.q_levels);
+
+  GenerateRequest req;
+  req.temperatures = expand_temperatures(a.temperature, a.num_seqs);
+  req.n_samples = static_cast<std::int64_t>(a.dur * a.sample_rate + 0.5);
+  if (req.n_samples < 1) throw Error(ErrorKind::kUsage, "--dur gives no samples at --sample_rate");
+  req.rng_seed = a.rng_seed >= 0 ? static_cast<std::uint64_t>(a.rng_seed) : std::random_device{}();
+  req.n_threads = a.num_threads;
+  std::vector<float> seed_audio;
+  if (!a.seed.empty()) {
+    const DecodedAudio s = load_mono(a.seed, a.sample_rate);
+    if (s.source_rate_hz != a.sample_rate) {
+      log_info("Resampled the seed from " + std::to_string(s.source_rate_hz) + " Hz to " + std::to_string(a.sample_rate) + " Hz.");
+    }
+    const std::int64_t begin = a.seed_offset;
+    std::int64_t n = static_cast<std::int64_t>(s.samples.size()) - begin;
+    if (a.seed_dur > 0) n = std::min<std::int64_t>(n, static_cast<std::int64_t>(a.seed_dur * a.sample_rate));
+    n = n / c.lookback() * c.lookback();  // whole top frames
+    if (n < c.lookback()) {
+      throw Error(ErrorKind::kInput, "seed '" + a.seed + "' has fewer than " + std::to_string(c.lookback()) +
+                                         " samples after --seed_offset " + std::to_string(a.seed_offset),
+                  "use a longer seed or a smaller --seed_offset");
+    }
+    seed_audio.assign(s.samples.begin() + begin, s.samples.begin() + begin + n);
+    for (float x : seed_audio) req.seed_levels.push_back(quantizer.quantize(x));
+  }
+
+  std::unique_ptr<WavStreamWriter> stream;
+  std::vector<float> block;
+  if (to_stdout) {
+    stream = std::make_unique<WavStreamWriter>(stdout, a.sample_rate);
+    if (a.include_seed) stream->write(seed_audio);
+    req.on_samples = [&](const std::int32_t* levels, std::int64_t n) {
+      block.resize(static_cast<std::size_t>(n));
+      for (std::int64_t i = 0; i < n; ++i) block[i] = quantizer.dequantize(levels[i]);
+      stream->write(block);
+    };
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  std::int64_t last_done = 0;
+  double last_s = 0;
+  req.on_progress = [&](std::int64_t done) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // Redraw at most 4 times a second on a terminal; every 10% in a log.
+    const bool due = stderr_is_tty() ? s - last_s >= 0.25 : done - last_done >= req.n_samples / 10;
+    if (done <= last_done || (!due && done != req.n_samples)) return;
+    last_done = done;
+    last_s = s;
+    const double rate = s > 0 ? done * static_cast<double>(a.num_seqs) / s : 0;
+    const double eta = done > 0 ? s * (req.n_samples - done) / done : 0;
+    log_progress("Generated " + std::to_string(done) + "/" + std::to_string(req.n_samples) + " samples x " +
+                     std::to_string(a.num_seqs) + " (" + fixed(100.0 * done / req.n_samples, 0) + "%), " +
+                     fixed(rate, 0) + " samples/s, " + fixed(rate / a.sample_rate, 2) + "x real time, ETA " +
+                     fixed(eta, 1) + " s",
+                 done == req.n_samples);
+  };
+  log_info("Generating " + std::to_string(a.num_seqs) + " x " + fixed(a.dur, 2) + " s from " + a.checkpoint_path +
+           " (epoch " + std::to_string(weights.info.epoch) + ", " + kernel_level_name(kernel_level()) + " kernels, " +
+           std::to_string(std::min(a.num_threads, a.num_seqs)) + " threads, rng_seed " + std::to_string(req.rng_seed) + ")");
+  const std::vector<std::vector<std::int32_t>> levels = generate(weights, req);
+  if (stream) {
+    stream->finish();
+    return 0;
+  }
+
+  std::string stem = a.output_path;
+  if (stem.size() > 4 && stem.compare(stem.size() - 4, 4, ".wav") == 0) stem.resize(stem.size() - 4);
+  for (int i = 0; i < a.num_seqs; ++i) {
+    std::vector<float> audio;
+    if (a.include_seed) audio = seed_audio;
+    for (std::int32_t l : levels[i]) audio.push_back(quantizer.dequantize(l));
+    const std::string path = clip_name(stem, weights.info.epoch, i, a.num_seqs, req.temperatures[i]);
+    write_audio(path, audio, a.sample_rate);
+    std::printf("Generated sample output to %s\n", path.c_str());
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+
+CommandRunner add_generate_command(CLI::App& app) {
+  auto a = std::make_shared<GenerateArgs>();
+  CLI::App* cmd = app.add_subcommand("generate", "Generate audio from a checkpoint (PRiSM generate.py flags).");
+  cmd->option_defaults()->always_capture_default();
+  add_flag_option(*cmd, "output_path", a->output_path,
+                  "Output WAV; files are named <stem>_e=<epoch>(<i>)_t=<temp>.wav; '-' streams to stdout")->required();
+  add_flag_option(*cmd, "checkpoint_path", a->checkpoint_path, "Checkpoint file (model.ckpt-<epoch>)")->required();
+  add_flag_option(*cmd, "config_file", a->config_file, "Optional; must agree with the checkpoint's config");
+  add_flag_option(*cmd, "dur", a->dur, "Seconds of audio per sequence");
+  add_flag_option(*cmd, "num_seqs", a->num_seqs, "Sequences generated together");
+  add_flag_option(*cmd, "sample_rate", a->sample_rate, "Sample rate of the output (Hz)");
+  add_flag_option(*cmd, "temperature", a->temperature, "Sampling temperature(s), one per sequence; the last repeats");
+  add_flag_option(*cmd, "seed", a->seed, "Audio that primes every tier before generating (resampled if needed)");
+  add_flag_option(*cmd, "seed_offset", a->seed_offset, "First sample of the seed to use");
+  add_flag_option(*cmd, "seed_dur", a->seed_dur, "Seconds of seed to use (0: all of it)");
+  cmd->add_flag("--include_seed,--include-seed", a->include_seed, "Start the output with the seed audio");
+  add_flag_option(*cmd, "rng_seed", a->rng_seed, "Seed of the sampling generator (-1: random); same seed, same audio");
+  add_flag_option(*cmd, "num_threads", a->num_threads, "Threads; sequences are shared out between them");
+  return [a]() { return run_generate(*a); };
+}
+
+}  // namespace srnn

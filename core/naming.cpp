@@ -1,0 +1,25 @@
+#include "core/naming.h"
+
+#include <cmath>
+#include <sstream>
+
+namespace srnn {
+
+std::string clip_name(const std::string& stem, int epoch, int index, int n_sequences, double temperature) {
+  std::ostringstream t;
+  t << temperature;
+  std::string temp = t.str();
+  if (temp.find_first_of(".e") == std::string::npos) temp += ".0";  // Python's str(1.0) is "1.0"
+  std::string name = stem + "_e=" + std::to_string(epoch);
+  if (n_sequences > 1) name += "(" + std::to_string(index) + ")";
+  return name + "_t=" + temp + ".wav";
+}
+
+std::vector<double> expand_temperatures(std::vector<double> temperatures, int n) {
+  if (temperatures.empty()) temperatures.push_back(0.95);
+  if (static_cast<int>(temperatures.size()) > n) temperatures.resize(static_cast<std::size_t>(n));
+  while (static_cast<int>(temperatures.size()) < n) temperatures.push_back(temperatures.back());
+  return temperatures;
+}
+
+}  // namespace srnn

@@ -1,0 +1,17 @@
+// PRiSM's rules for naming generated clips and spreading temperatures over sequences,
+// shared by training (clips at checkpoints) and `samplernn generate`.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace srnn {
+
+// "<stem>_e=<epoch>_t=<temp>.wav", or with "(<index>)" after the epoch when a call writes
+// several sequences. The temperature is printed as Python prints a float ("0.95", "1.0").
+std::string clip_name(const std::string& stem, int epoch, int index, int n_sequences, double temperature);
+
+// Too many values are truncated to n, too few repeat the last (0.95 when none are given).
+std::vector<double> expand_temperatures(std::vector<double> temperatures, int n);
+
+}  // namespace srnn

@@ -1,0 +1,93 @@
+// The torch-free generation engine: runs a batch of sequences through a model one sample
+// at a time (DESIGN.md, "Generation").
+//
+// Per sample, the sample tier sums F_1 rows of the precomputed table, adds the conditioning
+// vector, and runs its three dense layers through gemm_small; frame tier k steps once every
+// F_k samples. All buffers are allocated when the engine is made: step() neither allocates
+// nor throws. An Engine is used by one thread; generate() runs groups of sequences on
+// several threads, each with its own Engine over the shared weights.
+//
+//   srnn::EngineWeights w = srnn::load_engine_weights(path);
+//   srnn::GenerateRequest req;  req.n_samples = 48000;  req.temperatures = {0.95, 0.95};
+//   std::vector<std::vector<int32_t>> levels = srnn::generate(w, req);
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "infer/thread-team.h"
+#include "infer/weights.h"
+
+namespace srnn {
+
+class Engine {
+ public:
+  // With a team, large products are split by columns over its threads (the results are the
+  // same as on one thread).
+  Engine(const EngineWeights& weights, int n_seqs, ThreadTeam* team = nullptr);
+
+  int n_seqs() const { return n_seqs_; }
+  // Initial RNN state (zeros, or the learned h0).
+  void reset();
+  // Steps every frame tier that runs at time t (t % F_k == 0), reading levels[s][t - F_k, t).
+  // levels[s] points to sequence s's samples; t >= lookback.
+  void step_frames(const std::int32_t* const* levels, std::int64_t t);
+  // Logits (n_seqs, q) for sample t, after step_frames(levels, t); reads levels[s][t - F_1, t).
+  const float* sample_logits(const std::int32_t* const* levels, std::int64_t t);
+
+  // RNN state of tier k, layer l: (n_seqs, dim) hidden and, for LSTM, cell.
+  const float* hidden(int tier, int layer) const { return tiers_[tier].h[layer].data(); }
+  const float* cell(int tier, int layer) const { return tiers_[tier].c[layer].data(); }
+
+ private:
+  struct TierState {
+    std::vector<std::vector<float>> h, c;  // per layer: (N, dim)
+    std::vector<float> out;                // (N, r * dim): conditioning for the tier below
+  };
+  void step_tier(int k, const std::int32_t* const* levels, std::int64_t t);
+  // y (n_seqs, b.N) = x (n_seqs, b.K) . b (+ bias) (+ y), on the team when it pays.
+  void mm(const PackedMatrix& b, const float* x, const float* bias, float* y, bool accumulate = false);
+
+  const EngineWeights& w_;
+  int n_seqs_;
+  ThreadTeam* team_;
+  std::vector<TierState> tiers_;
+  // Scratch, (N, G * dim) at most.
+  std::vector<float> frame_, x_, gi_, gh_, skip_, h1_, h2_, logits_;
+};
+
+// Draws a level from softmax(logits * inv_temperature) with u uniform in [0, 1): the first
+// level whose cumulative probability exceeds u. scratch holds q floats.
+int sample_level(const float* logits, int q, float inv_temperature, double u, float* scratch);
+
+// A small, fast generator (xoshiro256**) with one independent stream per sequence, so the
+// audio does not depend on how sequences are spread over threads.
+class SequenceRng {
+ public:
+  SequenceRng(std::uint64_t seed, std::uint64_t sequence);
+  double uniform();  // [0, 1)
+
+ private:
+  std::uint64_t s_[4];
+};
+
+struct GenerateRequest {
+  std::int64_t n_samples = 16000;        // per sequence, after the seed
+  std::vector<double> temperatures;      // one per sequence
+  std::vector<std::int32_t> seed_levels; // priming samples for every sequence (may be empty)
+  std::uint64_t rng_seed = 0;
+  int n_threads = 1;
+  // Called now and then with the samples done per sequence (from any thread, serialised).
+  std::function<void(std::int64_t)> on_progress;
+  // With one sequence: called with each new block of generated levels, in order.
+  std::function<void(const std::int32_t*, std::int64_t)> on_samples;
+};
+
+// Generates temperatures.size() sequences. With n_threads >= sequences, each sequence gets
+// its own thread; with fewer sequences than threads, the threads share each product. Returns the generated levels of each (the seed
+// is not included). The seed primes every tier: its whole length (rounded down to whole
+// top frames) is run through the frame tiers before the first sample is drawn.
+std::vector<std::vector<std::int32_t>> generate(const EngineWeights& weights, const GenerateRequest& request);
+
+}  // namespace srnn

@@ -1,0 +1,127 @@
+#include "infer/weights.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace srnn {
+namespace {
+
+struct Loader {
+  const TensorFile& file;
+
+  std::vector<float> get(const std::string& name, std::vector<std::int64_t> shape) const {
+    if (!file.has(name)) {
+      throw Error(ErrorKind::kInput, "checkpoint has no tensor '" + name + "'",
+                  "the file does not match its config, or is not a samplernn checkpoint");
+    }
+    const Tensor& t = file.at(name);
+    if (t.shape != shape) {
+      std::ostringstream os;
+      os << "tensor '" << name << "' has shape [";
+      for (auto d : t.shape) os << d << ",";
+      os << "], the config needs [";
+      for (auto d : shape) os << d << ",";
+      os << "]";
+      throw Error(ErrorKind::kInput, os.str(), "the checkpoint is damaged or its config was edited");
+    }
+    std::vector<float> v = t.to_f32();
+    for (float x : v) {
+      if (!std::isfinite(x)) throw Error(ErrorKind::kInput, "tensor '" + name + "' holds NaN or infinite values");
+    }
+    return v;
+  }
+
+  // A linear layer's weight (out, in), weight-normalised or not.
+  std::vector<float> linear_weight(const std::string& prefix, int out, int in, bool weight_norm) const {
+    if (!weight_norm) return get(prefix + ".weight", {out, in});
+    std::vector<float> v = get(prefix + ".weight_v", {out, in});
+    const std::vector<float> g = get(prefix + ".weight_g", {out, 1});
+    for (int o = 0; o < out; ++o) {
+      double norm = 0;
+      for (int i = 0; i < in; ++i) norm += double(v[o * in + i]) * v[o * in + i];
+      const double scale = g[o] / std::sqrt(norm);
+      for (int i = 0; i < in; ++i) v[o * in + i] = static_cast<float>(v[o * in + i] * scale);
+    }
+    return v;
+  }
+};
+
+// A (rows, cols) row-major weight, transposed to (cols, rows) and packed for gemm_packed.
+PackedMatrix transpose_pack(const std::vector<float>& a, int rows, int cols) {
+  std::vector<float> t(a.size());
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) t[static_cast<std::size_t>(c) * rows + r] = a[static_cast<std::size_t>(r) * cols + c];
+  }
+  return pack_matrix(t.data(), cols, rows);
+}
+
+}  // namespace
+
+EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& info) {
+  const ModelConfig& c = info.config;
+  const Loader L{file};
+  EngineWeights w;
+  w.config = c;
+  w.info = info;
+  const int dim = c.dim, q = c.q_levels, F1 = c.frame_sizes[0], emb = c.embedding_size();
+  const int G = c.rnn_type == RnnType::kGru ? 3 : 4;
+  for (int k = 0; k < c.n_frame_tiers(); ++k) {
+    const std::string p = "tiers." + std::to_string(k) + ".";
+    FrameTierWeights t;
+    t.frame_size = c.frame_sizes[k];
+    t.ratio = c.upsample_ratio(k);
+    t.input_t = transpose_pack(L.linear_weight(p + "input", dim, t.frame_size, c.weight_norm), dim, t.frame_size);
+    t.input_b = L.get(p + "input.bias", {dim});
+    for (int l = 0; l < c.num_rnn_layers; ++l) {
+      const std::string r = p + "rnn" + std::to_string(l) + ".";
+      RnnLayerWeights lw;
+      lw.w_ih_t = transpose_pack(L.get(r + "weight_ih", {G * dim, dim}), G * dim, dim);
+      lw.w_hh_t = transpose_pack(L.get(r + "weight_hh", {G * dim, dim}), G * dim, dim);
+      lw.b_ih = L.get(r + "bias_ih", {G * dim});
+      lw.b_hh = L.get(r + "bias_hh", {G * dim});
+      t.layers.push_back(std::move(lw));
+    }
+    if (c.learn_h0) {
+      t.h0 = L.get(p + "h0", {c.num_rnn_layers, dim});
+      if (c.rnn_type == RnnType::kLstm) t.c0 = L.get(p + "c0", {c.num_rnn_layers, dim});
+    }
+    const std::vector<float> up = L.get(p + "upsample.weight", {dim, t.ratio, dim});  // already (dim, r * dim)
+    t.upsample = pack_matrix(up.data(), dim, static_cast<std::size_t>(t.ratio) * dim);
+    w.tiers.push_back(std::move(t));
+  }
+  // table[level * F1 + j][d] = sum_e E[level][e] W[e][j][d], accumulated in double.
+  const std::vector<float> E = L.get("sample.embedding.weight", {q, emb});
+  const std::vector<float> W = L.get("sample.input.weight", {emb, F1, dim});
+  w.table.assign(static_cast<std::size_t>(q) * F1 * dim, 0.0f);
+  std::vector<double> acc(static_cast<std::size_t>(F1) * dim);
+  for (int level = 0; level < q; ++level) {
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (int e = 0; e < emb; ++e) {
+      const double ev = E[static_cast<std::size_t>(level) * emb + e];
+      const float* row = W.data() + static_cast<std::size_t>(e) * F1 * dim;
+      for (std::size_t i = 0; i < acc.size(); ++i) acc[i] += ev * row[i];
+    }
+    for (std::size_t i = 0; i < acc.size(); ++i) w.table[static_cast<std::size_t>(level) * F1 * dim + i] = static_cast<float>(acc[i]);
+  }
+  w.hidden1_t = transpose_pack(L.linear_weight("sample.hidden1", dim, dim, c.weight_norm), dim, dim);
+  w.hidden1_b = L.get("sample.hidden1.bias", {dim});
+  w.hidden2_t = transpose_pack(L.linear_weight("sample.hidden2", dim, dim, c.weight_norm), dim, dim);
+  w.hidden2_b = L.get("sample.hidden2.bias", {dim});
+  w.output_t = transpose_pack(L.linear_weight("sample.output", q, dim, c.weight_norm), q, dim);
+  w.output_b = L.get("sample.output.bias", {q});
+  return w;
+}
+
+EngineWeights load_engine_weights(const std::filesystem::path& checkpoint) {
+  const TensorFile file = load_safetensors(checkpoint, [](const std::string& name) { return is_weight_tensor(name); });
+  const CheckpointInfo info = checkpoint_info_from_metadata(file.metadata, checkpoint);
+  try {
+    return engine_weights_from(file, info);
+  } catch (const Error& e) {
+    throw Error(ErrorKind::kInput, "'" + checkpoint.string() + "': " + e.message(), e.hint());
+  }
+}
+
+}  // namespace srnn

@@ -1,0 +1,52 @@
+// Weights of a checkpoint in the layouts the generation engine reads, with everything that
+// can be precomputed done once at load:
+// - weight normalisation folded into plain weights (w = g * v / ||v||);
+// - every matrix transposed to (in, out) and packed in stripes for gemm_packed;
+// - the sample tier's embedding and kernel-F_1 convolution multiplied out into the lookup
+//   table T[level * F_1 + j] = E[level] . W[:, j, :] (DESIGN.md), so a sample costs F_1 row
+//   additions instead of a (q * F_1) x dim product.
+// This file is the one place where checkpoint layouts become engine layouts.
+//
+//   srnn::EngineWeights w = srnn::load_engine_weights("logdir/x/run/model.ckpt-9");
+#pragma once
+
+#include <filesystem>
+#include <vector>
+
+#include "core/checkpoint-info.h"
+#include "core/config.h"
+#include "core/safetensors.h"
+#include "infer/kernels.h"
+
+namespace srnn {
+
+struct RnnLayerWeights {
+  PackedMatrix w_ih_t;  // (in, G * H)
+  PackedMatrix w_hh_t;  // (H, G * H)
+  std::vector<float> b_ih, b_hh;  // (G * H)
+};
+
+struct FrameTierWeights {
+  int frame_size = 0, ratio = 0;
+  PackedMatrix input_t;        // (F_k, dim)
+  std::vector<float> input_b;  // (dim)
+  std::vector<RnnLayerWeights> layers;
+  std::vector<float> h0, c0;   // (layers, dim) when learn_h0, else empty
+  PackedMatrix upsample;       // (dim, r_k * dim)
+};
+
+struct EngineWeights {
+  ModelConfig config;
+  CheckpointInfo info;
+  std::vector<FrameTierWeights> tiers;  // lowest first
+  std::vector<float> table;             // (q * F_1, dim)
+  PackedMatrix hidden1_t, hidden2_t, output_t;  // (dim, dim), (dim, dim), (dim, q)
+  std::vector<float> hidden1_b, hidden2_b, output_b;
+};
+
+// Reads and checks a checkpoint (Error(kInput) naming the file and the problem).
+EngineWeights load_engine_weights(const std::filesystem::path& checkpoint);
+// The same from tensors already in memory (tests).
+EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& info);
+
+}  // namespace srnn

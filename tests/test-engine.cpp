@@ -1,0 +1,200 @@
+// The torch-free engine against the LibTorch model on the same weights: teacher-forced
+// logits, the state a seed leaves behind, determinism across threads, and the sampler.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "infer/engine.h"
+#include "train/checkpoint.h"
+#include "train/model.h"
+
+namespace srnn {
+namespace {
+
+EngineWeights engine_weights_of(SampleRNN& model) {
+  CheckpointInfo info;
+  info.config = model->config();
+  info.epoch = 7;
+  return engine_weights_from(weights_to_tensor_file(model), info);
+}
+
+SampleRNN random_model(const ModelConfig& c, int seed) {
+  torch::manual_seed(seed);
+  SampleRNN model(c);
+  torch::NoGradGuard ng;
+  for (auto& p : model->parameters()) p.add_(torch::randn_like(p) * 0.05);  // non-zero biases too
+  model->eval();
+  return model;
+}
+
+ModelConfig config(std::vector<int> frames, RnnType rnn, bool skip, QType qt, int q) {
+  ModelConfig c;
+  c.frame_sizes = std::move(frames);
+  c.seq_len = c.frame_sizes.back() * 4;
+  c.dim = 40;
+  c.num_rnn_layers = 2;
+  c.rnn_type = rnn;
+  c.skip_conn = skip;
+  c.q_type = qt;
+  c.q_levels = q;
+  c.emb_size = 24;
+  return c;
+}
+
+std::string name_of(const ModelConfig& c) { return to_json(c).dump(); }
+
+// Normalised mean squared error of the engine's logits against LibTorch's, teacher-forced.
+double teacher_forced_nmse(const ModelConfig& c, int n_seqs = 3) {
+  SampleRNN model = random_model(c, 11);
+  const EngineWeights w = engine_weights_of(model);
+  const int64_t L = c.lookback(), T = c.seq_len;
+  const torch::Tensor x = torch::randint(0, c.q_levels, {n_seqs, L + T}, torch::kLong);
+  ModelState states = model->initial_state(n_seqs);
+  torch::Tensor expected;
+  {
+    torch::NoGradGuard ng;
+    expected = model->forward(x, states).contiguous();  // (N, T, q)
+  }
+  std::vector<std::vector<std::int32_t>> rows(n_seqs);
+  std::vector<const std::int32_t*> ptrs;
+  for (int s = 0; s < n_seqs; ++s) {
+    for (int64_t i = 0; i < L + T; ++i) rows[s].push_back(static_cast<std::int32_t>(x[s][i].item<int64_t>()));
+    ptrs.push_back(rows[s].data());
+  }
+  Engine engine(w, n_seqs);
+  double err = 0, ref = 0;
+  for (int64_t t = L; t < L + T; ++t) {
+    engine.step_frames(ptrs.data(), t);
+    const float* logits = engine.sample_logits(ptrs.data(), t);
+    for (int s = 0; s < n_seqs; ++s) {
+      const float* want = expected[s][t - L].data_ptr<float>();
+      for (int i = 0; i < c.q_levels; ++i) {
+        const double d = double(logits[s * c.q_levels + i]) - want[i];
+        err += d * d;
+        ref += double(want[i]) * want[i];
+      }
+    }
+  }
+  return err / ref;
+}
+
+TEST(Engine, TeacherForcedLogitsEqualLibTorch) {
+  const std::vector<ModelConfig> configs = {
+      config({16}, RnnType::kGru, false, QType::kMuLaw, 256),          // 2-tier
+      config({4, 16}, RnnType::kGru, false, QType::kMuLaw, 256),       // 3-tier
+      config({4, 16}, RnnType::kLstm, false, QType::kMuLaw, 256),
+      config({4, 16}, RnnType::kGru, true, QType::kMuLaw, 256),        // skip connections
+      config({4, 16}, RnnType::kLstm, true, QType::kLinear, 1024),     // LSTM, skip, linear
+      config({2, 4, 16}, RnnType::kGru, false, QType::kALaw, 256),     // 4-tier
+  };
+  for (const ModelConfig& c : configs) {
+    const double nmse = teacher_forced_nmse(c);
+    EXPECT_LE(nmse, 1e-6) << name_of(c);
+    EXPECT_GT(nmse, 0.0) << "suspiciously exact: " << name_of(c);
+  }
+  ModelConfig wn = config({4, 16}, RnnType::kGru, true, QType::kMuLaw, 256);
+  wn.weight_norm = true;
+  wn.learn_h0 = true;
+  EXPECT_LE(teacher_forced_nmse(wn), 1e-6) << name_of(wn);
+  wn.rnn_type = RnnType::kLstm;
+  EXPECT_LE(teacher_forced_nmse(wn), 1e-6) << name_of(wn);
+}
+
+TEST(Engine, ASeedLeavesEveryTierInTheTeacherForcedState) {
+  const ModelConfig c = config({4, 16}, RnnType::kLstm, true, QType::kMuLaw, 256);
+  SampleRNN model = random_model(c, 5);
+  const EngineWeights w = engine_weights_of(model);
+  const int64_t L = c.lookback(), n_seed = L * 6;
+  const torch::Tensor x = torch::randint(0, 256, {2, n_seed}, torch::kLong);
+  ModelState states = model->initial_state(2);
+  {
+    torch::NoGradGuard ng;
+    torch::Tensor cond;
+    for (int k = c.n_frame_tiers() - 1; k >= 0; --k) {
+      cond = model->tiers[k]->forward(x.narrow(1, L - c.frame_sizes[k], n_seed - L), cond, states[k]);
+    }
+  }
+  std::vector<std::vector<std::int32_t>> rows(2);
+  std::vector<const std::int32_t*> ptrs;
+  for (int s = 0; s < 2; ++s) {
+    for (int64_t i = 0; i < n_seed; ++i) rows[s].push_back(static_cast<std::int32_t>(x[s][i].item<int64_t>()));
+    ptrs.push_back(rows[s].data());
+  }
+  Engine engine(w, 2);
+  for (int64_t t = L; t < n_seed; t += c.frame_sizes[0]) engine.step_frames(ptrs.data(), t);
+  for (int k = 0; k < c.n_frame_tiers(); ++k) {
+    for (int l = 0; l < c.num_rnn_layers; ++l) {
+      const torch::Tensor h = states[k].h[l].reshape({-1}).contiguous(), cs = states[k].c[l].reshape({-1}).contiguous();
+      for (int64_t i = 0; i < h.numel(); ++i) {
+        ASSERT_NEAR(engine.hidden(k, l)[i], h[i].item<float>(), 1e-5) << "tier " << k << " layer " << l << " h[" << i << "]";
+        ASSERT_NEAR(engine.cell(k, l)[i], cs[i].item<float>(), 1e-5) << "tier " << k << " layer " << l << " c[" << i << "]";
+      }
+    }
+  }
+}
+
+TEST(Engine, SameSeedSameAudioWhateverTheThreadCount) {
+  const ModelConfig c = config({4, 16}, RnnType::kGru, false, QType::kMuLaw, 256);
+  SampleRNN model = random_model(c, 9);
+  const EngineWeights w = engine_weights_of(model);
+  GenerateRequest req;
+  req.n_samples = 300;
+  req.temperatures = {1.0, 0.8, 0.95};
+  req.rng_seed = 42;
+  req.seed_levels = std::vector<std::int32_t>(40, 100);
+  for (int i = 0; i < 40; ++i) req.seed_levels.push_back(90 + i);
+  const auto one = generate(w, req);
+  req.n_threads = 2;
+  const auto two = generate(w, req);
+  req.n_threads = 3;
+  const auto three = generate(w, req);
+  ASSERT_EQ(one.size(), 3u);
+  EXPECT_EQ(one, two);
+  EXPECT_EQ(one, three);
+  EXPECT_EQ(one[0].size(), 300u);
+  EXPECT_NE(one[0], one[1]);
+  req.rng_seed = 43;
+  EXPECT_NE(generate(w, req), one);
+  // Streaming hands over every sample of a single sequence, in order.
+  req.temperatures = {0.9};
+  std::vector<std::int32_t> streamed;
+  req.on_samples = [&](const std::int32_t* p, std::int64_t n) { streamed.insert(streamed.end(), p, p + n); };
+  const auto single = generate(w, req);
+  EXPECT_EQ(streamed, single[0]);
+}
+
+TEST(Sampler, FollowsTheSoftmaxWithTemperature) {
+  const float logits[4] = {0.0f, std::log(2.0f), std::log(3.0f), std::log(4.0f)};  // p = 0.1, 0.2, 0.3, 0.4
+  int counts[4] = {0, 0, 0, 0};
+  float scratch[4];
+  SequenceRng rng(1, 0);
+  const int n = 200000;
+  for (int i = 0; i < n; ++i) ++counts[sample_level(logits, 4, 1.0f, rng.uniform(), scratch)];
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(counts[i] / double(n), 0.1 * (i + 1), 0.005) << i;
+  // Exact boundaries: u just below 0.1 gives level 0, at 0.1 level 1.
+  EXPECT_EQ(sample_level(logits, 4, 1.0f, 0.0999, scratch), 0);
+  EXPECT_EQ(sample_level(logits, 4, 1.0f, 0.1001, scratch), 1);
+  EXPECT_EQ(sample_level(logits, 4, 1.0f, 0.9999999, scratch), 3);
+  // Temperature 0.5 squares the probabilities: 1, 4, 9, 16 out of 30.
+  std::fill(counts, counts + 4, 0);
+  for (int i = 0; i < n; ++i) ++counts[sample_level(logits, 4, 2.0f, rng.uniform(), scratch)];
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(counts[i] / double(n), (i + 1) * (i + 1) / 30.0, 0.005) << i;
+  // A cold temperature picks the argmax.
+  EXPECT_EQ(sample_level(logits, 4, 1000.0f, 0.5, scratch), 3);
+}
+
+TEST(Sampler, StreamsAreIndependentOfEachOther) {
+  SequenceRng a(7, 0), b(7, 1), a2(7, 0);
+  int same = 0;
+  for (int i = 0; i < 1000; ++i) {
+    const double x = a.uniform(), y = b.uniform();
+    EXPECT_EQ(x, a2.uniform());
+    EXPECT_GE(x, 0.0);
+    EXPECT_LT(x, 1.0);
+    same += x == y;
+  }
+  EXPECT_EQ(same, 0);
+}
+
+}  // namespace
+}  // namespace srnn
