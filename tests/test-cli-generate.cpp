@@ -1,0 +1,149 @@
+// `samplernn generate` end to end through the binary, on a model the test trains itself.
+#include <gtest/gtest.h>
+#include <sndfile.h>
+
+#include <fstream>
+#include <regex>
+
+#include "audio/decode.h"
+#include "core/error.h"
+#include "tests/test-util.h"
+
+namespace srnn {
+namespace {
+
+namespace fs = std::filesystem;
+using test::run_command;
+
+const std::string kBin = SRNN_BIN;
+std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+class CliGenerate : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir();
+    const fs::path d = dir_->path();
+    fs::create_directories(d / "data");
+    for (int i = 0; i < 8; ++i) {
+      test::write_sndfile(d / "data" / ("c" + std::to_string(i) + ".wav"), test::sine(200 + 30 * i, 0.3, 16000, 8000),
+                          16000, 1, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+    }
+    std::ofstream(d / "tiny.config.json")
+        << R"({"seq_len": 256, "frame_sizes": [4, 16], "dim": 16, "num_rnn_layers": 1, "emb_size": 8})";
+    const auto r = run_command("cd " + q(d) + " && " + kBin +
+                               " train --id g --data_dir data --config_file tiny.config.json --batch_size 4"
+                               " --max_steps 8 --generate False --num_threads 1 --rng_seed 1");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.output, m, std::regex(R"(Saved checkpoint (\S+))"))) << r.output;
+    checkpoint_ = new fs::path(d / m[1].str());
+  }
+  static void TearDownTestSuite() {
+    delete checkpoint_;
+    delete dir_;
+  }
+  static std::string gen(const std::string& args) {
+    return "cd " + q(dir_->path()) + " && " + kBin + " generate --checkpoint_path " + q(*checkpoint_) + " " + args;
+  }
+  static test::TempDir* dir_;
+  static fs::path* checkpoint_;
+};
+test::TempDir* CliGenerate::dir_ = nullptr;
+fs::path* CliGenerate::checkpoint_ = nullptr;
+
+std::string read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST_F(CliGenerate, WritesClipsNamedAsPrismNamesThem) {
+  auto r = run_command(gen("--output_path out/a.wav --num_seqs 2 --dur 1 --temperature 0.8 --rng_seed 3"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const fs::path out = dir_->path() / "out";
+  EXPECT_EQ(test::list_names(out), (std::vector<std::string>{"a_e=1(0)_t=0.8.wav", "a_e=1(1)_t=0.8.wav"}));
+  for (const auto& name : test::list_names(out)) {
+    const AudioInfo info = probe_audio(out / name);
+    EXPECT_EQ(info.rate_hz, 16000);
+    EXPECT_EQ(info.n_channels, 1);
+    EXPECT_EQ(info.n_frames, 16000);
+  }
+  EXPECT_NE(r.output.find("Generated sample output to out/a_e=1(0)_t=0.8.wav"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("real time"), std::string::npos) << r.output;
+
+  r = run_command(gen("--output_path single.wav --dur 0.5"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir_->path() / "single_e=1_t=0.95.wav")) << r.output;
+
+  // Too many temperatures are truncated; too few repeat the last.
+  r = run_command(gen("--output_path t/x.wav --num_seqs 3 --dur 0.25 --temperature 0.5 1"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(test::list_names(dir_->path() / "t"),
+            (std::vector<std::string>{"x_e=1(0)_t=0.5.wav", "x_e=1(1)_t=1.0.wav", "x_e=1(2)_t=1.0.wav"}));
+  r = run_command(gen("--output_path u/x.wav --num_seqs 1 --dur 0.25 --temperature 0.5 0.7 0.9"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(test::list_names(dir_->path() / "u"), (std::vector<std::string>{"x_e=1_t=0.5.wav"}));
+}
+
+TEST_F(CliGenerate, SameRngSeedSameAudioWhateverTheThreads) {
+  ASSERT_EQ(run_command(gen("--output_path s1/x.wav --num_seqs 3 --dur 0.5 --rng_seed 9 --num_threads 1")).exit_code, 0);
+  ASSERT_EQ(run_command(gen("--output_path s2/x.wav --num_seqs 3 --dur 0.5 --rng_seed 9 --num_threads 2")).exit_code, 0);
+  ASSERT_EQ(run_command(gen("--output_path s3/x.wav --num_seqs 3 --dur 0.5 --rng_seed 10")).exit_code, 0);
+  for (int i = 0; i < 3; ++i) {
+    const std::string name = "x_e=1(" + std::to_string(i) + ")_t=0.95.wav";
+    EXPECT_EQ(read_bytes(dir_->path() / "s1" / name), read_bytes(dir_->path() / "s2" / name)) << name;
+    EXPECT_NE(read_bytes(dir_->path() / "s1" / name), read_bytes(dir_->path() / "s3" / name)) << name;
+  }
+}
+
+TEST_F(CliGenerate, SeedsAtAnotherRateAreResampledAndCanLeadTheOutput) {
+  std::vector<float> seed = test::sine(330, 0.3, 44100, 44100);
+  std::vector<float> stereo(2 * seed.size());
+  for (std::size_t i = 0; i < seed.size(); ++i) stereo[2 * i] = stereo[2 * i + 1] = seed[i];
+  test::write_sndfile(dir_->path() / "seed.flac", stereo, 44100, 2, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+  const auto r = run_command(gen("--output_path seeded/x.wav --dur 0.5 --seed seed.flac --seed_dur 0.5 --include_seed"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Resampled the seed from 44100 Hz to 16000 Hz"), std::string::npos) << r.output;
+  // 0.5 s of seed is 8000 samples, whole top frames of 16: all of it leads the output.
+  EXPECT_EQ(probe_audio(dir_->path() / "seeded" / "x_e=1_t=0.95.wav").n_frames, 8000 + 8000);
+}
+
+TEST_F(CliGenerate, StreamsAValidWavToStdout) {
+  const fs::path out = dir_->path() / "stream.wav";
+  // In a subshell, so the progress lines on stderr stay out of the WAV on stdout.
+  const auto r = run_command("( " + gen("--output_path - --dur 0.75 --rng_seed 4") + " > " + q(out) + " 2> " +
+                             q(dir_->path() / "stream.log") + " )");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const DecodedAudio a = load_mono(out, 0);  // a second reader: libsndfile
+  EXPECT_EQ(a.rate_hz, 16000);
+  EXPECT_EQ(a.samples.size(), 12000u);
+  // The same audio as a file written with the same seed.
+  ASSERT_EQ(run_command(gen("--output_path f/x.wav --dur 0.75 --rng_seed 4")).exit_code, 0);
+  EXPECT_EQ(load_mono(dir_->path() / "f" / "x_e=1_t=0.95.wav", 0).samples, a.samples);
+}
+
+TEST_F(CliGenerate, BadInputIsOneClearLine) {
+  const fs::path d = dir_->path();
+  auto expect = [&](const std::string& cmd, ErrorKind kind, const std::string& needle) {
+    const auto r = run_command(cmd);
+    EXPECT_EQ(r.exit_code, exit_code(kind)) << cmd << "\n" << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << cmd << "\n" << r.output;
+  };
+  const std::string base = "cd " + q(d) + " && " + kBin + " generate --output_path bad/x.wav ";
+  expect(base + "--checkpoint_path nowhere/model.ckpt-3", ErrorKind::kInput, "does not exist");
+  const std::string bytes = read_bytes(*checkpoint_);
+  std::ofstream(d / "cut.ckpt", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  expect(base + "--checkpoint_path cut.ckpt", ErrorKind::kInput, "truncated");
+  expect(base + "--checkpoint_path data/c0.wav", ErrorKind::kInput, "not a valid checkpoint");
+  std::ofstream(d / "other.config.json") << R"({"seq_len": 256, "frame_sizes": [4, 16], "dim": 32, "num_rnn_layers": 1})";
+  expect(gen("--output_path bad/x.wav --config_file other.config.json"), ErrorKind::kConfig, "dim: 16 != 32");
+  expect(gen("--output_path bad/x.wav --dur 0"), ErrorKind::kUsage, "--dur");
+  expect(gen("--output_path bad/x.wav --dur -2"), ErrorKind::kUsage, "--dur");
+  std::ofstream(d / "afile") << "x";
+  expect(gen("--output_path afile/x.wav --dur 0.1"), ErrorKind::kIo, "afile");
+  test::write_sndfile(d / "short.wav", test::sine(330, 0.3, 16000, 10), 16000, 1, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  expect(gen("--output_path bad/x.wav --seed short.wav"), ErrorKind::kInput, "fewer than 16 samples");
+  expect(gen("--output_path - --num_seqs 2"), ErrorKind::kUsage, "one sequence");
+}
+
+}  // namespace
+}  // namespace srnn
