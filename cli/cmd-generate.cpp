@@ -36,6 +36,7 @@ struct GenerateArgs {
   bool include_seed = false;
   long long rng_seed = -1;
   int num_threads = hardware_threads();
+  std::string weights = "fp32";
 };
 
 std::string fixed(double v, int digits) {
@@ -70,7 +71,7 @@ int run_generate(const GenerateArgs& a) {
   if (to_stdout && a.num_seqs != 1) throw Error(ErrorKind::kUsage, "--output_path - streams one sequence; use --num_seqs 1");
   if (!to_stdout) check_writable_dir(fs::path(a.output_path).has_parent_path() ? fs::path(a.output_path).parent_path() : ".");
 
-  const EngineWeights weights = load_engine_weights(a.checkpoint_path);
+  const EngineWeights weights = load_engine_weights(a.checkpoint_path, a.weights == "bf16");
   const ModelConfig& c = weights.config;
   if (!a.config_file.empty()) {
     std::vector<std::string> warnings;
@@ -137,7 +138,8 @@ int run_generate(const GenerateArgs& a) {
                  done == req.n_samples);
   };
   log_info("Generating " + std::to_string(a.num_seqs) + " x " + fixed(a.dur, 2) + " s from " + a.checkpoint_path +
-           " (epoch " + std::to_string(weights.info.epoch) + ", " + kernel_level_name(kernel_level()) + " kernels, " +
+           " (epoch " + std::to_string(weights.info.epoch) + ", " + a.weights + " weights, " +
+           kernel_level_name(kernel_level()) + " kernels, " +
            std::to_string(std::min(a.num_threads, a.num_seqs)) + " threads, rng_seed " + std::to_string(req.rng_seed) + ")");
   const std::vector<std::vector<std::int32_t>> levels = generate(weights, req);
   if (stream) {
@@ -179,6 +181,9 @@ CommandRunner add_generate_command(CLI::App& app) {
   cmd->add_flag("--include_seed,--include-seed", a->include_seed, "Start the output with the seed audio");
   add_flag_option(*cmd, "rng_seed", a->rng_seed, "Seed of the sampling generator (-1: random); same seed, same audio");
   add_flag_option(*cmd, "num_threads", a->num_threads, "Threads; sequences are shared out between them");
+  add_flag_option(*cmd, "weights", a->weights,
+                  "fp32, or bf16: weights stored as bfloat16 (half the memory traffic; arithmetic stays fp32)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   return [a]() { return run_generate(*a); };
 }
 

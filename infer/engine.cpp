@@ -180,6 +180,26 @@ int sample_level(const float* logits, int q, float inv_temperature, double u, fl
   return q - 1;
 }
 
+double teacher_forced_nll(const EngineWeights& w, const std::vector<std::int32_t>& levels) {
+  const ModelConfig& c = w.config;
+  const std::int64_t L = c.lookback();
+  std::vector<std::int32_t> hist(static_cast<std::size_t>(L), c.q_levels / 2);
+  hist.insert(hist.end(), levels.begin(), levels.end());
+  Engine engine(w, 1);
+  const std::int32_t* rows[1] = {hist.data()};
+  double nll = 0;
+  for (std::int64_t t = L; t < static_cast<std::int64_t>(hist.size()); ++t) {
+    engine.step_frames(rows, t);
+    const float* logits = engine.sample_logits(rows, t);
+    float mx = logits[0];
+    for (int i = 1; i < c.q_levels; ++i) mx = std::max(mx, logits[i]);
+    double z = 0;
+    for (int i = 0; i < c.q_levels; ++i) z += std::exp(static_cast<double>(logits[i] - mx));
+    nll += std::log(z) - (logits[hist[t]] - mx);
+  }
+  return levels.empty() ? 0.0 : nll / static_cast<double>(levels.size());
+}
+
 static std::uint64_t splitmix64(std::uint64_t& x) {
   std::uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;

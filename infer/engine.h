@@ -72,6 +72,11 @@ class SequenceRng {
   std::uint64_t s_[4];
 };
 
+// Mean negative log-likelihood, in nats per sample, of `levels` under the model, teacher
+// forced as in training: lookback samples of q_zero are prepended and every sample of
+// `levels` is predicted from those before it.
+double teacher_forced_nll(const EngineWeights& weights, const std::vector<std::int32_t>& levels);
+
 struct GenerateRequest {
   std::int64_t n_samples = 16000;        // per sequence, after the seed
   std::vector<double> temperatures;      // one per sequence

@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
+
+#include "core/safetensors.h"
 
 namespace srnn {
 namespace {
@@ -148,6 +151,51 @@ __attribute__((target("avx512f"))) void packed_avx512(const float* bs, std::size
   }
 }
 
+// 16 bfloat16 values widened to float: the bits shifted into the high half.
+__attribute__((target("avx512f"))) inline __m512 widen_bf16(const std::uint16_t* p) {
+  const __m256i h = _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// The same with bf16 weights.
+template <int kRows>
+__attribute__((target("avx512f"))) void packed_avx512_bf16(const std::uint16_t* bs, std::size_t K, const float* x,
+                                                           std::size_t ldx, const float* bias, float* y,
+                                                           std::size_t ldy, bool accumulate, std::size_t n_valid) {
+  __mmask16 mask[4];
+  for (int c = 0; c < 4; ++c) {
+    const long left = static_cast<long>(n_valid) - 16 * c;
+    mask[c] = left >= 16 ? 0xFFFF : left <= 0 ? 0 : static_cast<__mmask16>((1u << left) - 1);
+  }
+  __m512 acc[kRows][4];
+  for (int r = 0; r < kRows; ++r) {
+    for (int c = 0; c < 4; ++c) {
+      __m512 init = bias ? _mm512_maskz_loadu_ps(mask[c], bias + 16 * c) : _mm512_setzero_ps();
+      if (accumulate) init = _mm512_add_ps(init, _mm512_maskz_loadu_ps(mask[c], y + r * ldy + 16 * c));
+      acc[r][c] = init;
+    }
+  }
+  for (std::size_t k = 0; k < K; ++k) {
+    const std::uint16_t* bk = bs + k * 64;
+    const __m512 b0 = widen_bf16(bk), b1 = widen_bf16(bk + 16), b2 = widen_bf16(bk + 32), b3 = widen_bf16(bk + 48);
+    for (int r = 0; r < kRows; ++r) {
+      const __m512 xv = _mm512_set1_ps(x[r * ldx + k]);
+      acc[r][0] = _mm512_fmadd_ps(xv, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(xv, b1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(xv, b2, acc[r][2]);
+      acc[r][3] = _mm512_fmadd_ps(xv, b3, acc[r][3]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) {
+    for (int c = 0; c < 4; ++c) _mm512_mask_storeu_ps(y + r * ldy + 16 * c, mask[c], acc[r][c]);
+  }
+}
+
+using Packed16Fn = void (*)(const std::uint16_t*, std::size_t, const float*, std::size_t, const float*, float*,
+                            std::size_t, bool, std::size_t);
+constexpr Packed16Fn kPacked512Bf16[4] = {packed_avx512_bf16<1>, packed_avx512_bf16<2>, packed_avx512_bf16<3>,
+                                          packed_avx512_bf16<4>};
+
 using PackedFn = void (*)(const float*, std::size_t, const float*, std::size_t, const float*, float*, std::size_t, bool,
                           std::size_t);
 constexpr PackedFn kPacked512[4] = {packed_avx512<1>, packed_avx512<2>, packed_avx512<3>, packed_avx512<4>};
@@ -201,16 +249,23 @@ void gemm_small(std::size_t M, std::size_t N, std::size_t K, const float* x, std
   gemm_small_at(kernel_level(), M, N, K, x, ldx, b, ldb, bias, y, ldy, accumulate);
 }
 
-PackedMatrix pack_matrix(const float* b, std::size_t K, std::size_t N) {
+PackedMatrix pack_matrix(const float* b, std::size_t K, std::size_t N, bool bf16) {
   PackedMatrix p;
   p.K = K;
   p.N = N;
+  p.bf16 = bf16;
   const std::size_t S = PackedMatrix::kStripe;
   p.data.assign(p.n_stripes() * K * S, 0.0f);
   for (std::size_t s = 0; s < p.n_stripes(); ++s) {
     for (std::size_t k = 0; k < K; ++k) {
       for (std::size_t c = 0; c < S && s * S + c < N; ++c) p.data[(s * K + k) * S + c] = b[k * N + s * S + c];
     }
+  }
+  if (bf16) {
+    p.data16.resize(p.data.size());
+    for (std::size_t i = 0; i < p.data.size(); ++i) p.data16[i] = f32_to_bf16(p.data[i]);
+    p.data.clear();
+    p.data.shrink_to_fit();
   }
   return p;
 }
@@ -220,10 +275,29 @@ void gemm_packed_at(KernelLevel level, std::size_t M, const PackedMatrix& b, con
                     std::size_t stripe_end) {
   const std::size_t S = PackedMatrix::kStripe, K = b.K;
   stripe_end = std::min(stripe_end, b.n_stripes());
+  thread_local std::vector<float> widened;  // portable path for bf16 stripes only; grows once
   for (std::size_t s = stripe_begin; s < stripe_end; ++s) {
-    const float* bs = b.data.data() + s * K * S;
     const std::size_t n0 = s * S, n_valid = std::min(S, b.N - n0);
     const float* bias_s = bias ? bias + n0 : nullptr;
+    if (b.bf16) {
+      const std::uint16_t* bs16 = b.data16.data() + s * K * S;
+#if defined(__x86_64__)
+      if (level == KernelLevel::kAvx512 && cpu_has(level)) {
+        std::size_t m = 0;
+        for (; m + 4 <= M; m += 4) {
+          kPacked512Bf16[3](bs16, K, x + m * ldx, ldx, bias_s, y + m * ldy + n0, ldy, accumulate, n_valid);
+        }
+        if (m < M) kPacked512Bf16[M - m - 1](bs16, K, x + m * ldx, ldx, bias_s, y + m * ldy + n0, ldy, accumulate, n_valid);
+        continue;
+      }
+#endif
+      widened.resize(K * S);
+      for (std::size_t i = 0; i < K * S; ++i) widened[i] = bf16_to_f32(bs16[i]);
+      gemm_small_at(level == KernelLevel::kAvx512 ? KernelLevel::kAvx2 : level, M, n_valid, K, x, ldx, widened.data(),
+                    S, bias_s, y + n0, ldy, accumulate);
+      continue;
+    }
+    const float* bs = b.data.data() + s * K * S;
 #if defined(__x86_64__)
     if (level == KernelLevel::kAvx512 && cpu_has(level)) {  // stripes are 64-byte aligned
       std::size_t m = 0;

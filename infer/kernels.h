@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <new>
 #include <vector>
 
@@ -59,15 +60,19 @@ struct AlignedAllocator {
 // stored as K contiguous rows of 64 floats (zero-padded past N). The kernel then reads the
 // weights strictly in sequence, which is what the prefetchers stream fastest; generation is
 // bound by that bandwidth when it runs few sequences.
+// With bf16, the weights are stored as bfloat16 (half the bytes to stream; rounded to
+// nearest even) and widened to float in registers, so the arithmetic stays in float.
 struct PackedMatrix {
   static constexpr std::size_t kStripe = 64;
   std::size_t K = 0, N = 0;
-  std::vector<float, AlignedAllocator<float>> data;  // (n_stripes, K, 64), 64-byte aligned
+  bool bf16 = false;
+  std::vector<float, AlignedAllocator<float>> data;                   // (n_stripes, K, 64)
+  std::vector<std::uint16_t, AlignedAllocator<std::uint16_t>> data16;  // the same, bf16
   std::size_t n_stripes() const { return (N + kStripe - 1) / kStripe; }
 };
 
 // b: (K, N) row-major.
-PackedMatrix pack_matrix(const float* b, std::size_t K, std::size_t N);
+PackedMatrix pack_matrix(const float* b, std::size_t K, std::size_t N, bool bf16 = false);
 
 // y (M, N) = x (M, K) . B (+ bias) (+ y when accumulate), computing only the columns of
 // stripes [stripe_begin, stripe_end) (all by default), so threads can share one product.

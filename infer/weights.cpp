@@ -49,22 +49,23 @@ struct Loader {
 };
 
 // A (rows, cols) row-major weight, transposed to (cols, rows) and packed for gemm_packed.
-PackedMatrix transpose_pack(const std::vector<float>& a, int rows, int cols) {
+PackedMatrix transpose_pack(const std::vector<float>& a, int rows, int cols, bool bf16) {
   std::vector<float> t(a.size());
   for (int r = 0; r < rows; ++r) {
     for (int c = 0; c < cols; ++c) t[static_cast<std::size_t>(c) * rows + r] = a[static_cast<std::size_t>(r) * cols + c];
   }
-  return pack_matrix(t.data(), cols, rows);
+  return pack_matrix(t.data(), cols, rows, bf16);
 }
 
 }  // namespace
 
-EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& info) {
+EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& info, bool bf16) {
   const ModelConfig& c = info.config;
   const Loader L{file};
   EngineWeights w;
   w.config = c;
   w.info = info;
+  w.bf16 = bf16;
   const int dim = c.dim, q = c.q_levels, F1 = c.frame_sizes[0], emb = c.embedding_size();
   const int G = c.rnn_type == RnnType::kGru ? 3 : 4;
   for (int k = 0; k < c.n_frame_tiers(); ++k) {
@@ -72,13 +73,13 @@ EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& 
     FrameTierWeights t;
     t.frame_size = c.frame_sizes[k];
     t.ratio = c.upsample_ratio(k);
-    t.input_t = transpose_pack(L.linear_weight(p + "input", dim, t.frame_size, c.weight_norm), dim, t.frame_size);
+    t.input_t = transpose_pack(L.linear_weight(p + "input", dim, t.frame_size, c.weight_norm), dim, t.frame_size, bf16);
     t.input_b = L.get(p + "input.bias", {dim});
     for (int l = 0; l < c.num_rnn_layers; ++l) {
       const std::string r = p + "rnn" + std::to_string(l) + ".";
       RnnLayerWeights lw;
-      lw.w_ih_t = transpose_pack(L.get(r + "weight_ih", {G * dim, dim}), G * dim, dim);
-      lw.w_hh_t = transpose_pack(L.get(r + "weight_hh", {G * dim, dim}), G * dim, dim);
+      lw.w_ih_t = transpose_pack(L.get(r + "weight_ih", {G * dim, dim}), G * dim, dim, bf16);
+      lw.w_hh_t = transpose_pack(L.get(r + "weight_hh", {G * dim, dim}), G * dim, dim, bf16);
       lw.b_ih = L.get(r + "bias_ih", {G * dim});
       lw.b_hh = L.get(r + "bias_hh", {G * dim});
       t.layers.push_back(std::move(lw));
@@ -88,7 +89,7 @@ EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& 
       if (c.rnn_type == RnnType::kLstm) t.c0 = L.get(p + "c0", {c.num_rnn_layers, dim});
     }
     const std::vector<float> up = L.get(p + "upsample.weight", {dim, t.ratio, dim});  // already (dim, r * dim)
-    t.upsample = pack_matrix(up.data(), dim, static_cast<std::size_t>(t.ratio) * dim);
+    t.upsample = pack_matrix(up.data(), dim, static_cast<std::size_t>(t.ratio) * dim, bf16);
     w.tiers.push_back(std::move(t));
   }
   // table[level * F1 + j][d] = sum_e E[level][e] W[e][j][d], accumulated in double.
@@ -105,20 +106,20 @@ EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& 
     }
     for (std::size_t i = 0; i < acc.size(); ++i) w.table[static_cast<std::size_t>(level) * F1 * dim + i] = static_cast<float>(acc[i]);
   }
-  w.hidden1_t = transpose_pack(L.linear_weight("sample.hidden1", dim, dim, c.weight_norm), dim, dim);
+  w.hidden1_t = transpose_pack(L.linear_weight("sample.hidden1", dim, dim, c.weight_norm), dim, dim, bf16);
   w.hidden1_b = L.get("sample.hidden1.bias", {dim});
-  w.hidden2_t = transpose_pack(L.linear_weight("sample.hidden2", dim, dim, c.weight_norm), dim, dim);
+  w.hidden2_t = transpose_pack(L.linear_weight("sample.hidden2", dim, dim, c.weight_norm), dim, dim, bf16);
   w.hidden2_b = L.get("sample.hidden2.bias", {dim});
-  w.output_t = transpose_pack(L.linear_weight("sample.output", q, dim, c.weight_norm), q, dim);
+  w.output_t = transpose_pack(L.linear_weight("sample.output", q, dim, c.weight_norm), q, dim, bf16);
   w.output_b = L.get("sample.output.bias", {q});
   return w;
 }
 
-EngineWeights load_engine_weights(const std::filesystem::path& checkpoint) {
+EngineWeights load_engine_weights(const std::filesystem::path& checkpoint, bool bf16) {
   const TensorFile file = load_safetensors(checkpoint, [](const std::string& name) { return is_weight_tensor(name); });
   const CheckpointInfo info = checkpoint_info_from_metadata(file.metadata, checkpoint);
   try {
-    return engine_weights_from(file, info);
+    return engine_weights_from(file, info, bf16);
   } catch (const Error& e) {
     throw Error(ErrorKind::kInput, "'" + checkpoint.string() + "': " + e.message(), e.hint());
   }

@@ -37,6 +37,7 @@ struct FrameTierWeights {
 
 struct EngineWeights {
   ModelConfig config;
+  bool bf16 = false;  // matrices stored as bfloat16 (biases, table and states stay float)
   CheckpointInfo info;
   std::vector<FrameTierWeights> tiers;  // lowest first
   std::vector<float> table;             // (q * F_1, dim)
@@ -44,9 +45,10 @@ struct EngineWeights {
   std::vector<float> hidden1_b, hidden2_b, output_b;
 };
 
-// Reads and checks a checkpoint (Error(kInput) naming the file and the problem).
-EngineWeights load_engine_weights(const std::filesystem::path& checkpoint);
+// Reads and checks a checkpoint (Error(kInput) naming the file and the problem). With bf16
+// the matrices are stored as bfloat16, halving the memory generation streams.
+EngineWeights load_engine_weights(const std::filesystem::path& checkpoint, bool bf16 = false);
 // The same from tensors already in memory (tests).
-EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& info);
+EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& info, bool bf16 = false);
 
 }  // namespace srnn

@@ -70,6 +70,11 @@ TEST_F(CliGenerate, WritesClipsNamedAsPrismNamesThem) {
   EXPECT_NE(r.output.find("Generated sample output to out/a_e=1(0)_t=0.8.wav"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("real time"), std::string::npos) << r.output;
 
+  r = run_command(gen("--output_path b16/x.wav --dur 0.5 --weights bf16"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("bf16 weights"), std::string::npos) << r.output;
+  EXPECT_EQ(probe_audio(dir_->path() / "b16" / "x_e=1_t=0.95.wav").n_frames, 8000);
+
   r = run_command(gen("--output_path single.wav --dur 0.5"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::exists(dir_->path() / "single_e=1_t=0.95.wav")) << r.output;

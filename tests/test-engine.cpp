@@ -7,6 +7,8 @@
 #include "infer/engine.h"
 #include "train/checkpoint.h"
 #include "train/generate-torch.h"
+#include "train/train-step.h"
+#include "audio/quantize.h"
 #include "train/model.h"
 
 namespace srnn {
@@ -189,6 +191,49 @@ TEST(Engine, AgreesWithTheLibTorchGeneratorAtAColdTemperature) {
       ASSERT_EQ(engine_levels[s][t], torch_levels[s][t].item<int64_t>()) << "sequence " << s << " sample " << t;
     }
   }
+}
+
+TEST(Engine, Bf16WeightsMoveHeldOutNllByLessThanAHundredthOfABit) {
+  // Train a small model on a few seconds of synthetic music, then score audio it has not
+  // seen with fp32 and with bf16 weights.
+  ModelConfig c = config({4, 16}, RnnType::kGru, false, QType::kMuLaw, 256);
+  c.dim = 64;
+  c.seq_len = 256;
+  torch::manual_seed(1);
+  torch::set_num_threads(1);
+  SampleRNN model(c);
+  torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(3e-3).eps(1e-4));
+  const Quantizer quant(c.q_type, c.q_levels);
+  auto music = [&](int n, double phase) {
+    std::vector<std::int32_t> levels(n);
+    for (int i = 0; i < n; ++i) {
+      const double t = i / 16000.0 + phase;
+      levels[i] = quant.quantize(static_cast<float>(0.3 * std::sin(2 * M_PI * 220 * t) + 0.2 * std::sin(2 * M_PI * 331 * t) +
+                                                    0.1 * std::sin(2 * M_PI * 97 * t * (1 + 0.1 * std::sin(t)))));
+    }
+    return levels;
+  };
+  const int B = 4, windows = 8;
+  const int64_t L = c.lookback(), n = windows * c.seq_len;
+  torch::Tensor data = torch::full({B, L + n}, c.q_levels / 2, torch::kLong);
+  for (int b = 0; b < B; ++b) {
+    const auto lv = music(static_cast<int>(n), 0.37 * b);
+    for (int64_t i = 0; i < n; ++i) data[b][L + i] = lv[i];
+  }
+  for (int epoch = 0; epoch < 12; ++epoch) {
+    ModelState states = model->initial_state(B);
+    for (int w = 0; w < windows; ++w) train_step(model, opt, data.narrow(1, w * c.seq_len, L + c.seq_len), states);
+  }
+  model->eval();
+  CheckpointInfo info;
+  info.config = c;
+  const TensorFile file = weights_to_tensor_file(model);
+  const auto held_out = music(4000, 5.0);
+  const double fp32 = teacher_forced_nll(engine_weights_from(file, info, false), held_out) / std::log(2.0);
+  const double bf16 = teacher_forced_nll(engine_weights_from(file, info, true), held_out) / std::log(2.0);
+  EXPECT_LT(fp32, 6.0) << "the model did not learn; the comparison would mean little";
+  EXPECT_LT(std::fabs(bf16 - fp32), 0.01) << "fp32 " << fp32 << " bits/sample, bf16 " << bf16;
+  std::printf("held-out NLL: fp32 %.4f, bf16 %.4f bits/sample\n", fp32, bf16);
 }
 
 TEST(Sampler, FollowsTheSoftmaxWithTemperature) {

@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "core/safetensors.h"
 #include "infer/kernels.h"
 #include "infer/thread-team.h"
 
@@ -76,6 +77,26 @@ TEST(GemmPacked, MatchesScalarOnTheUnpackedMatrix) {
             ASSERT_LE(worst, 1e-5 * scale * std::sqrt(double(K)))
                 << kernel_level_name(level) << " M=" << M << " N=" << N << " K=" << K << " acc=" << accumulate;
           }
+        }
+      }
+    }
+  }
+}
+
+TEST(GemmPacked, Bf16WeightsMatchScalarOnTheRoundedMatrix) {
+  for (KernelLevel level : {KernelLevel::kScalar, KernelLevel::kAvx2, KernelLevel::kAvx512}) {
+    for (std::size_t M : {1u, 4u, 6u}) {
+      for (std::size_t N : {1u, 17u, 64u, 130u}) {
+        const std::size_t K = 33;
+        const auto x = random_vector(M * K, 9), bias = random_vector(N, 10);
+        std::vector<float> b = random_vector(K * N, 11);
+        const PackedMatrix p = pack_matrix(b.data(), K, N, /*bf16=*/true);
+        for (float& v : b) v = bf16_to_f32(f32_to_bf16(v));  // what the packed matrix holds
+        std::vector<float> y0(M * N), y1(M * N);
+        gemm_small_scalar(M, N, K, x.data(), K, b.data(), N, bias.data(), y0.data(), N, false);
+        gemm_packed_at(level, M, p, x.data(), K, bias.data(), y1.data(), N, false, 0, p.n_stripes());
+        for (std::size_t i = 0; i < y0.size(); ++i) {
+          ASSERT_NEAR(y0[i], y1[i], 1e-5f * (1.0f + std::fabs(y0[i]))) << kernel_level_name(level) << " M=" << M << " N=" << N;
         }
       }
     }
