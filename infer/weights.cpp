@@ -9,7 +9,8 @@ namespace srnn {
 namespace {
 
 struct Loader {
-  const TensorFile& file;
+  TensorFile& file;
+  bool release;  // free each tensor's bytes once converted (keeps the peak memory low)
 
   std::vector<float> get(const std::string& name, std::vector<std::int64_t> shape) const {
     if (!file.has(name)) {
@@ -27,6 +28,7 @@ struct Loader {
       throw Error(ErrorKind::kInput, os.str(), "the checkpoint is damaged or its config was edited");
     }
     std::vector<float> v = t.to_f32();
+    if (release) file.tensors.erase(name);
     for (float x : v) {
       if (!std::isfinite(x)) throw Error(ErrorKind::kInput, "tensor '" + name + "' holds NaN or infinite values");
     }
@@ -59,9 +61,11 @@ PackedMatrix transpose_pack(const std::vector<float>& a, int rows, int cols, boo
 
 }  // namespace
 
-EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& info, bool bf16) {
+namespace {
+
+EngineWeights convert(TensorFile& file, const CheckpointInfo& info, bool bf16, bool release) {
   const ModelConfig& c = info.config;
-  const Loader L{file};
+  const Loader L{file, release};
   EngineWeights w;
   w.config = c;
   w.info = info;
@@ -115,11 +119,18 @@ EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& 
   return w;
 }
 
+}  // namespace
+
+EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& info, bool bf16) {
+  TensorFile copy = file;
+  return convert(copy, info, bf16, false);
+}
+
 EngineWeights load_engine_weights(const std::filesystem::path& checkpoint, bool bf16) {
-  const TensorFile file = load_safetensors(checkpoint, [](const std::string& name) { return is_weight_tensor(name); });
+  TensorFile file = load_safetensors(checkpoint, [](const std::string& name) { return is_weight_tensor(name); });
   const CheckpointInfo info = checkpoint_info_from_metadata(file.metadata, checkpoint);
   try {
-    return engine_weights_from(file, info, bf16);
+    return convert(file, info, bf16, /*release=*/true);
   } catch (const Error& e) {
     throw Error(ErrorKind::kInput, "'" + checkpoint.string() + "': " + e.message(), e.hint());
   }
