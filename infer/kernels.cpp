@@ -115,10 +115,18 @@ void gemm_simd(StripeFn const* fns, std::size_t cols, std::size_t M, std::size_t
 
 constexpr StripeFn kAvx512[4] = {stripe_avx512<1>, stripe_avx512<2>, stripe_avx512<3>, stripe_avx512<4>};
 
-// One packed stripe (K rows of 64 floats) against kRows rows of x; n_valid <= 64 columns
-// are loaded and stored, through masks.
-template <int kRows>
-__attribute__((target("avx512f"))) void packed_avx512(const float* bs, std::size_t K, const float* x, std::size_t ldx,
+// 16 weights as floats: loaded as they are, or widened from bfloat16 by shifting the bits
+// into the high half.
+__attribute__((target("avx512f"))) inline __m512 load16(const float* p) { return _mm512_load_ps(p); }
+__attribute__((target("avx512f"))) inline __m512 load16(const std::uint16_t* p) {
+  const __m256i h = _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// One packed stripe (K rows of 64 weights, float or bf16) against kRows rows of x;
+// n_valid <= 64 columns are loaded and stored, through masks.
+template <int kRows, typename W>
+__attribute__((target("avx512f"))) void packed_avx512(const W* bs, std::size_t K, const float* x, std::size_t ldx,
                                                       const float* bias, float* y, std::size_t ldy, bool accumulate,
                                                       std::size_t n_valid) {
   __mmask16 mask[4];
@@ -135,9 +143,8 @@ __attribute__((target("avx512f"))) void packed_avx512(const float* bs, std::size
     }
   }
   for (std::size_t k = 0; k < K; ++k) {
-    const float* bk = bs + k * 64;
-    const __m512 b0 = _mm512_load_ps(bk), b1 = _mm512_load_ps(bk + 16), b2 = _mm512_load_ps(bk + 32),
-                 b3 = _mm512_load_ps(bk + 48);
+    const W* bk = bs + k * 64;
+    const __m512 b0 = load16(bk), b1 = load16(bk + 16), b2 = load16(bk + 32), b3 = load16(bk + 48);
     for (int r = 0; r < kRows; ++r) {
       const __m512 xv = _mm512_set1_ps(x[r * ldx + k]);
       acc[r][0] = _mm512_fmadd_ps(xv, b0, acc[r][0]);
@@ -151,54 +158,17 @@ __attribute__((target("avx512f"))) void packed_avx512(const float* bs, std::size
   }
 }
 
-// 16 bfloat16 values widened to float: the bits shifted into the high half.
-__attribute__((target("avx512f"))) inline __m512 widen_bf16(const std::uint16_t* p) {
-  const __m256i h = _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+// All rows of x against one stripe, four rows at a time.
+template <typename W>
+void packed_rows_avx512(std::size_t M, const W* bs, std::size_t K, const float* x, std::size_t ldx, const float* bias,
+                        float* y, std::size_t ldy, bool accumulate, std::size_t n_valid) {
+  static constexpr void (*kFns[4])(const W*, std::size_t, const float*, std::size_t, const float*, float*, std::size_t,
+                                   bool, std::size_t) = {packed_avx512<1, W>, packed_avx512<2, W>, packed_avx512<3, W>,
+                                                         packed_avx512<4, W>};
+  std::size_t m = 0;
+  for (; m + 4 <= M; m += 4) kFns[3](bs, K, x + m * ldx, ldx, bias, y + m * ldy, ldy, accumulate, n_valid);
+  if (m < M) kFns[M - m - 1](bs, K, x + m * ldx, ldx, bias, y + m * ldy, ldy, accumulate, n_valid);
 }
-
-// The same with bf16 weights.
-template <int kRows>
-__attribute__((target("avx512f"))) void packed_avx512_bf16(const std::uint16_t* bs, std::size_t K, const float* x,
-                                                           std::size_t ldx, const float* bias, float* y,
-                                                           std::size_t ldy, bool accumulate, std::size_t n_valid) {
-  __mmask16 mask[4];
-  for (int c = 0; c < 4; ++c) {
-    const long left = static_cast<long>(n_valid) - 16 * c;
-    mask[c] = left >= 16 ? 0xFFFF : left <= 0 ? 0 : static_cast<__mmask16>((1u << left) - 1);
-  }
-  __m512 acc[kRows][4];
-  for (int r = 0; r < kRows; ++r) {
-    for (int c = 0; c < 4; ++c) {
-      __m512 init = bias ? _mm512_maskz_loadu_ps(mask[c], bias + 16 * c) : _mm512_setzero_ps();
-      if (accumulate) init = _mm512_add_ps(init, _mm512_maskz_loadu_ps(mask[c], y + r * ldy + 16 * c));
-      acc[r][c] = init;
-    }
-  }
-  for (std::size_t k = 0; k < K; ++k) {
-    const std::uint16_t* bk = bs + k * 64;
-    const __m512 b0 = widen_bf16(bk), b1 = widen_bf16(bk + 16), b2 = widen_bf16(bk + 32), b3 = widen_bf16(bk + 48);
-    for (int r = 0; r < kRows; ++r) {
-      const __m512 xv = _mm512_set1_ps(x[r * ldx + k]);
-      acc[r][0] = _mm512_fmadd_ps(xv, b0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(xv, b1, acc[r][1]);
-      acc[r][2] = _mm512_fmadd_ps(xv, b2, acc[r][2]);
-      acc[r][3] = _mm512_fmadd_ps(xv, b3, acc[r][3]);
-    }
-  }
-  for (int r = 0; r < kRows; ++r) {
-    for (int c = 0; c < 4; ++c) _mm512_mask_storeu_ps(y + r * ldy + 16 * c, mask[c], acc[r][c]);
-  }
-}
-
-using Packed16Fn = void (*)(const std::uint16_t*, std::size_t, const float*, std::size_t, const float*, float*,
-                            std::size_t, bool, std::size_t);
-constexpr Packed16Fn kPacked512Bf16[4] = {packed_avx512_bf16<1>, packed_avx512_bf16<2>, packed_avx512_bf16<3>,
-                                          packed_avx512_bf16<4>};
-
-using PackedFn = void (*)(const float*, std::size_t, const float*, std::size_t, const float*, float*, std::size_t, bool,
-                          std::size_t);
-constexpr PackedFn kPacked512[4] = {packed_avx512<1>, packed_avx512<2>, packed_avx512<3>, packed_avx512<4>};
 constexpr StripeFn kAvx2[4] = {stripe_avx2<1>, stripe_avx2<2>, stripe_avx2<3>, stripe_avx2<4>};
 #endif
 
@@ -283,11 +253,7 @@ void gemm_packed_at(KernelLevel level, std::size_t M, const PackedMatrix& b, con
       const std::uint16_t* bs16 = b.data16.data() + s * K * S;
 #if defined(__x86_64__)
       if (level == KernelLevel::kAvx512 && cpu_has(level)) {
-        std::size_t m = 0;
-        for (; m + 4 <= M; m += 4) {
-          kPacked512Bf16[3](bs16, K, x + m * ldx, ldx, bias_s, y + m * ldy + n0, ldy, accumulate, n_valid);
-        }
-        if (m < M) kPacked512Bf16[M - m - 1](bs16, K, x + m * ldx, ldx, bias_s, y + m * ldy + n0, ldy, accumulate, n_valid);
+        packed_rows_avx512(M, bs16, K, x, ldx, bias_s, y + n0, ldy, accumulate, n_valid);
         continue;
       }
 #endif
@@ -300,9 +266,7 @@ void gemm_packed_at(KernelLevel level, std::size_t M, const PackedMatrix& b, con
     const float* bs = b.data.data() + s * K * S;
 #if defined(__x86_64__)
     if (level == KernelLevel::kAvx512 && cpu_has(level)) {  // stripes are 64-byte aligned
-      std::size_t m = 0;
-      for (; m + 4 <= M; m += 4) kPacked512[3](bs, K, x + m * ldx, ldx, bias_s, y + m * ldy + n0, ldy, accumulate, n_valid);
-      if (m < M) kPacked512[M - m - 1](bs, K, x + m * ldx, ldx, bias_s, y + m * ldy + n0, ldy, accumulate, n_valid);
+      packed_rows_avx512(M, bs, K, x, ldx, bias_s, y + n0, ldy, accumulate, n_valid);
       continue;
     }
 #endif
