@@ -32,12 +32,6 @@ struct ChunkArgs {
   bool verbose = false;
 };
 
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
-  return buf;
-}
-
 // True when p lies inside dir (p == dir counts as inside).
 bool is_under(const fs::path& p, const fs::path& dir) {
   const fs::path rel = p.lexically_relative(dir);

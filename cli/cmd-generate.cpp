@@ -39,12 +39,6 @@ struct GenerateArgs {
   std::string weights = "fp32";
 };
 
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
-  return buf;
-}
-
 // Fails early, before minutes of generation, when the output cannot be written.
 void check_writable_dir(const fs::path& dir) {
   ensure_directory(dir);

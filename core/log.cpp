@@ -32,6 +32,12 @@ void log_info(const std::string& line) { write_line("", line); }
 void log_warn(const std::string& line) { write_line("warning: ", line); }
 void log_error(const std::string& line) { write_line("error: ", line); }
 
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
+  return buf;
+}
+
 void log_progress(const std::string& line, bool final) {
   std::lock_guard<std::mutex> lock(g_mutex);
   if (stderr_is_tty()) {

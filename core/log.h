@@ -21,4 +21,7 @@ void log_progress(const std::string& line, bool final = false);
 // True when stderr is a terminal (progress is redrawn in place).
 bool stderr_is_tty();
 
+// v with `digits` digits after the point, for printed figures: fixed(3.14159, 2) == "3.14".
+std::string fixed(double v, int digits);
+
 }  // namespace srnn

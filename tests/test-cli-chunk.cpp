@@ -18,7 +18,7 @@ using test::TempDir;
 
 const std::string kBin = SRNN_BIN;
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+std::string q(const fs::path& p) { return test::shell_quote(p); }
 
 // seconds of a -20 dBFS tone at rate_hz, stereo, silent in [gap_begin_s, gap_end_s).
 void write_tone(const fs::path& path, int seconds, int rate_hz, int format, double gap_begin_s = -1,

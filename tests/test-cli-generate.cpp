@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 using test::run_command;
 
 const std::string kBin = SRNN_BIN;
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+std::string q(const fs::path& p) { return test::shell_quote(p); }
 
 class CliGenerate : public ::testing::Test {
  protected:

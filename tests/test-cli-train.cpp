@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 using test::run_command;
 
 const std::string kBin = SRNN_BIN;
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+std::string q(const fs::path& p) { return test::shell_quote(p); }
 
 // A few seconds of 44.1 kHz stereo "music": two tones and a little noise.
 void write_album(const fs::path& path, int seconds, double f0) {

@@ -57,6 +57,12 @@ void write_sndfile(const fs::path& path, const std::vector<float>& interleaved, 
   if (written != frames) throw std::runtime_error("test: short write to " + path.string());
 }
 
+std::string shell_quote(const fs::path& p) {
+  std::string out = "'";
+  for (char c : p.string()) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 CommandResult run_command(const std::string& command_line) {
   CommandResult r;
   FILE* pipe = popen((command_line + " 2>&1").c_str(), "r");

@@ -34,6 +34,9 @@ struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr together
 };
+// A path quoted for a POSIX shell command line.
+std::string shell_quote(const std::filesystem::path& p);
+
 // Runs a shell command line, capturing its output.
 CommandResult run_command(const std::string& command_line);
 

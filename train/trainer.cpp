@@ -93,12 +93,6 @@ void set_lr(torch::optim::Optimizer& opt, double lr) {
 
 bool higher_is_better(const std::string& monitor) { return monitor.find("accuracy") != std::string::npos; }
 
-std::string fixed(double v, int digits) {
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(digits) << v;
-  return os.str();
-}
-
 class MetricsLog {
  public:
   explicit MetricsLog(const fs::path& path) : out_(path, std::ios::app) {
