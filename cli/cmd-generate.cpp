@@ -9,6 +9,7 @@
 
 #include "audio/decode.h"
 #include "audio/quantize.h"
+#include "audio/stats.h"
 #include "audio/wav-stream.h"
 #include "audio/write.h"
 #include "cli/commands.h"
@@ -150,6 +151,8 @@ int run_generate(const GenerateArgs& a) {
     const std::string path = clip_name(stem, weights.info.epoch, i, a.num_seqs, req.temperatures[i]);
     write_audio(path, audio, a.sample_rate);
     std::printf("Generated sample output to %s\n", path.c_str());
+    std::fflush(stdout);
+    log_clip_stats(fs::path(path).filename().string(), audio, a.sample_rate);
   }
   std::fflush(stdout);
   return 0;

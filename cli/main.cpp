@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   add(srnn::add_chunk_command);
   add(srnn::add_train_command);
   add(srnn::add_generate_command);
+  add(srnn::add_stats_command);
 
   try {
     app.parse(argc, argv);

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <regex>
 
+#include <nlohmann/json.hpp>
+
 #include "audio/decode.h"
 #include "core/error.h"
 #include "tests/test-util.h"
@@ -87,6 +89,26 @@ TEST_F(CliGenerate, WritesClipsNamedAsPrismNamesThem) {
   r = run_command(gen("--output_path u/x.wav --num_seqs 1 --dur 0.25 --temperature 0.5 0.7 0.9"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(test::list_names(dir_->path() / "u"), (std::vector<std::string>{"x_e=1_t=0.5.wav"}));
+}
+
+TEST_F(CliGenerate, PrintsStatisticsOfEveryClipAndStatsReadsThem) {
+  auto r = run_command(gen("--output_path st/x.wav --num_seqs 2 --dur 0.5 --rng_seed 2"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(x_e=1\(1\)_t=0\.95\.wav: 0\.50 s, RMS -?[0-9.inf]+ dBFS, peak .* centroid \d+ Hz)")))
+      << r.output;
+  const fs::path d = dir_->path();
+  r = run_command(kBin + " stats " + q(d / "st" / "x_e=1(0)_t=0.95.wav") + " " + q(d / "data" / "c1.wav"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("c1.wav: 0.50 s, RMS -13.5 dBFS, peak -10.5 dBFS"), std::string::npos) << r.output;
+  r = run_command(kBin + " stats --json " + q(d / "data" / "c1.wav") + " " + q(d / "nothing.wav"));
+  EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kInput)) << r.output;
+  EXPECT_NE(r.output.find("nothing.wav"), std::string::npos);
+  const auto json_start = r.output.find('[');
+  ASSERT_NE(json_start, std::string::npos) << r.output;
+  const auto j = nlohmann::json::parse(r.output.substr(json_start));
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_NEAR(j[0]["spectral_centroid_hz"].get<double>(), 230.0, 20.0);
+  EXPECT_EQ(j[0]["silent_fraction"].get<double>(), 0.0);
 }
 
 TEST_F(CliGenerate, SameRngSeedSameAudioWhateverTheThreads) {

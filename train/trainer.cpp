@@ -7,7 +7,6 @@
 #include <csignal>
 #include <ctime>
 #include <fstream>
-#include <iomanip>
 #include <random>
 #include <regex>
 #include <sstream>
@@ -15,6 +14,7 @@
 
 #include "audio/decode.h"
 #include "audio/quantize.h"
+#include "audio/stats.h"
 #include "audio/write.h"
 #include "core/error.h"
 #include "core/fs.h"
@@ -139,6 +139,7 @@ void write_clips(const fs::path& checkpoint, const TrainOptions& o, int epoch, s
     const fs::path path = dir / clip_name(o.id, epoch, i, n, g.temperatures[i]);
     write_audio(path, audio, o.sample_rate);
     log_info("Generated " + path.string() + " (" + fixed(secs, 1) + " s)");
+    log_clip_stats(path.filename().string(), audio, o.sample_rate);
   }
 }
 

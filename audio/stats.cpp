@@ -1,0 +1,139 @@
+#include "audio/stats.h"
+
+#include <fftw3.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <mutex>
+
+#include "audio/loudness.h"
+#include "core/log.h"
+
+namespace srnn {
+namespace {
+
+constexpr double kSilenceDb = -64.0;
+constexpr double kClipLevel = 32767.0 / 32768.0;
+constexpr int kFftSize = 2048;
+
+// FFTW's planner is not thread-safe; plans are made under this lock.
+std::mutex g_fftw_mutex;
+
+double spectral_centroid(Span<const float> x, int rate_hz) {
+  if (x.size() < 2) return 0;
+  const int n = static_cast<int>(std::min<std::size_t>(kFftSize, x.size()));
+  float* in = fftwf_alloc_real(n);
+  fftwf_complex* out = fftwf_alloc_complex(n / 2 + 1);
+  fftwf_plan plan;
+  {
+    std::lock_guard<std::mutex> lock(g_fftw_mutex);
+    plan = fftwf_plan_dft_r2c_1d(n, in, out, FFTW_ESTIMATE);
+  }
+  std::vector<double> power(n / 2 + 1, 0.0), window(n);
+  for (int i = 0; i < n; ++i) window[i] = 0.5 - 0.5 * std::cos(2 * M_PI * i / n);
+  for (std::size_t start = 0; start + n <= x.size(); start += n / 2) {
+    for (int i = 0; i < n; ++i) in[i] = static_cast<float>(x[start + i] * window[i]);
+    fftwf_execute(plan);
+    for (int k = 0; k <= n / 2; ++k) power[k] += double(out[k][0]) * out[k][0] + double(out[k][1]) * out[k][1];
+  }
+  {
+    std::lock_guard<std::mutex> lock(g_fftw_mutex);
+    fftwf_destroy_plan(plan);
+  }
+  fftwf_free(in);
+  fftwf_free(out);
+  double num = 0, den = 0;
+  for (int k = 0; k <= n / 2; ++k) {
+    num += power[k] * k * static_cast<double>(rate_hz) / n;
+    den += power[k];
+  }
+  return den > 0 ? num / den : 0.0;
+}
+
+std::string db_text(double db) {
+  if (std::isinf(db)) return "-inf";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f", db);
+  return buf;
+}
+
+}  // namespace
+
+AudioStats compute_stats(Span<const float> x, int rate_hz) {
+  AudioStats s;
+  s.rate_hz = rate_hz;
+  s.n_samples = static_cast<std::int64_t>(x.size());
+  s.duration_s = rate_hz > 0 ? static_cast<double>(x.size()) / rate_hz : 0;
+  s.rms_dbfs = rms_dbfs(x);
+  s.peak_dbfs = peak_dbfs(x);
+  if (x.empty()) return s;
+  double sum = 0;
+  std::int64_t clipped = 0;
+  for (float v : x) {
+    sum += v;
+    clipped += std::fabs(v) >= kClipLevel;
+  }
+  s.dc_offset = sum / static_cast<double>(x.size());
+  s.clipped_fraction = static_cast<double>(clipped) / static_cast<double>(x.size());
+
+  const std::size_t win = std::max<std::size_t>(1, static_cast<std::size_t>(rate_hz) / 10);  // 100 ms
+  std::size_t silent = 0, run = 0, longest = 0;
+  for (std::size_t b = 0; b < x.size(); b += win) {
+    const std::size_t len = std::min(win, x.size() - b);
+    if (rms_dbfs(x.subspan(b, len)) < kSilenceDb) {
+      silent += len;
+      run += len;
+      longest = std::max(longest, run);
+    } else {
+      run = 0;
+    }
+  }
+  s.silent_fraction = static_cast<double>(silent) / static_cast<double>(x.size());
+  s.longest_silence_s = static_cast<double>(longest) / rate_hz;
+  s.spectral_centroid_hz = spectral_centroid(x, rate_hz);
+  return s;
+}
+
+std::string summary_line(const AudioStats& s) {
+  char buf[256];
+  std::snprintf(buf, sizeof(buf),
+                "%.2f s, RMS %s dBFS, peak %s dBFS, DC %+.4f, clipped %.2f%%, silence %.0f%% (longest %.1f s), "
+                "centroid %.0f Hz",
+                s.duration_s, db_text(s.rms_dbfs).c_str(), db_text(s.peak_dbfs).c_str(), s.dc_offset,
+                100 * s.clipped_fraction, 100 * s.silent_fraction, s.longest_silence_s, s.spectral_centroid_hz);
+  return buf;
+}
+
+std::vector<std::string> stats_warnings(const AudioStats& s) {
+  std::vector<std::string> w;
+  char buf[128];
+  if (s.silent_fraction > 0.5) {
+    std::snprintf(buf, sizeof(buf), "mostly silence: %.0f%% below %.0f dBFS", 100 * s.silent_fraction, kSilenceDb);
+    w.push_back(buf);
+  }
+  if (s.clipped_fraction > 0.01) {
+    std::snprintf(buf, sizeof(buf), "clipping: %.1f%% of samples at full scale", 100 * s.clipped_fraction);
+    w.push_back(buf);
+  }
+  return w;
+}
+
+nlohmann::json to_json(const AudioStats& s) {
+  // JSON has no infinity: digital silence reports null levels.
+  auto level = [](double db) { return std::isinf(db) ? nlohmann::json(nullptr) : nlohmann::json(db); };
+  return {{"duration_s", s.duration_s},         {"sample_rate", s.rate_hz},
+          {"samples", s.n_samples},             {"rms_dbfs", level(s.rms_dbfs)},
+          {"peak_dbfs", level(s.peak_dbfs)},    {"dc_offset", s.dc_offset},
+          {"clipped_fraction", s.clipped_fraction}, {"silent_fraction", s.silent_fraction},
+          {"longest_silence_s", s.longest_silence_s}, {"spectral_centroid_hz", s.spectral_centroid_hz}};
+}
+
+void log_clip_stats(const std::string& name, Span<const float> samples, int rate_hz) {
+  const AudioStats s = compute_stats(samples, rate_hz);
+  log_info("  " + name + ": " + summary_line(s));
+  for (const std::string& w : stats_warnings(s)) log_warn(name + " is " + w);
+}
+
+}  // namespace srnn
