@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   add(srnn::add_train_command);
   add(srnn::add_generate_command);
   add(srnn::add_stats_command);
+  add(srnn::add_plot_command);
 
   try {
     app.parse(argc, argv);

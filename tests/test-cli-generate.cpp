@@ -111,6 +111,22 @@ TEST_F(CliGenerate, PrintsStatisticsOfEveryClipAndStatsReadsThem) {
   EXPECT_EQ(j[0]["silent_fraction"].get<double>(), 0.0);
 }
 
+TEST_F(CliGenerate, PlotDrawsEachFileOrOneStackedFigure) {
+  const fs::path d = dir_->path();
+  auto r = run_command(kBin + " plot " + q(d / "data" / "c2.wav") + " " + q(d / "data" / "c3.wav"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(d / "data" / "c2.png"));
+  EXPECT_TRUE(fs::exists(d / "data" / "c3.png"));
+  r = run_command(kBin + " plot " + q(d / "data" / "c4.wav") + " " + q(d / "nothing.wav") + " --output " +
+                  q(d / "fig.svg") + " --width 640 --height 300 --fft_size 512 --hop 128 --max_freq 4000");
+  EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kInput)) << r.output;
+  EXPECT_NE(r.output.find("nothing.wav"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(d / "fig.svg")) << r.output;  // the readable file is still drawn
+  r = run_command(kBin + " plot " + q(d / "data" / "c4.wav") + " --fft_size 1000 --output " + q(d / "x.png"));
+  EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kUsage)) << r.output;
+  EXPECT_NE(r.output.find("--fft_size"), std::string::npos) << r.output;
+}
+
 TEST_F(CliGenerate, SameRngSeedSameAudioWhateverTheThreads) {
   ASSERT_EQ(run_command(gen("--output_path s1/x.wav --num_seqs 3 --dur 0.5 --rng_seed 9 --num_threads 1")).exit_code, 0);
   ASSERT_EQ(run_command(gen("--output_path s2/x.wav --num_seqs 3 --dur 0.5 --rng_seed 9 --num_threads 2")).exit_code, 0);
