@@ -156,6 +156,22 @@ TEST(Train, MaxStepsStopsWithACheckpointThatResumesMidEpoch) {
   EXPECT_EQ(done.step, 40 + 31);  // the interrupted batch is redone from its start
 }
 
+TEST(Train, AStopAtTheEndOfABatchDoesNotRedoIt) {
+  test::TempDir dir;
+  write_corpus(dir / "data", 12);
+  write_config(dir / "tiny.config.json");
+  TrainOptions o = tiny_options(dir, "edge");
+  o.num_epochs = 1;
+  o.max_steps = 31;  // exactly the first batch of files
+  ASSERT_EQ(run_training(o), 0);
+  const CheckpointInfo partial = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "edge"));
+  EXPECT_EQ(partial.batches_done, 1);
+  o.max_steps = 0;
+  o.config_file_given = false;
+  ASSERT_EQ(run_training(o), 0);
+  EXPECT_EQ(read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "edge")).step, 62);
+}
+
 void expect_error(const TrainOptions& o, ErrorKind kind, const std::string& needle) {
   try {
     run_training(o);
