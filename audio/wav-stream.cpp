@@ -19,12 +19,12 @@ void put_u16(std::vector<unsigned char>& b, std::uint16_t v) {
 }
 void put_tag(std::vector<unsigned char>& b, const char* tag) { b.insert(b.end(), tag, tag + 4); }
 
-}  // namespace
-
-WavStreamWriter::WavStreamWriter(std::FILE* out, int rate_hz) : out_(out) {
+// The 44-byte header of a 16-bit mono PCM WAV with data_bytes of samples (0xFFFFFFFF:
+// unknown, until the end of the stream).
+std::vector<unsigned char> wav16_header(int rate_hz, std::uint32_t data_bytes) {
   std::vector<unsigned char> h;
   put_tag(h, "RIFF");
-  put_u32(h, 0xFFFFFFFFu);
+  put_u32(h, data_bytes == 0xFFFFFFFFu ? 0xFFFFFFFFu : data_bytes + 36);
   put_tag(h, "WAVE");
   put_tag(h, "fmt ");
   put_u32(h, 16);
@@ -35,7 +35,24 @@ WavStreamWriter::WavStreamWriter(std::FILE* out, int rate_hz) : out_(out) {
   put_u16(h, 2);   // block align
   put_u16(h, 16);  // bits per sample
   put_tag(h, "data");
-  put_u32(h, 0xFFFFFFFFu);
+  put_u32(h, data_bytes);
+  return h;
+}
+
+void put_samples(std::vector<unsigned char>& b, Span<const float> samples) {
+  for (float x : samples) put_u16(b, static_cast<std::uint16_t>(float_to_pcm16(x)));
+}
+
+}  // namespace
+
+std::vector<unsigned char> encode_wav16(Span<const float> samples, int rate_hz) {
+  std::vector<unsigned char> b = wav16_header(rate_hz, static_cast<std::uint32_t>(samples.size() * 2));
+  put_samples(b, samples);
+  return b;
+}
+
+WavStreamWriter::WavStreamWriter(std::FILE* out, int rate_hz) : out_(out) {
+  const std::vector<unsigned char> h = wav16_header(rate_hz, 0xFFFFFFFFu);
   if (std::fwrite(h.data(), 1, h.size(), out_) != h.size()) {
     throw Error(ErrorKind::kIo, "cannot write the WAV stream: " + errno_text(errno));
   }
@@ -43,7 +60,7 @@ WavStreamWriter::WavStreamWriter(std::FILE* out, int rate_hz) : out_(out) {
 
 void WavStreamWriter::write(Span<const float> samples) {
   buf_.clear();
-  for (float x : samples) put_u16(buf_, static_cast<std::uint16_t>(float_to_pcm16(x)));
+  put_samples(buf_, samples);
   if (!buf_.empty() && std::fwrite(buf_.data(), 1, buf_.size(), out_) != buf_.size()) {
     throw Error(ErrorKind::kIo, "cannot write the WAV stream: " + errno_text(errno), "did the reading program exit?");
   }

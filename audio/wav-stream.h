@@ -16,6 +16,9 @@
 
 namespace srnn {
 
+// A complete 16-bit mono PCM WAV file in memory (sizes filled in).
+std::vector<unsigned char> encode_wav16(Span<const float> samples, int rate_hz);
+
 class WavStreamWriter {
  public:
   WavStreamWriter(std::FILE* out, int rate_hz);

@@ -67,6 +67,11 @@ TEST_F(CliTrain, TrainResumeAndContinueOnNewData) {
   const fs::path first_ckpt = dir_ / "logdir" / "song" / m[1].str() / "model.ckpt-1";
   EXPECT_EQ(read_checkpoint_info(first_ckpt).epoch, 1);
   EXPECT_TRUE(fs::exists(first_ckpt.parent_path() / "metrics.jsonl"));
+  bool has_events = false;
+  for (const auto& e : fs::directory_iterator(first_ckpt.parent_path())) {
+    has_events |= e.path().filename().string().rfind("events.out.tfevents.", 0) == 0 && fs::file_size(e.path()) > 1000;
+  }
+  EXPECT_TRUE(has_events) << "no TensorBoard event file in " << first_ckpt.parent_path();
 
   // Resume: epoch 2 continues from the checkpoint, in a new run folder.
   r = run_command(train_cmd("--num_epochs 2 --val_frac 0.2 --generate False"));
