@@ -73,6 +73,20 @@ TEST_F(CliTrain, TrainResumeAndContinueOnNewData) {
   }
   EXPECT_TRUE(has_events) << "no TensorBoard event file in " << first_ckpt.parent_path();
 
+  // The report was refreshed after the checkpoint: curves, the checkpoint and the clip.
+  {
+    std::ifstream page(dir_ / "logdir" / "song" / "report.html");
+    const std::string html((std::istreambuf_iterator<char>(page)), std::istreambuf_iterator<char>());
+    EXPECT_NE(html.find("<svg"), std::string::npos);
+    EXPECT_NE(html.find("model.ckpt-1"), std::string::npos);
+    std::smatch src;
+    ASSERT_TRUE(std::regex_search(html, src, std::regex("<audio controls preload='metadata' src='([^']+)'"))) << html;
+    EXPECT_TRUE(fs::exists(dir_ / "logdir" / "song" / src[1].str())) << src[1].str();
+    std::smatch img;
+    ASSERT_TRUE(std::regex_search(html, img, std::regex("<img width='480' height='260' alt='spectrogram' src='([^']+)'")));
+    EXPECT_GT(fs::file_size(dir_ / "logdir" / "song" / img[1].str()), 1000u);
+  }
+
   // Resume: epoch 2 continues from the checkpoint, in a new run folder.
   r = run_command(train_cmd("--num_epochs 2 --val_frac 0.2 --generate False"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -124,6 +138,18 @@ TEST_F(CliTrain, CtrlCWritesACheckpointAndTheSameCommandResumes) {
   const auto r = run_command(train_cmd("--num_epochs 1 --val_frac 0.2 --generate False"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("partly done"), std::string::npos) << r.output;
+}
+
+TEST_F(CliTrain, ReportOfAFolderWithoutMetricsSaysSo) {
+  fs::create_directories(dir_ / "logdir" / "empty" / "01.02.2026_10.00.00");
+  auto r = run_command(kBin + " report " + q(dir_ / "logdir" / "empty"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream page(dir_ / "logdir" / "empty" / "report.html");
+  const std::string html((std::istreambuf_iterator<char>(page)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("No metrics yet"), std::string::npos) << html;
+  r = run_command(kBin + " report " + q(dir_ / "logdir" / "nothing-here"));
+  EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kInput)) << r.output;
+  EXPECT_NE(r.output.find("not a training folder"), std::string::npos) << r.output;
 }
 
 TEST_F(CliTrain, BadInputIsOneClearLine) {

@@ -5,10 +5,8 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
-#include <ctime>
 #include <fstream>
 #include <random>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -20,11 +18,13 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/naming.h"
+#include "core/run-layout.h"
 #include "train/checkpoint.h"
 #include "train/dataset.h"
 #include "infer/engine.h"
 #include "train/train-step.h"
 #include "train/train.h"
+#include "viz/report.h"
 #include "viz/tensorboard.h"
 
 namespace srnn {
@@ -35,37 +35,6 @@ namespace {
 
 std::atomic<int> g_stop_signal{0};
 extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
-
-const std::regex kRunDirName(R"((\d{2})\.(\d{2})\.(\d{4})_(\d{2})\.(\d{2})\.(\d{2}))");
-const std::regex kCheckpointName(R"(model\.ckpt-(\d+))");
-
-// Sort key of a run folder name DD.MM.YYYY_HH.MM.SS, or "" when the name is not one.
-std::string run_dir_key(const std::string& name) {
-  std::smatch m;
-  if (!std::regex_match(name, m, kRunDirName)) return "";
-  return m[3].str() + m[2].str() + m[1].str() + m[4].str() + m[5].str() + m[6].str();
-}
-
-std::string timestamp_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%d.%m.%Y_%H.%M.%S", &tm);
-  return buf;
-}
-
-std::vector<std::pair<int, fs::path>> checkpoints_in(const fs::path& run_dir) {
-  std::vector<std::pair<int, fs::path>> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(run_dir, ec)) {
-    std::smatch m;
-    const std::string name = e.path().filename().string();
-    if (std::regex_match(name, m, kCheckpointName)) out.emplace_back(std::stoi(m[1]), e.path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 double lr_for_epoch(const TrainOptions& o, int epoch_index) {
   // PRiSM's scheduler, applied at the start of each epoch (0-based): from epoch N on,
@@ -177,17 +146,9 @@ void write_clips(const fs::path& checkpoint, const TrainOptions& o, int epoch, s
 }  // namespace
 
 fs::path find_latest_checkpoint(const fs::path& logdir_root, const std::string& id) {
-  const fs::path root = logdir_root / id;
-  std::error_code ec;
-  if (!fs::is_directory(root, ec)) return {};
-  std::vector<std::pair<std::string, fs::path>> runs;
-  for (const auto& e : fs::directory_iterator(root, ec)) {
-    const std::string key = run_dir_key(e.path().filename().string());
-    if (!key.empty() && e.is_directory()) runs.emplace_back(key, e.path());
-  }
-  std::sort(runs.rbegin(), runs.rend());
-  for (const auto& [key, dir] : runs) {
-    const auto ckpts = checkpoints_in(dir);
+  const std::vector<fs::path> runs = run_folders(logdir_root / id);
+  for (auto it = runs.rbegin(); it != runs.rend(); ++it) {
+    const auto ckpts = checkpoints_in(*it);
     if (!ckpts.empty()) return ckpts.back().second;
   }
   return {};
@@ -281,10 +242,10 @@ int run_training(const TrainOptions& o) {
 
   // Run folders are named to the second; a second run within the same second waits for
   // the next name rather than sharing a folder.
-  fs::path run_dir = o.logdir_root / o.id / timestamp_now();
+  fs::path run_dir = o.logdir_root / o.id / run_folder_name_now();
   for (int i = 0; i < 20 && fs::exists(run_dir); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    run_dir = o.logdir_root / o.id / timestamp_now();
+    run_dir = o.logdir_root / o.id / run_folder_name_now();
   }
   if (fs::exists(run_dir)) throw Error(ErrorKind::kIo, "run folder '" + run_dir.string() + "' already exists");
   ensure_directory(run_dir);
@@ -296,7 +257,8 @@ int run_training(const TrainOptions& o) {
                   {"checkpoint_policy", o.checkpoint_policy}, {"max_checkpoints", o.max_checkpoints},
                   {"early_stopping_patience", o.early_stopping_patience}, {"sample_rate", o.sample_rate},
                   {"val_frac", o.val_frac}, {"rng_seed", rng_seed}, {"num_threads", o.num_threads},
-                  {"resumed_from", resume_path.string()}};
+                  {"resumed_from", resume_path.string()}, {"output_dir", fs::absolute(o.output_dir).string()},
+                  {"generate", o.generate}};
     std::ofstream(run_dir / "run.json") << json{{"config", to_json(config)}, {"flags", flags}}.dump(2) << '\n';
   }
   MetricsLog metrics(run_dir / "metrics.jsonl");
@@ -445,6 +407,11 @@ int run_training(const TrainOptions& o) {
     if (epoch % o.checkpoint_every == 0 && (o.checkpoint_policy == "Always" || improved)) {
       save(epoch, true, 0, em);
       if (o.generate && o.max_generate_per_epoch > 0) write_clips(last_checkpoint, o, epoch, rng_seed, tb, step);
+      try {
+        write_report(o.logdir_root / o.id);
+      } catch (const Error& e) {
+        log_warn("could not refresh the report: " + e.message());  // training goes on
+      }
     }
     if (o.early_stopping_patience > 0 && epochs_without_improvement >= o.early_stopping_patience) {
       log_info("Early stopping: " + o.monitor + " has not improved for " + std::to_string(epochs_without_improvement) +

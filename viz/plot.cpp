@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "viz/axes.h"
 #include "viz/spectrogram.h"
 
 namespace srnn {
@@ -22,20 +23,6 @@ constexpr double kDbRange = 80;  // colour scale spans the loudest value down 80
 struct Rect {
   double x, y, w, h;
 };
-
-// A "nice" tick step (1, 2 or 5 times a power of ten) giving about `target` ticks.
-double nice_step(double range, int target) {
-  if (!(range > 0)) return 1;
-  const double raw = range / target, mag = std::pow(10.0, std::floor(std::log10(raw))), norm = raw / mag;
-  return (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * mag;
-}
-
-std::string tick_label(double v, double step) {
-  char buf[32];
-  const int digits = step >= 1 ? 0 : static_cast<int>(std::ceil(-std::log10(step)));
-  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
-  return buf;
-}
 
 void text(cairo_t* cr, double x, double y, const std::string& s, double align_x, double align_y) {
   cairo_text_extents_t e;

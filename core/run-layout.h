@@ -1,0 +1,21 @@
+// PRiSM's run layout: <logdir_root>/<id>/<DD.MM.YYYY_HH.MM.SS>/model.ckpt-<epoch>.
+// Shared by training (where to resume from, what to sweep) and the report.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace srnn {
+
+// Sort key (YYYYMMDDHHMMSS) of a run folder name, or "" when the name is not one.
+std::string run_folder_key(const std::string& name);
+// "DD.MM.YYYY_HH.MM.SS" for now, local time.
+std::string run_folder_name_now();
+// Run folders of an id, oldest first.
+std::vector<std::filesystem::path> run_folders(const std::filesystem::path& id_dir);
+// (epoch, path) of the model.ckpt-<epoch> files in a run folder, lowest epoch first.
+std::vector<std::pair<int, std::filesystem::path>> checkpoints_in(const std::filesystem::path& run_dir);
+
+}  // namespace srnn
