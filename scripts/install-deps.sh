@@ -2,7 +2,8 @@
 # Installs every Debian package samplernn needs to build, test and run its main job.
 # Safe to run again: packages already present are skipped by apt.
 #
-#   sudo scripts/install-deps.sh            # build and test dependencies
+#   sudo scripts/install-deps.sh            # build and test dependencies (Chromium and
+#                                           # Node.js for the report's browser test)
 #   sudo scripts/install-deps.sh --corpus   # also the default corpus (wesnoth-1.16-music)
 #   sudo scripts/install-deps.sh --bench    # also python3-torch, for the Python reference
 #
@@ -17,7 +18,11 @@ packages=(
   nlohmann-json3-dev libcli11-dev
   libtorch-dev libopenblas0-openmp
   libgtest-dev libbenchmark-dev
+  chromium
 )
+# Node.js and npm run the report's browser test. Machines that already have them (from
+# another source) keep theirs; Debian's packages would conflict with it.
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 for arg in "$@"; do
   case "$arg" in
     --corpus) packages+=(wesnoth-1.16-music) ;;
