@@ -26,7 +26,7 @@ Tensor to_file_tensor(const torch::Tensor& t) {
   return out;
 }
 
-torch::Tensor from_file_tensor(const Tensor& t, const std::string& name, const std::filesystem::path& path) {
+torch::Tensor from_file_tensor(const Tensor& t) {
   if (t.dtype == DType::kI64 || t.dtype == DType::kU8) {
     torch::Tensor out = torch::empty(t.shape, t.dtype == DType::kI64 ? torch::kInt64 : torch::kUInt8);
     if (!t.bytes.empty()) std::memcpy(out.data_ptr(), t.bytes.data(), t.bytes.size());
@@ -35,14 +35,12 @@ torch::Tensor from_file_tensor(const Tensor& t, const std::string& name, const s
   const std::vector<float> f = t.to_f32();
   torch::Tensor out = torch::empty(t.shape, torch::kFloat32);
   if (!f.empty()) std::memcpy(out.data_ptr(), f.data(), f.size() * 4);
-  (void)name;
-  (void)path;
   return out;
 }
 
 const torch::Tensor& checked(const TensorFile& f, const std::string& name, const torch::Tensor& like,
                              const std::filesystem::path& path, torch::Tensor& holder) {
-  holder = from_file_tensor(f.at(name), name, path);
+  holder = from_file_tensor(f.at(name));
   if (holder.sizes() != like.sizes()) {
     std::ostringstream os;
     os << "tensor '" << name << "' in '" << path.string() << "' has shape " << holder.sizes() << ", expected "
@@ -116,7 +114,7 @@ CheckpointInfo load_checkpoint(const std::filesystem::path& path, SampleRNN& mod
       auto s = std::make_unique<torch::optim::AdamParamState>();
       s->exp_avg(checked(f, base + "exp_avg", p, path, holder).clone());
       s->exp_avg_sq(checked(f, base + "exp_avg_sq", p, path, holder).clone());
-      s->step(from_file_tensor(f.at(base + "step"), base, path).item<int64_t>());
+      s->step(from_file_tensor(f.at(base + "step")).item<int64_t>());
       state[state_key(p)] = std::move(s);
     } else if (info.optimizer == "sgd" && f.has(base + "momentum_buffer")) {
       auto s = std::make_unique<torch::optim::SGDParamState>();
@@ -126,14 +124,14 @@ CheckpointInfo load_checkpoint(const std::filesystem::path& path, SampleRNN& mod
       auto s = std::make_unique<torch::optim::RMSpropParamState>();
       s->square_avg(checked(f, base + "square_avg", p, path, holder).clone());
       if (f.has(base + "momentum_buffer")) s->momentum_buffer(checked(f, base + "momentum_buffer", p, path, holder).clone());
-      s->step(from_file_tensor(f.at(base + "step"), base, path).item<int64_t>());
+      s->step(from_file_tensor(f.at(base + "step")).item<int64_t>());
       state[state_key(p)] = std::move(s);
     }
   }
   if (f.has("train.rng_state")) {
     at::Generator gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(from_file_tensor(f.at("train.rng_state"), "train.rng_state", path));
+    gen.set_state(from_file_tensor(f.at("train.rng_state")));
   }
   return info;
 }

@@ -165,10 +165,9 @@ torch::Tensor SampleTierImpl::conv_table() {
 
 torch::Tensor SampleTierImpl::forward_with_table(const torch::Tensor& table, const torch::Tensor& samples,
                                                  const torch::Tensor& cond) {
-  const int64_t B = samples.size(0), F1 = config_.frame_sizes[0], q = config_.q_levels;
+  const int64_t B = samples.size(0), F1 = config_.frame_sizes[0];
   const int64_t T = samples.size(1) - F1 + 1;
   // idx[b, t, j] = samples[b, t + j] * F1 + j: (B*T*F1) rows of the table, summed per (b, t).
-  (void)q;
   const torch::Tensor offsets_j = torch::arange(F1, torch::kLong);
   const torch::Tensor idx = (samples.unfold(1, F1, 1) * F1 + offsets_j).reshape({-1});
   const torch::Tensor bag_offsets = torch::arange(0, B * T * F1, F1, torch::kLong);

@@ -7,7 +7,6 @@
 #include <csignal>
 #include <fstream>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include "audio/decode.h"
