@@ -1,7 +1,10 @@
 // samplernn train: PRiSM's train.py flags, names and defaults.
+#include <algorithm>
 #include <cctype>
+#include <cstdlib>
 
 #include "cli/commands.h"
+#include "cli/launch.h"
 #include "core/error.h"
 #include "core/threads.h"
 #include "train/train.h"
@@ -15,6 +18,7 @@ struct TrainArgs {
   std::string max_checkpoints = "5", reduce_lr_after = "None";
   std::string config_file = "./default.config.json";
   std::string data_dir, logdir_root = "./logdir", output_dir = "./generated", resume_from, seed;
+  LaunchOptions launch;
 };
 
 }  // namespace
@@ -61,9 +65,21 @@ CommandRunner add_train_command(CLI::App& app) {
   add_flag_option(*cmd, "rng_seed", o.rng_seed, "Seed for initialisation, data order and sampling (-1: random)");
   add_flag_option(*cmd, "num_threads", o.num_threads, "CPU threads for tensor operations");
   add_flag_option(*cmd, "max_steps", o.max_steps, "Stop with a checkpoint after this many steps in total (0: no limit)");
+  add_flag_option(*cmd, "device", o.device, "auto, cpu, cuda or cuda:N (auto: the GPU of the local rank if CUDA is available)");
+  add_flag_option(*cmd, "precision", o.precision, "fp32, bf16 or fp16 (autocast; fp16 with loss scaling, CUDA only)")
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
+  add_flag_option(*cmd, "nproc", a->launch.n_processes,
+                  "Data-parallel worker processes to start on this machine (Gloo; --batch_size is the global batch)")
+      ->check(CLI::Range(1, 1024));
+  add_flag_option(*cmd, "master_addr", a->launch.master_addr, "With --nproc: the rendezvous address");
+  add_flag_option(*cmd, "master_port", a->launch.master_port, "With --nproc: the rendezvous port (0: a free port)")
+      ->check(CLI::Range(0, 65535));
+  add_flag_option(*cmd, "dist_timeout", o.dist_timeout_s,
+                  "Distributed runs: seconds to wait for every rank to arrive, and for each collective");
   auto* config_opt = cmd->get_option("--config_file");
+  auto* threads_opt = cmd->get_option("--num_threads");
 
-  return [a, config_opt]() {
+  return [a, config_opt, threads_opt]() {
     TrainOptions o = a->o;
     o.verbose = parse_prism_bool("--verbose", a->verbose);
     o.resume = parse_prism_bool("--resume", a->resume);
@@ -78,6 +94,26 @@ CommandRunner add_train_command(CLI::App& app) {
     o.resume_from = a->resume_from;
     o.seed = a->seed;
     if (o.batch_size < 1) throw Error(ErrorKind::kUsage, "--batch_size must be at least 1");
+    if (a->launch.n_processes > 1) {
+      if (std::getenv("WORLD_SIZE") != nullptr) {
+        throw Error(ErrorKind::kUsage, "--nproc cannot be used inside a distributed launch (WORLD_SIZE is set)",
+                    "drop --nproc, or unset WORLD_SIZE");
+      }
+      if (o.batch_size % a->launch.n_processes != 0) {
+        throw Error(ErrorKind::kUsage,
+                    "--batch_size " + std::to_string(o.batch_size) + " does not split evenly over --nproc " +
+                        std::to_string(a->launch.n_processes),
+                    "use a multiple of --nproc: --batch_size is the global batch");
+      }
+      LaunchOptions launch = a->launch;
+      // The cores are shared out: one process per core is measured fastest on small machines.
+      launch.threads_per_worker = threads_opt->count() > 0 ? o.num_threads
+                                                           : std::max(1, hardware_threads() / launch.n_processes);
+      return launch_workers(strip_launcher_flags(command_line()), launch);
+    }
+    if (threads_opt->count() == 0) {
+      if (const char* t = std::getenv("SRNN_WORKER_THREADS"); t != nullptr && std::atoi(t) > 0) o.num_threads = std::atoi(t);
+    }
     return run_training(o);
   };
 }

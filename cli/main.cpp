@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/launch.h"
 #include "cli/openblas.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   std::signal(SIGXFSZ, SIG_IGN);
   // Training spends its time in BLAS; make sure OpenBLAS uses the CPU's vector units.
   if (argc > 1 && std::string(argv[1]) == "train") srnn::select_openblas_kernels(argv);
+  srnn::set_command_line(argc, argv);
 
   CLI::App app{"samplernn: prepare audio, train SampleRNN models and generate audio with them.", "samplernn"};
   app.option_defaults()->always_capture_default();

@@ -12,6 +12,7 @@ int exit_code(ErrorKind kind) {
     case ErrorKind::kConfig: return 4;
     case ErrorKind::kIo: return 5;
     case ErrorKind::kDiverged: return 6;
+    case ErrorKind::kPeer: return 7;
     case ErrorKind::kInterrupted: return 130;
   }
   return 1;

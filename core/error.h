@@ -21,6 +21,7 @@ enum class ErrorKind {
   kConfig,    // an invalid or contradictory model/training config
   kIo,        // a failed write: full disk, no permission, ...
   kDiverged,  // training produced a NaN or infinite loss
+  kPeer,      // distributed training: a rank died, never arrived, or its port was taken
   kInterrupted,
 };
 

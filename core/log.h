@@ -15,6 +15,11 @@ void log_info(const std::string& line);
 void log_warn(const std::string& line);   // prefixed "warning: "
 void log_error(const std::string& line);  // prefixed "error: "
 
+// Puts `prefix` before every line from now on ("[rank 1] " in distributed workers).
+void set_log_prefix(const std::string& prefix);
+// Quiet: only error lines are printed (ranks other than 0 in distributed training).
+void set_log_quiet(bool quiet);
+
 // Redraws the progress line; `final` ends it with a newline.
 void log_progress(const std::string& line, bool final = false);
 

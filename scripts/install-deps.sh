@@ -16,7 +16,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libsndfile1-dev libsoxr-dev libfftw3-dev libcairo2-dev
   nlohmann-json3-dev libcli11-dev
-  libtorch-dev libopenblas0-openmp
+  libtorch-dev libgloo-dev libopenblas0-openmp
   libgtest-dev libbenchmark-dev
   chromium
 )

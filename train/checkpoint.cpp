@@ -112,18 +112,18 @@ CheckpointInfo load_checkpoint(const std::filesystem::path& path, SampleRNN& mod
     const torch::Tensor& p = item.value();
     if (info.optimizer == "adam" && f.has(base + "exp_avg")) {
       auto s = std::make_unique<torch::optim::AdamParamState>();
-      s->exp_avg(checked(f, base + "exp_avg", p, path, holder).clone());
-      s->exp_avg_sq(checked(f, base + "exp_avg_sq", p, path, holder).clone());
+      s->exp_avg(checked(f, base + "exp_avg", p, path, holder).to(p.device(), p.scalar_type(), false, true));
+      s->exp_avg_sq(checked(f, base + "exp_avg_sq", p, path, holder).to(p.device(), p.scalar_type(), false, true));
       s->step(from_file_tensor(f.at(base + "step")).item<int64_t>());
       state[state_key(p)] = std::move(s);
     } else if (info.optimizer == "sgd" && f.has(base + "momentum_buffer")) {
       auto s = std::make_unique<torch::optim::SGDParamState>();
-      s->momentum_buffer(checked(f, base + "momentum_buffer", p, path, holder).clone());
+      s->momentum_buffer(checked(f, base + "momentum_buffer", p, path, holder).to(p.device(), p.scalar_type(), false, true));
       state[state_key(p)] = std::move(s);
     } else if (info.optimizer == "rmsprop" && f.has(base + "square_avg")) {
       auto s = std::make_unique<torch::optim::RMSpropParamState>();
-      s->square_avg(checked(f, base + "square_avg", p, path, holder).clone());
-      if (f.has(base + "momentum_buffer")) s->momentum_buffer(checked(f, base + "momentum_buffer", p, path, holder).clone());
+      s->square_avg(checked(f, base + "square_avg", p, path, holder).to(p.device(), p.scalar_type(), false, true));
+      if (f.has(base + "momentum_buffer")) s->momentum_buffer(checked(f, base + "momentum_buffer", p, path, holder).to(p.device(), p.scalar_type(), false, true));
       s->step(from_file_tensor(f.at(base + "step")).item<int64_t>());
       state[state_key(p)] = std::move(s);
     }

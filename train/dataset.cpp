@@ -96,20 +96,27 @@ int Dataset::windows_in(const std::vector<AudioFileEntry>& files) const {
   return static_cast<int>(shortest / options_.model.seq_len);
 }
 
-Batch Dataset::load(const std::vector<AudioFileEntry>& files) const {
+Batch Dataset::load(const std::vector<AudioFileEntry>& files, Shard shard) const {
   const ModelConfig& m = options_.model;
   const Quantizer quantizer(m.q_type, m.q_levels);
+  const int n_files = static_cast<int>(files.size());
+  if (n_files % shard.world_size != 0) {
+    throw Error(ErrorKind::kInternal, "a batch of " + std::to_string(n_files) + " files does not split into " +
+                                          std::to_string(shard.world_size) + " shards");
+  }
+  const int first = shard.rank * n_files / shard.world_size;
   Batch b;
-  b.batch_size = static_cast<int>(files.size());
+  b.batch_size = n_files / shard.world_size;
   b.seq_len = m.seq_len;
   b.lookback = m.lookback();
   b.n_windows = windows_in(files);
   b.levels.assign(static_cast<std::size_t>(b.batch_size * b.row_len()), quantizer.q_zero());
   for (int i = 0; i < b.batch_size; ++i) {
-    const DecodedAudio a = load_mono(files[i].path, 0);
+    const AudioFileEntry& file = files[first + i];
+    const DecodedAudio a = load_mono(file.path, 0);
     const std::int64_t n = static_cast<std::int64_t>(b.n_windows) * m.seq_len;
     if (static_cast<std::int64_t>(a.samples.size()) < n) {
-      throw Error(ErrorKind::kInput, "'" + files[i].path.string() + "' is shorter than its header says",
+      throw Error(ErrorKind::kInput, "'" + file.path.string() + "' is shorter than its header says",
                   "the file may have changed or be truncated");
     }
     quantizer.quantize(Span<const float>(a.samples.data(), static_cast<std::size_t>(n)),
@@ -118,8 +125,8 @@ Batch Dataset::load(const std::vector<AudioFileEntry>& files) const {
   return b;
 }
 
-BatchLoader::BatchLoader(const Dataset& dataset, std::vector<std::vector<AudioFileEntry>> batches)
-    : dataset_(dataset), batches_(std::move(batches)), thread_([this] { run(); }) {}
+BatchLoader::BatchLoader(const Dataset& dataset, std::vector<std::vector<AudioFileEntry>> batches, Shard shard)
+    : dataset_(dataset), batches_(std::move(batches)), shard_(shard), thread_([this] { run(); }) {}
 
 BatchLoader::~BatchLoader() {
   {
@@ -135,7 +142,7 @@ void BatchLoader::run() {
     std::optional<Batch> batch;
     std::exception_ptr error;
     try {
-      batch = dataset_.load(batches_[i]);
+      batch = dataset_.load(batches_[i], shard_);
     } catch (...) {
       error = std::current_exception();
     }

@@ -40,6 +40,13 @@ struct DatasetOptions {
   ModelConfig model;
 };
 
+// This process's share of every batch in data-parallel training: of a batch of B files it
+// loads rows [rank * B / world_size, (rank + 1) * B / world_size). B must divide evenly.
+struct Shard {
+  int rank = 0;
+  int world_size = 1;
+};
+
 struct AudioFileEntry {
   std::filesystem::path path;
   std::int64_t n_samples = 0;
@@ -75,8 +82,9 @@ class Dataset {
   // Windows a batch of these files gives.
   int windows_in(const std::vector<AudioFileEntry>& files) const;
 
-  // Decodes, quantises and packs one batch of files.
-  Batch load(const std::vector<AudioFileEntry>& files) const;
+  // Decodes, quantises and packs this shard of one batch of files. The windows are counted
+  // over the whole batch, so every shard has the same number.
+  Batch load(const std::vector<AudioFileEntry>& files, Shard shard = {}) const;
 
  private:
   DatasetOptions options_;
@@ -87,7 +95,7 @@ class Dataset {
 // Loads batches on a background thread, one ahead of the consumer.
 class BatchLoader {
  public:
-  BatchLoader(const Dataset& dataset, std::vector<std::vector<AudioFileEntry>> batches);
+  BatchLoader(const Dataset& dataset, std::vector<std::vector<AudioFileEntry>> batches, Shard shard = {});
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
@@ -100,6 +108,7 @@ class BatchLoader {
 
   const Dataset& dataset_;
   std::vector<std::vector<AudioFileEntry>> batches_;
+  Shard shard_;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::optional<Batch> ready_;

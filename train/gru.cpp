@@ -135,7 +135,18 @@ class GruFunction : public torch::autograd::Function<GruFunction> {
 
 std::pair<Tensor, Tensor> gru_layer(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
                                     const Tensor& b_ih, const Tensor& b_hh) {
-  const auto out = GruFunction::apply(x.contiguous(), h0.contiguous(), w_ih, w_hh, b_ih, b_hh);
+  if (!x.is_cpu()) {
+    // On a GPU, cuDNN's GRU (the same function) under whatever autocast is active.
+    auto [out, h_n] = torch::gru(x, h0.unsqueeze(0), {w_ih, w_hh, b_ih, b_hh}, /*has_biases=*/true, /*num_layers=*/1,
+                                 /*dropout=*/0.0, /*train=*/torch::GradMode::is_enabled(), /*bidirectional=*/false,
+                                 /*batch_first=*/true);
+    return {out, h_n.squeeze(0)};
+  }
+  // The CPU kernels read fp32 (or fp64) buffers, so autocast stops here: the recurrence
+  // stays in the parameters' precision whatever --precision says.
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  const Tensor xc = x.to(w_ih.scalar_type()).contiguous(), hc = h0.to(w_hh.scalar_type()).contiguous();
+  const auto out = GruFunction::apply(xc, hc, w_ih, w_hh, b_ih, b_hh);
   return {out[0], out[1]};
 }
 

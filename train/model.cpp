@@ -168,10 +168,12 @@ torch::Tensor SampleTierImpl::forward_with_table(const torch::Tensor& table, con
   const int64_t B = samples.size(0), F1 = config_.frame_sizes[0];
   const int64_t T = samples.size(1) - F1 + 1;
   // idx[b, t, j] = samples[b, t + j] * F1 + j: (B*T*F1) rows of the table, summed per (b, t).
-  const torch::Tensor offsets_j = torch::arange(F1, torch::kLong);
+  const torch::Tensor offsets_j = torch::arange(F1, samples.options());
   const torch::Tensor idx = (samples.unfold(1, F1, 1) * F1 + offsets_j).reshape({-1});
-  const torch::Tensor bag_offsets = torch::arange(0, B * T * F1, F1, torch::kLong);
-  torch::Tensor x = std::get<0>(torch::embedding_bag(table, idx, bag_offsets, false, /*mode=sum*/ 0));
+  const torch::Tensor bag_offsets = torch::arange(0, B * T * F1, F1, samples.options());
+  // CPU embedding_bag has no bf16 kernel: under CPU autocast the table is summed in fp32.
+  const torch::Tensor t = table.is_cpu() ? table.to(torch::kFloat32) : table;
+  torch::Tensor x = std::get<0>(torch::embedding_bag(t, idx, bag_offsets, false, /*mode=sum*/ 0));
   x = x.view({B, T, -1}) + cond;  // (B, T, dim)
   x = torch::relu(hidden1->forward(x));
   x = torch::relu(hidden2->forward(x));

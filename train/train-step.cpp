@@ -3,6 +3,12 @@
 namespace srnn {
 namespace {
 
+// Logits (B, T, q) under autocast, returned in fp32 so the loss is computed in fp32.
+torch::Tensor forward_logits(SampleRNN& model, const torch::Tensor& x, ModelState& states, Precision precision) {
+  AutocastScope autocast(precision, x.device());
+  return model->forward(x, states).to(torch::kFloat32);
+}
+
 StepResult metrics(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& loss) {
   StepResult r;
   r.loss = loss.item<double>();
@@ -13,26 +19,37 @@ StepResult metrics(const torch::Tensor& logits, const torch::Tensor& targets, co
 }  // namespace
 
 StepResult train_step(SampleRNN& model, torch::optim::Optimizer& optimizer, const torch::Tensor& x,
-                      ModelState& states, double clip_norm) {
+                      ModelState& states, const StepOptions& o) {
   const int64_t L = model->config().lookback(), q = model->config().q_levels;
   const torch::Tensor targets = x.narrow(1, L, x.size(1) - L);
-  const torch::Tensor logits = model->forward(x, states);  // (B, T, q)
+  const torch::Tensor logits = forward_logits(model, x, states, o.precision);  // (B, T, q)
   const torch::Tensor loss = torch::cross_entropy_loss(logits.reshape({-1, q}), targets.reshape({-1}));
   // Dropping the gradients instead of zeroing them saves a pass over every parameter.
-  for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
-  loss.backward();
-  torch::nn::utils::clip_grad_norm_(model->parameters(), clip_norm);
-  optimizer.step();
+  const std::vector<torch::Tensor> params = model->parameters();
+  for (auto p : params) p.mutable_grad() = torch::Tensor();
+  const double scale = o.scaler != nullptr ? o.scaler->scale() : 1.0;
+  (scale == 1.0 ? loss : loss * scale).backward();
   detach_state(states);
-  torch::NoGradGuard ng;
-  return metrics(logits.detach(), targets, loss.detach());
+  StepResult r;
+  {
+    torch::NoGradGuard ng;
+    r = metrics(logits.detach(), targets, loss.detach());
+  }
+  if (o.after_backward) o.after_backward(r);
+  if (o.scaler != nullptr && !o.scaler->unscale(params)) {
+    r.skipped = true;
+    return r;
+  }
+  torch::nn::utils::clip_grad_norm_(params, o.clip_norm);
+  optimizer.step();
+  return r;
 }
 
-StepResult eval_step(SampleRNN& model, const torch::Tensor& x, ModelState& states) {
+StepResult eval_step(SampleRNN& model, const torch::Tensor& x, ModelState& states, Precision precision) {
   torch::NoGradGuard ng;
   const int64_t L = model->config().lookback(), q = model->config().q_levels;
   const torch::Tensor targets = x.narrow(1, L, x.size(1) - L);
-  const torch::Tensor logits = model->forward(x, states);
+  const torch::Tensor logits = forward_logits(model, x, states, precision);
   const torch::Tensor loss = torch::cross_entropy_loss(logits.reshape({-1, q}), targets.reshape({-1}));
   return metrics(logits, targets, loss);
 }

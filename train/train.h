@@ -48,9 +48,14 @@ struct TrainOptions {
   std::int64_t rng_seed = -1;  // -1: random (printed, and stored in checkpoints)
   int num_threads = 1;
   std::int64_t max_steps = 0;  // 0: no limit; else stop (with a checkpoint) after this many steps
+  std::string device = "auto";     // auto | cpu | cuda | cuda:N
+  std::string precision = "fp32";  // fp32 | bf16 | fp16 (autocast; fp16 with loss scaling, CUDA only)
+  int dist_timeout_s = 300;        // distributed runs: rendezvous and collective timeout
 };
 
 // Runs training; returns the process exit code. Throws srnn::Error for failures.
+// Data-parallel when torchrun's variables say so (WORLD_SIZE > 1; train/distributed.h):
+// every rank runs this with the same options, and rank 0 alone writes files.
 int run_training(const TrainOptions& options);
 
 // The newest checkpoint under <logdir_root>/<id>: the highest epoch in the newest run

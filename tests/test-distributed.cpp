@@ -1,0 +1,268 @@
+// Data-parallel training on loopback: the Gloo collectives in one process (two ranks on two
+// threads), and through the binary: two ranks against one process, a killed rank, a rank
+// that never arrives, a port that is taken, and resuming after a failure.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sndfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "cli/launch.h"
+#include "core/checkpoint-info.h"
+#include "core/error.h"
+#include "core/safetensors.h"
+#include "tests/test-util.h"
+#include "train/distributed.h"
+
+namespace srnn {
+namespace {
+
+namespace fs = std::filesystem;
+using test::run_command;
+
+const std::string kBin = SRNN_BIN;
+std::string q(const fs::path& p) { return test::shell_quote(p); }
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Runs fn(rank, group) for two ranks on two threads of this process.
+void with_two_ranks(const std::function<void(int, Collective&)>& fn) {
+  const int port = free_local_port();
+  std::vector<std::thread> threads;
+  std::vector<std::string> errors(2);
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      try {
+        DistEnv env;
+        env.rank = r;
+        env.world_size = 2;
+        env.master_port = port;
+        Collective group(env, std::chrono::seconds(20));
+        fn(r, group);
+      } catch (const std::exception& e) {
+        errors[r] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors[0], "");
+  EXPECT_EQ(errors[1], "");
+}
+
+TEST(Collective, AveragesGradientsAcrossBucketsAndSumsMetrics) {
+  with_two_ranks([](int rank, Collective& group) {
+    group.set_bucket_floats(10);  // parameters of 6, 8 and 3 floats: three buckets
+    std::vector<torch::Tensor> params = {torch::zeros({2, 3}), torch::zeros({8}), torch::zeros({3})};
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      params[i].mutable_grad() = torch::full(params[i].sizes(), static_cast<float>(rank * 10 + i));
+    }
+    params[2].mutable_grad() = rank == 0 ? torch::ones({3}) : torch::Tensor();  // no gradient counts as zeros
+    std::vector<double> sums = {1.5 + rank, 1.0};
+    group.average_gradients(params, &sums);
+    EXPECT_TRUE(torch::allclose(params[0].grad(), torch::full({2, 3}, 5.0f)));
+    EXPECT_TRUE(torch::allclose(params[1].grad(), torch::full({8}, 6.0f)));
+    EXPECT_TRUE(torch::allclose(params[2].grad(), torch::full({3}, 0.5f)));
+    EXPECT_DOUBLE_EQ(sums[0], 4.0);
+    EXPECT_DOUBLE_EQ(sums[1], 2.0);
+  });
+}
+
+TEST(Collective, BroadcastsTensorsAndStringsFromRankZero) {
+  with_two_ranks([](int rank, Collective& group) {
+    torch::Tensor t = torch::full({4, 2}, static_cast<float>(rank + 1));
+    group.broadcast({t});
+    EXPECT_TRUE(torch::equal(t, torch::full({4, 2}, 1.0f)));
+    EXPECT_EQ(group.broadcast_string("path", rank == 0 ? "from-zero" : "mine"), "from-zero");
+    EXPECT_EQ(group.sum({1.0, static_cast<double>(rank)}), (std::vector<double>{2.0, 1.0}));
+    group.check_agreement("a value", "same");
+    try {
+      group.check_agreement("the data", rank == 0 ? "a" : "b");
+      ADD_FAILURE() << "disagreement not detected";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kPeer);
+      EXPECT_NE(e.message().find("see the data differently"), std::string::npos) << e.message();
+    }
+  });
+}
+
+TEST(Launcher, StripsItsOwnFlags) {
+  const std::vector<std::string> args = {"samplernn", "train", "--nproc", "2", "--master_port=5", "--id", "x",
+                                         "--master-addr", "h", "--batch_size", "4"};
+  EXPECT_EQ(strip_launcher_flags(args),
+            (std::vector<std::string>{"samplernn", "train", "--id", "x", "--batch_size", "4"}));
+}
+
+// Eight 2-second chunks of tones and noise at 16 kHz, and a tiny model.
+class DistributedTrain : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directories(dir_ / "chunks");
+    for (int i = 0; i < 8; ++i) {
+      const std::size_t n = 32000;
+      std::vector<float> a = test::sine(180.0 + 40 * i, 0.3, 16000, n);
+      const std::vector<float> z = test::noise(0.05, n, static_cast<std::uint32_t>(i + 1));
+      for (std::size_t j = 0; j < n; ++j) a[j] += z[j];
+      test::write_sndfile(dir_ / "chunks" / ("c" + std::to_string(i) + ".wav"), a, 16000, 1, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+    }
+    std::ofstream(dir_ / "tiny.config.json")
+        << R"({"seq_len": 256, "frame_sizes": [4, 16], "dim": 32, "rnn_type": "gru", "num_rnn_layers": 2,
+               "q_type": "mu-law", "q_levels": 256, "emb_size": 16, "skip_conn": false})";
+  }
+  std::string train_cmd(const std::string& id, const std::string& extra) const {
+    return "cd " + q(dir_.path()) + " && " + kBin + " train --id " + id +
+           " --data_dir chunks --config_file tiny.config.json --batch_size 4 --val_frac 0 --monitor loss"
+           " --generate False --rng_seed 5 --num_threads 1 " + extra;
+  }
+  fs::path checkpoint_in(const std::string& output) const {
+    static const std::regex saved(R"(Saved checkpoint (\S+))");
+    std::string last;
+    for (auto it = std::sregex_iterator(output.begin(), output.end(), saved);
+         it != std::sregex_iterator(); ++it) {
+      last = (*it)[1].str();
+    }
+    return last.empty() ? fs::path() : (last.front() == '/' ? fs::path(last) : dir_ / last);
+  }
+  test::TempDir dir_;
+};
+
+TEST_F(DistributedTrain, TwoRanksWithHalfTheBatchMatchOneProcess) {
+  const auto one = run_command(train_cmd("one", "--num_epochs 2 --max_steps 12"));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  const auto two = run_command(train_cmd("two", "--num_epochs 2 --max_steps 12 --nproc 2"));
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  EXPECT_NE(two.output.find("Started 2 worker processes"), std::string::npos) << two.output;
+  EXPECT_NE(two.output.find("2 processes"), std::string::npos) << two.output;
+  // Rank 0 alone prints the step lines.
+  const auto count = [](const std::string& s, const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(two.output, "Step: 3/"), 1u) << two.output;
+
+  const TensorFile a = load_safetensors(checkpoint_in(one.output)), b = load_safetensors(checkpoint_in(two.output));
+  EXPECT_EQ(a.metadata.at("step"), "12");
+  EXPECT_EQ(b.metadata.at("step"), "12");
+  int compared = 0;
+  for (const auto& [name, ta] : a.tensors) {
+    const bool step_count = name.size() > 5 && name.compare(name.size() - 5, 5, ".step") == 0;
+    if (name.rfind("train.", 0) == 0 || step_count) continue;
+    ASSERT_TRUE(b.has(name)) << name;
+    const std::vector<float> x = ta.to_f32(), y = b.at(name).to_f32();
+    ASSERT_EQ(x.size(), y.size()) << name;
+    double worst = 0;
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      if (std::abs(x[i] - y[i]) > worst) worst = std::abs(x[i] - y[i]), at = i;
+    }
+    EXPECT_LE(worst, 1e-5) << name << " differs by " << worst << " at " << at << ": " << x[at] << " vs " << y[at];
+    ++compared;
+  }
+  EXPECT_GT(compared, 20);  // weights and Adam moments
+}
+
+TEST_F(DistributedTrain, AKilledRankStopsTheLauncherAndTheSameCommandResumes) {
+  const std::string cmd = train_cmd("kill", "--num_epochs 1000 --nproc 2 --dist_timeout 30");
+  const fs::path log = dir_ / "train.log";
+  run_command("(" + cmd + " > " + q(log) + " 2>&1; echo \"exit=$?\" >> " + q(log) + ") > /dev/null 2>&1 &");
+  std::smatch m;
+  std::string text;
+  for (int i = 0; i < 600; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    text = read_text(log);
+    if (text.find("Step: 20/") != std::string::npos) break;
+  }
+  ASSERT_TRUE(std::regex_search(text, m, std::regex(R"(rank 1 pid (\d+))"))) << text;
+  ASSERT_NE(text.find("Step: 20/"), std::string::npos) << text;
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(::kill(std::stoi(m[1].str()), SIGKILL), 0);
+  for (int i = 0; i < 900 && text.find("exit=") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    text = read_text(log);
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_NE(text.find("exit="), std::string::npos) << "the launcher did not stop within 90 s:\n" << text;
+  EXPECT_LT(seconds, 60.0);
+  EXPECT_EQ(text.find("exit=0"), std::string::npos) << text;
+  EXPECT_NE(text.find("rank 1 (pid " + m[1].str() + ") was killed by signal 9"), std::string::npos) << text;
+
+  // Rank 0 kept the steps done before the failure; the same command resumes from them.
+  const fs::path kept = checkpoint_in(text);
+  ASSERT_FALSE(kept.empty()) << text;
+  const CheckpointInfo info = read_checkpoint_info(kept);
+  EXPECT_GE(info.step, 20);
+  EXPECT_FALSE(info.epoch_complete);
+  const auto r = run_command(train_cmd("kill", "--num_epochs 1000 --nproc 2 --max_steps " + std::to_string(info.step + 5)));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Resuming from " + kept.lexically_relative(dir_.path()).string()), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("step " + std::to_string(info.step) + ")"), std::string::npos) << r.output;
+  const CheckpointInfo after = read_checkpoint_info(checkpoint_in(r.output));
+  EXPECT_EQ(after.step, info.step + 5);
+  EXPECT_EQ(after.epoch, info.epoch);
+}
+
+TEST_F(DistributedTrain, ARankThatNeverArrivesGivesAnErrorAfterTheTimeout) {
+  const int port = free_local_port();
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = run_command("cd " + q(dir_.path()) + " && WORLD_SIZE=2 RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
+                             std::to_string(port) + " " + kBin +
+                             " train --id lonely --data_dir chunks --config_file tiny.config.json --batch_size 4"
+                             " --dist_timeout 2");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kPeer)) << r.output;
+  EXPECT_NE(r.output.find("only 1 of 2 ranks arrived at 127.0.0.1:" + std::to_string(port) + " within 2 s"),
+            std::string::npos)
+      << r.output;
+  EXPECT_LT(seconds, 30.0);
+  EXPECT_FALSE(fs::exists(dir_ / "logdir" / "lonely"));  // nothing written
+}
+
+TEST_F(DistributedTrain, ATakenPortGivesAClearError) {
+  // Hold a listening socket on a port, then ask the launcher to serve the rendezvous there.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int port = ntohs(addr.sin_port);
+  const auto r = run_command(train_cmd("taken", "--nproc 2 --dist_timeout 5 --master_port " + std::to_string(port)));
+  close(fd);
+  EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kPeer)) << r.output;
+  EXPECT_NE(r.output.find("rank 0 cannot serve the rendezvous on 127.0.0.1:" + std::to_string(port)), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("the port may be taken"), std::string::npos) << r.output;
+}
+
+TEST_F(DistributedTrain, TheBatchMustSplitEvenly) {
+  const auto r = run_command(train_cmd("odd", "--nproc 3"));
+  EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kUsage)) << r.output;
+  EXPECT_NE(r.output.find("--batch_size 4 does not split evenly over --nproc 3"), std::string::npos) << r.output;
+}
+
+TEST_F(DistributedTrain, NoGpuGivesAClearMessage) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "this machine has a GPU";
+  auto r = run_command(train_cmd("gpu", "--device cuda --max_steps 1"));
+  EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kUsage)) << r.output;
+  EXPECT_NE(r.output.find("no CUDA GPU is available"), std::string::npos) << r.output;
+  r = run_command(train_cmd("gpu", "--device cpu --precision fp16 --max_steps 1"));
+  EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kUsage)) << r.output;
+  EXPECT_NE(r.output.find("fp16 needs a CUDA device"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace srnn
