@@ -20,6 +20,7 @@
 #include "core/threads.h"
 #include "infer/engine.h"
 #include "infer/kernels.h"
+#include "train/train.h"
 
 namespace srnn {
 namespace fs = std::filesystem;
@@ -38,6 +39,7 @@ struct GenerateArgs {
   long long rng_seed = -1;
   int num_threads = hardware_threads();
   std::string weights = "fp32";
+  std::string device = "cpu";
 };
 
 // Fails early, before minutes of generation, when the output cannot be written.
@@ -132,11 +134,16 @@ int run_generate(const GenerateArgs& a) {
                      fixed(eta, 1) + " s",
                  done == req.n_samples);
   };
+  // `cpu` is the torch-free engine; a GPU runs the LibTorch model, all sequences in one batch.
+  const bool on_gpu = a.device != "cpu" && (a.device != "auto" || torch_cuda_available());
   log_info("Generating " + std::to_string(a.num_seqs) + " x " + fixed(a.dur, 2) + " s from " + a.checkpoint_path +
-           " (epoch " + std::to_string(weights.info.epoch) + ", " + a.weights + " weights, " +
-           kernel_level_name(kernel_level()) + " kernels, " +
-           std::to_string(std::min(a.num_threads, a.num_seqs)) + " threads, rng_seed " + std::to_string(req.rng_seed) + ")");
-  const std::vector<std::vector<std::int32_t>> levels = generate(weights, req);
+           " (epoch " + std::to_string(weights.info.epoch) + ", " +
+           (on_gpu ? "LibTorch on " + a.device
+                   : a.weights + " weights, " + kernel_level_name(kernel_level()) + " kernels, " +
+                         std::to_string(std::min(a.num_threads, a.num_seqs)) + " threads") +
+           ", rng_seed " + std::to_string(req.rng_seed) + ")");
+  const std::vector<std::vector<std::int32_t>> levels =
+      on_gpu ? generate_on_device(a.checkpoint_path, req, a.device) : generate(weights, req);
   if (stream) {
     stream->finish();
     return 0;
@@ -178,6 +185,8 @@ CommandRunner add_generate_command(CLI::App& app) {
   cmd->add_flag("--include_seed,--include-seed", a->include_seed, "Start the output with the seed audio");
   add_flag_option(*cmd, "rng_seed", a->rng_seed, "Seed of the sampling generator (-1: random); same seed, same audio");
   add_flag_option(*cmd, "num_threads", a->num_threads, "Threads; sequences are shared out between them");
+  add_flag_option(*cmd, "device", a->device,
+                  "cpu: the fast CPU engine; cuda or cuda:N: the LibTorch model on a GPU; auto: a GPU if there is one");
   add_flag_option(*cmd, "weights", a->weights,
                   "fp32, or bf16: weights stored as bfloat16 (half the memory traffic; arithmetic stays fp32)")
       ->check(CLI::IsMember({"fp32", "bf16"}));

@@ -262,6 +262,17 @@ TEST_F(DistributedTrain, NoGpuGivesAClearMessage) {
   r = run_command(train_cmd("gpu", "--device cpu --precision fp16 --max_steps 1"));
   EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kUsage)) << r.output;
   EXPECT_NE(r.output.find("fp16 needs a CUDA device"), std::string::npos) << r.output;
+  r = run_command(train_cmd("gpu", "--device auto --precision bf16 --max_steps 2"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("cpu, bf16"), std::string::npos) << r.output;
+  const std::string gen = kBin + " generate --checkpoint_path " + q(checkpoint_in(r.output)) + " --output_path " +
+                          q(dir_ / "out.wav") + " --dur 0.1 --device ";
+  r = run_command(gen + "cuda:1");
+  EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kUsage)) << r.output;
+  EXPECT_NE(r.output.find("no CUDA GPU is available"), std::string::npos) << r.output;
+  r = run_command(gen + "auto");  // no GPU: the CPU engine
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("kernels"), std::string::npos) << r.output;
 }
 
 }  // namespace

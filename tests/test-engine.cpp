@@ -10,6 +10,8 @@
 #include "train/train-step.h"
 #include "audio/quantize.h"
 #include "train/model.h"
+#include "train/train.h"
+#include "tests/test-util.h"
 
 namespace srnn {
 namespace {
@@ -191,6 +193,35 @@ TEST(Engine, AgreesWithTheLibTorchGeneratorAtAColdTemperature) {
       ASSERT_EQ(engine_levels[s][t], torch_levels[s][t].item<int64_t>()) << "sequence " << s << " sample " << t;
     }
   }
+}
+
+TEST(Engine, TheLibTorchPathOfGenerateReadsTheCheckpointAndAgrees) {
+  // generate_on_device (`samplernn generate --device cuda`) run on the CPU: it loads the
+  // checkpoint file itself and must draw what the engine draws at a cold temperature.
+  const ModelConfig c = config({4, 16}, RnnType::kGru, false, QType::kMuLaw, 256);
+  SampleRNN model = random_model(c, 23);
+  test::TempDir dir;
+  CheckpointInfo info;
+  info.config = c;
+  info.epoch = 4;
+  save_checkpoint(dir / "model.ckpt-4", model, nullptr, info);
+  GenerateRequest req;
+  req.n_samples = 2100;
+  req.temperatures = {1e-4};
+  for (int i = 0; i < 32; ++i) req.seed_levels.push_back(50 + (i * 29) % 150);
+  std::vector<std::int64_t> progress;
+  req.on_progress = [&](std::int64_t done) { progress.push_back(done); };
+  std::int64_t streamed = 0;
+  req.on_samples = [&](const std::int32_t*, std::int64_t n) { streamed += n; };
+  const auto from_file = generate_on_device(dir / "model.ckpt-4", req, "cpu");
+  EXPECT_EQ(progress, (std::vector<std::int64_t>{1024, 2048, 2100}));
+  EXPECT_EQ(streamed, 2100);
+  req.on_progress = nullptr;
+  req.on_samples = nullptr;
+  const auto engine_levels = generate(engine_weights_of(model), req);
+  ASSERT_EQ(from_file.size(), 1u);
+  ASSERT_EQ(from_file[0].size(), 2100u);
+  for (int t = 0; t < 100; ++t) ASSERT_EQ(from_file[0][t], engine_levels[0][t]) << "sample " << t;
 }
 
 TEST(Engine, Bf16WeightsMoveHeldOutNllByLessThanAHundredthOfABit) {

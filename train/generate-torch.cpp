@@ -1,10 +1,14 @@
 #include "train/generate-torch.h"
 
 #include "core/error.h"
+#include "train/checkpoint.h"
+#include "train/precision.h"
+#include "train/train.h"
 
 namespace srnn {
 
-torch::Tensor generate_torch(SampleRNN& model, const TorchGenerateOptions& o) {
+torch::Tensor generate_torch(SampleRNN& model, const TorchGenerateOptions& o,
+                             const std::function<void(std::int64_t)>& on_progress) {
   torch::NoGradGuard ng;
   const bool was_training = model->is_training();
   model->eval();
@@ -16,16 +20,25 @@ torch::Tensor generate_torch(SampleRNN& model, const TorchGenerateOptions& o) {
   // Priming: the seed's samples are fed through every tier before generation starts.
   const int64_t n_seed = o.seed_levels.empty() ? L : static_cast<int64_t>(o.seed_levels.size()) / L * L;
   const int64_t total = n_seed + o.n_samples;
-  torch::Tensor seqs = torch::full({N, total}, c.q_levels / 2, torch::kLong);
+  const torch::Device device = model->sample->embedding.device();
+  const auto on_device = torch::TensorOptions().device(device);
+  torch::Tensor seqs = torch::full({N, total}, c.q_levels / 2, on_device.dtype(torch::kLong));
   if (!o.seed_levels.empty()) {
-    const torch::Tensor s = torch::tensor(std::vector<int64_t>(o.seed_levels.end() - n_seed, o.seed_levels.end()));
+    const torch::Tensor s =
+        torch::tensor(std::vector<int64_t>(o.seed_levels.end() - n_seed, o.seed_levels.end())).to(device);
     seqs.narrow(1, 0, n_seed).copy_(s.unsqueeze(0).expand({N, n_seed}));
   }
   torch::Tensor inv_temp = torch::tensor(std::vector<double>(o.temperatures.begin(), o.temperatures.end()))
                                .reciprocal()
-                               .to(torch::kFloat32)
+                               .to(on_device.dtype(torch::kFloat32))
                                .unsqueeze(1);  // (N, 1)
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(o.rng_seed);
+  // On the CPU a private generator; on a GPU the device's default one, seeded here.
+  c10::optional<at::Generator> gen;
+  if (device.is_cpu()) {
+    gen = at::make_generator<at::CPUGeneratorImpl>(o.rng_seed);
+  } else {
+    torch::manual_seed(o.rng_seed);
+  }
   ModelState states = model->initial_state(N);
   const torch::Tensor table = model->sample->conv_table();
   std::vector<torch::Tensor> outs(K);  // outs[k]: (N, r_k, dim)
@@ -53,9 +66,35 @@ torch::Tensor generate_torch(SampleRNN& model, const TorchGenerateOptions& o) {
         model->sample->forward_with_table(table, seqs.narrow(1, t - F1, F1), outs[0].narrow(1, t % F1, 1));  // (N,1,q)
     const torch::Tensor probs = torch::softmax(logits.squeeze(1) * inv_temp, -1);
     seqs.select(1, t).copy_(torch::multinomial(probs, 1, false, gen).squeeze(1));
+    const std::int64_t done = t - n_seed + 1;
+    if (on_progress && (done % kProgressBlock == 0 || done == o.n_samples)) on_progress(done);
   }
   if (was_training) model->train();
   return seqs.narrow(1, n_seed, o.n_samples).contiguous();
+}
+
+std::vector<std::vector<std::int32_t>> generate_on_device(const std::filesystem::path& checkpoint,
+                                                          const GenerateRequest& request, const std::string& device) {
+  const torch::Device dev = resolve_device(device, 0);
+  SampleRNN model(read_checkpoint_info(checkpoint).config);
+  load_checkpoint(checkpoint, model, nullptr);
+  model->to(dev);
+  TorchGenerateOptions o;
+  o.n_samples = request.n_samples;
+  o.temperatures = request.temperatures;
+  o.seed_levels.assign(request.seed_levels.begin(), request.seed_levels.end());
+  if (!o.seed_levels.empty() && static_cast<std::int64_t>(o.seed_levels.size()) < model->config().lookback()) {
+    throw Error(ErrorKind::kInput, "the seed has fewer than " + std::to_string(model->config().lookback()) + " samples");
+  }
+  o.rng_seed = request.rng_seed;
+  const torch::Tensor levels = generate_torch(model, o, request.on_progress).to(torch::kCPU).to(torch::kInt32).contiguous();
+  std::vector<std::vector<std::int32_t>> out(static_cast<std::size_t>(levels.size(0)));
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const std::int32_t* row = levels[static_cast<std::int64_t>(i)].data_ptr<std::int32_t>();
+    out[i].assign(row, row + levels.size(1));
+  }
+  if (request.on_samples && out.size() == 1) request.on_samples(out[0].data(), static_cast<std::int64_t>(out[0].size()));
+  return out;
 }
 
 }  // namespace srnn

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "train/model.h"
@@ -18,7 +19,10 @@ struct TorchGenerateOptions {
   std::uint64_t rng_seed = 0;
 };
 
-// Returns (n_sequences, n_samples) levels.
-torch::Tensor generate_torch(SampleRNN& model, const TorchGenerateOptions& options);
+// Returns (n_sequences, n_samples) levels, on the model's device. `on_progress`, when set,
+// is called every kProgressBlock samples with the samples done per sequence.
+torch::Tensor generate_torch(SampleRNN& model, const TorchGenerateOptions& options,
+                             const std::function<void(std::int64_t)>& on_progress = {});
+constexpr std::int64_t kProgressBlock = 1024;
 
 }  // namespace srnn

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "train/train.h"
 
 namespace srnn {
 namespace {
@@ -28,6 +29,8 @@ void set_autocast_dtype(bool cuda, at::ScalarType t) {
 #endif
 
 }  // namespace
+
+bool torch_cuda_available() { return torch::cuda::is_available(); }
 
 torch::Device resolve_device(const std::string& spec, int local_rank) {
   const bool have_cuda = torch::cuda::is_available();

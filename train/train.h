@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "infer/engine.h"
+
 namespace srnn {
 
 struct TrainOptions {
@@ -61,5 +63,14 @@ int run_training(const TrainOptions& options);
 // The newest checkpoint under <logdir_root>/<id>: the highest epoch in the newest run
 // folder that has one. Empty when there is none.
 std::filesystem::path find_latest_checkpoint(const std::filesystem::path& logdir_root, const std::string& id);
+
+// True when LibTorch was built with CUDA and sees a GPU.
+bool torch_cuda_available();
+
+// Generation with the LibTorch model on `device` (auto, cpu, cuda or cuda:N): what
+// `samplernn generate --device cuda` runs. Takes the engine's request; progress is reported
+// every 1024 samples, and a stream (one sequence) receives the audio at the end.
+std::vector<std::vector<std::int32_t>> generate_on_device(const std::filesystem::path& checkpoint,
+                                                          const GenerateRequest& request, const std::string& device);
 
 }  // namespace srnn
