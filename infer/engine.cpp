@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <map>
 #include <mutex>
 #include <thread>
 
 #include "core/error.h"
+#include "core/threads.h"
 #include "infer/kernels.h"
 
 namespace srnn {
@@ -181,23 +183,65 @@ int sample_level(const float* logits, int q, float inv_temperature, double u, fl
 }
 
 double teacher_forced_nll(const EngineWeights& w, const std::vector<std::int32_t>& levels) {
+  if (levels.empty()) return 0.0;
+  return teacher_forced_nll_sums(w, {levels}, 1)[0] / static_cast<double>(levels.size());
+}
+
+std::vector<double> teacher_forced_nll_sums(const EngineWeights& w, const std::vector<std::vector<std::int32_t>>& sequences,
+                                            int n_threads, const std::function<void(std::int64_t)>& on_progress) {
   const ModelConfig& c = w.config;
   const std::int64_t L = c.lookback();
-  std::vector<std::int32_t> hist(static_cast<std::size_t>(L), c.q_levels / 2);
-  hist.insert(hist.end(), levels.begin(), levels.end());
-  Engine engine(w, 1);
-  const std::int32_t* rows[1] = {hist.data()};
-  double nll = 0;
-  for (std::int64_t t = L; t < static_cast<std::int64_t>(hist.size()); ++t) {
-    engine.step_frames(rows, t);
-    const float* logits = engine.sample_logits(rows, t);
-    float mx = logits[0];
-    for (int i = 1; i < c.q_levels; ++i) mx = std::max(mx, logits[i]);
-    double z = 0;
-    for (int i = 0; i < c.q_levels; ++i) z += std::exp(static_cast<double>(logits[i] - mx));
-    nll += std::log(z) - (logits[hist[t]] - mx);
+  const int q = c.q_levels;
+  // Batches of up to kNllBatch sequences of one length, in order of first appearance.
+  std::vector<std::vector<std::size_t>> batches;
+  {
+    std::map<std::size_t, std::size_t> open;  // length -> index of its batch still filling
+    for (std::size_t i = 0; i < sequences.size(); ++i) {
+      const std::size_t n = sequences[i].size();
+      auto it = open.find(n);
+      if (it == open.end() || batches[it->second].size() == static_cast<std::size_t>(kNllBatch)) {
+        open[n] = batches.size();
+        batches.emplace_back();
+      }
+      batches[open[n]].push_back(i);
+    }
   }
-  return levels.empty() ? 0.0 : nll / static_cast<double>(levels.size());
+  std::vector<double> sums(sequences.size(), 0.0);
+  std::mutex progress_mutex;
+  std::int64_t done = 0;
+  parallel_for(batches.size(), n_threads, [&](std::size_t b) {
+    const std::vector<std::size_t>& members = batches[b];
+    const int N = static_cast<int>(members.size());
+    const std::int64_t n = static_cast<std::int64_t>(sequences[members[0]].size());
+    std::vector<std::vector<std::int32_t>> hist(N);
+    std::vector<const std::int32_t*> rows(N);
+    for (int s = 0; s < N; ++s) {
+      hist[s].assign(static_cast<std::size_t>(L), q / 2);
+      hist[s].insert(hist[s].end(), sequences[members[s]].begin(), sequences[members[s]].end());
+      rows[s] = hist[s].data();
+    }
+    Engine engine(w, N);
+    std::vector<double> nll(N, 0.0);
+    for (std::int64_t t = L; t < L + n; ++t) {
+      engine.step_frames(rows.data(), t);
+      const float* logits = engine.sample_logits(rows.data(), t);
+      for (int s = 0; s < N; ++s) {
+        const float* z = logits + static_cast<std::size_t>(s) * q;
+        float mx = z[0];
+        for (int i = 1; i < q; ++i) mx = std::max(mx, z[i]);
+        double sum = 0;
+        for (int i = 0; i < q; ++i) sum += std::exp(static_cast<double>(z[i] - mx));
+        nll[s] += std::log(sum) - (z[hist[s][t]] - mx);
+      }
+      if (on_progress && ((t - L + 1) % 16384 == 0 || t + 1 == L + n)) {
+        std::lock_guard<std::mutex> lock(progress_mutex);
+        done += static_cast<std::int64_t>(N) * ((t - L + 1) % 16384 == 0 ? 16384 : (t - L + 1) % 16384);
+        on_progress(done);
+      }
+    }
+    for (int s = 0; s < N; ++s) sums[members[s]] = nll[s];
+  });
+  return sums;
 }
 
 static std::uint64_t splitmix64(std::uint64_t& x) {

@@ -77,6 +77,14 @@ class SequenceRng {
 // `levels` is predicted from those before it.
 double teacher_forced_nll(const EngineWeights& weights, const std::vector<std::int32_t>& levels);
 
+// The summed NLL in nats of each sequence, teacher forced as above. Sequences of equal length
+// run together in batches of up to kNllBatch on one Engine; batches are shared out over
+// n_threads. on_progress, when set, is called (serialised) with the samples scored so far.
+std::vector<double> teacher_forced_nll_sums(const EngineWeights& weights,
+                                            const std::vector<std::vector<std::int32_t>>& sequences, int n_threads,
+                                            const std::function<void(std::int64_t)>& on_progress = {});
+constexpr int kNllBatch = 16;
+
 struct GenerateRequest {
   std::int64_t n_samples = 16000;        // per sequence, after the seed
   std::vector<double> temperatures;      // one per sequence

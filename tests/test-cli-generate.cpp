@@ -188,5 +188,38 @@ TEST_F(CliGenerate, BadInputIsOneClearLine) {
   expect(gen("--output_path - --num_seqs 2"), ErrorKind::kUsage, "one sequence");
 }
 
+TEST_F(CliGenerate, EvalScoresFilesAndFoldersAgainstTheLevelHistogram) {
+  const fs::path d = dir_->path();
+  // A folder with two files and a file given alone; 0.5 s segments cut each 0.5 s file once
+  // and the 1.2 s file into three (the last shorter).
+  fs::create_directories(d / "held");
+  test::write_sndfile(d / "held" / "a.wav", test::sine(210, 0.3, 16000, 8000), 16000, 1, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  test::write_sndfile(d / "held" / "b.wav", test::noise(0.3, 8000, 4), 16000, 1, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  test::write_sndfile(d / "c.flac", test::sine(250, 0.3, 44100, 52920), 44100, 1, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+  const std::string eval = "cd " + q(d) + " && " + kBin + " eval --checkpoint_path " + q(*checkpoint_) +
+                           " --segment_dur 0.5 held c.flac";
+  auto r = run_command(eval);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.output, m, std::regex(R"(All 3 files, 0\.00 h: NLL (\d+\.\d+) bits/sample, level-histogram entropy (\d+\.\d+) bits/sample)")))
+      << r.output;
+  // The sine it was trained on is easier for the model than white noise, which is close to
+  // its level-histogram entropy at best.
+  std::smatch a, b;
+  ASSERT_TRUE(std::regex_search(r.output, a, std::regex(R"(a\.wav: 0\.5 s, NLL (\d+\.\d+))"))) << r.output;
+  ASSERT_TRUE(std::regex_search(r.output, b, std::regex(R"(b\.wav: 0\.5 s, NLL (\d+\.\d+))"))) << r.output;
+  EXPECT_LT(std::stod(a[1].str()), std::stod(b[1].str())) << r.output;
+  EXPECT_NE(r.output.find("c.flac: 1.2 s"), std::string::npos) << r.output;
+
+  r = run_command(eval + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_EQ(j["files"].size(), 3u);
+  EXPECT_NEAR(j["nll_bits_per_sample"].get<double>(), std::stod(m[1].str()), 1e-3);
+
+  r = run_command("cd " + q(d) + " && " + kBin + " eval --checkpoint_path " + q(*checkpoint_) + " missing.wav");
+  EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kInput)) << r.output;
+}
+
 }  // namespace
 }  // namespace srnn

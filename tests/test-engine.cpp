@@ -195,6 +195,36 @@ TEST(Engine, AgreesWithTheLibTorchGeneratorAtAColdTemperature) {
   }
 }
 
+TEST(Engine, BatchedTeacherForcedNllEqualsLibTorchCrossEntropy) {
+  // Five sequences of two lengths: batches of equal length on two threads, summed NLL per
+  // sequence, against the LibTorch model's cross-entropy (in double) on each alone.
+  const ModelConfig c = config({4, 16}, RnnType::kGru, false, QType::kMuLaw, 256);
+  SampleRNN model = random_model(c, 31);
+  const EngineWeights w = engine_weights_of(model);
+  model->to(torch::kFloat64);
+  std::vector<std::vector<std::int32_t>> seqs;
+  for (int i = 0; i < 5; ++i) {
+    std::vector<std::int32_t> s(i % 2 ? 64 : 128);
+    for (std::size_t t = 0; t < s.size(); ++t) s[t] = static_cast<std::int32_t>((t * (7 + i) + 3 * i) % 256);
+    seqs.push_back(s);
+  }
+  std::int64_t reported = 0;
+  const std::vector<double> sums = teacher_forced_nll_sums(w, seqs, 2, [&](std::int64_t done) { reported = done; });
+  EXPECT_EQ(reported, 3 * 128 + 2 * 64);
+  torch::NoGradGuard ng;
+  for (std::size_t i = 0; i < seqs.size(); ++i) {
+    std::vector<std::int64_t> x(static_cast<std::size_t>(c.lookback()), c.q_levels / 2);
+    x.insert(x.end(), seqs[i].begin(), seqs[i].end());
+    const torch::Tensor xt = torch::tensor(x).unsqueeze(0);
+    ModelState st = model->initial_state(1);
+    const torch::Tensor logits = model->forward(xt, st).squeeze(0);
+    const double ref = torch::cross_entropy_loss(logits, xt[0].narrow(0, c.lookback(), seqs[i].size()),
+                                                 {}, at::Reduction::Sum)
+                           .item<double>();
+    EXPECT_NEAR(sums[i], ref, 1e-4 * ref) << "sequence " << i;
+  }
+}
+
 TEST(Engine, TheLibTorchPathOfGenerateReadsTheCheckpointAndAgrees) {
   // generate_on_device (`samplernn generate --device cuda`) run on the CPU: it loads the
   // checkpoint file itself and must draw what the engine draws at a cold temperature.

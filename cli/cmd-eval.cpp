@@ -1,0 +1,143 @@
+// samplernn eval: how well a checkpoint predicts audio it was not trained on, as the
+// teacher-forced NLL in bits per sample, next to the entropy of the audio's quantised level
+// histogram (the NLL of a model that knows only how often each level occurs).
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "audio/decode.h"
+#include "audio/quantize.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/threads.h"
+#include "infer/engine.h"
+
+namespace srnn {
+namespace {
+namespace fs = std::filesystem;
+
+struct EvalArgs {
+  std::string checkpoint_path;
+  std::vector<std::string> inputs;
+  int sample_rate = 16000;
+  double segment_dur = 8.0;
+  int num_threads = 1;
+  std::string weights = "fp32";
+  bool json = false;
+};
+
+double entropy_bits(const std::vector<std::int64_t>& counts) {
+  std::int64_t total = 0;
+  for (std::int64_t c : counts) total += c;
+  double h = 0;
+  for (std::int64_t c : counts) {
+    if (c > 0) h -= static_cast<double>(c) / total * std::log2(static_cast<double>(c) / total);
+  }
+  return h;
+}
+
+int run_eval(const EvalArgs& a) {
+  if (!(a.segment_dur >= 0.1)) throw Error(ErrorKind::kUsage, "--segment_dur must be at least 0.1 s");
+  if (a.num_threads < 1) throw Error(ErrorKind::kUsage, "--num_threads must be at least 1");
+  const EngineWeights weights = load_engine_weights(a.checkpoint_path, a.weights == "bf16");
+  const ModelConfig& c = weights.config;
+  const Quantizer quantizer(c.q_type, c.q_levels);
+
+  std::vector<fs::path> files;
+  for (const std::string& in : a.inputs) {
+    if (fs::is_directory(in)) {
+      for (const fs::path& p : list_files_recursive(in, [](const fs::path& f) { return has_audio_extension(f); })) {
+        files.push_back(p);
+      }
+    } else {
+      files.push_back(in);
+    }
+  }
+  if (files.empty()) throw Error(ErrorKind::kInput, "no audio files in the inputs given", "name files or folders of audio");
+
+  // Each file is quantised and cut into segments of --segment_dur (the last one shorter);
+  // each segment starts from the initial RNN state, as a training file does.
+  const std::int64_t seg = static_cast<std::int64_t>(a.segment_dur * a.sample_rate);
+  std::vector<std::vector<std::int32_t>> segments;
+  std::vector<std::size_t> owner;  // segment -> file
+  std::vector<std::int64_t> n_samples(files.size(), 0);
+  std::vector<std::vector<std::int64_t>> counts(files.size(), std::vector<std::int64_t>(c.q_levels, 0));
+  for (std::size_t f = 0; f < files.size(); ++f) {
+    const DecodedAudio audio = load_mono(files[f], a.sample_rate);
+    std::vector<std::int32_t> levels(audio.samples.size());
+    quantizer.quantize(Span<const float>(audio.samples.data(), audio.samples.size()),
+                       Span<std::int32_t>(levels.data(), levels.size()));
+    for (std::int32_t l : levels) ++counts[f][l];
+    n_samples[f] = static_cast<std::int64_t>(levels.size());
+    for (std::int64_t b = 0; b < n_samples[f]; b += seg) {
+      segments.emplace_back(levels.begin() + b, levels.begin() + std::min(n_samples[f], b + seg));
+      owner.push_back(f);
+    }
+  }
+  std::int64_t total = 0;
+  for (std::int64_t n : n_samples) total += n;
+  log_info("Scoring " + std::to_string(files.size()) + " files (" + fixed(total / 3600.0 / a.sample_rate, 2) +
+           " h) with " + a.checkpoint_path + " (epoch " + std::to_string(weights.info.epoch) + ", step " +
+           std::to_string(weights.info.step) + ")");
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<double> sums = teacher_forced_nll_sums(weights, segments, a.num_threads, [&](std::int64_t done) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    log_progress("Scored " + fixed(100.0 * done / total, 0) + "% (" + fixed(done / std::max(s, 1e-9), 0) + " samples/s)",
+                 done == total);
+  });
+
+  std::vector<double> nll(files.size(), 0.0);
+  for (std::size_t i = 0; i < segments.size(); ++i) nll[owner[i]] += sums[i];
+  std::vector<std::int64_t> all_counts(c.q_levels, 0);
+  double all_nll = 0;
+  nlohmann::json out = {{"checkpoint", a.checkpoint_path}, {"epoch", weights.info.epoch}, {"step", weights.info.step},
+                        {"files", nlohmann::json::array()}};
+  for (std::size_t f = 0; f < files.size(); ++f) {
+    const double bits = nll[f] / std::log(2.0) / std::max<std::int64_t>(n_samples[f], 1);
+    const double h = entropy_bits(counts[f]);
+    for (int l = 0; l < c.q_levels; ++l) all_counts[l] += counts[f][l];
+    all_nll += nll[f];
+    out["files"].push_back({{"file", files[f].string()}, {"seconds", static_cast<double>(n_samples[f]) / a.sample_rate},
+                            {"nll_bits_per_sample", bits}, {"histogram_entropy_bits", h}});
+    if (!a.json) {
+      std::printf("%s: %.1f s, NLL %.3f bits/sample, level-histogram entropy %.3f bits\n", files[f].string().c_str(),
+                  static_cast<double>(n_samples[f]) / a.sample_rate, bits, h);
+    }
+  }
+  const double all_bits = all_nll / std::log(2.0) / std::max<std::int64_t>(total, 1);
+  const double all_h = entropy_bits(all_counts);
+  out["nll_bits_per_sample"] = all_bits;
+  out["histogram_entropy_bits"] = all_h;
+  if (a.json) {
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    std::printf("All %zu files, %.2f h: NLL %.3f bits/sample, level-histogram entropy %.3f bits/sample\n", files.size(),
+                total / 3600.0 / a.sample_rate, all_bits, all_h);
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+
+CommandRunner add_eval_command(CLI::App& app) {
+  auto a = std::make_shared<EvalArgs>();
+  a->num_threads = hardware_threads();
+  CLI::App* cmd = app.add_subcommand("eval", "Score audio with a checkpoint: teacher-forced NLL in bits per sample, "
+                                             "next to the entropy of the audio's level histogram.");
+  cmd->option_defaults()->always_capture_default();
+  add_flag_option(*cmd, "checkpoint_path", a->checkpoint_path, "Checkpoint file (model.ckpt-<epoch>)")->required();
+  cmd->add_option("inputs", a->inputs, "Audio files or folders (searched recursively)")->required();
+  add_flag_option(*cmd, "sample_rate", a->sample_rate, "Rate the audio is resampled to (the model's training rate)");
+  add_flag_option(*cmd, "segment_dur", a->segment_dur, "Seconds per independently scored segment (as training files)");
+  add_flag_option(*cmd, "num_threads", a->num_threads, "Threads; batches of 16 segments are shared out between them");
+  add_flag_option(*cmd, "weights", a->weights, "fp32, or bf16 weights (as generate --weights)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+  cmd->add_flag("--json", a->json, "Print JSON instead of text");
+  return [a]() { return run_eval(*a); };
+}
+
+}  // namespace srnn
