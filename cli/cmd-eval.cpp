@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/run-layout.h"
 #include "core/threads.h"
 #include "infer/engine.h"
 
@@ -40,9 +41,10 @@ double entropy_bits(const std::vector<std::int64_t>& counts) {
 }
 
 int run_eval(const EvalArgs& a) {
+  const fs::path checkpoint = resolve_checkpoint_path(a.checkpoint_path);
   if (!(a.segment_dur >= 0.1)) throw Error(ErrorKind::kUsage, "--segment_dur must be at least 0.1 s");
   if (a.num_threads < 1) throw Error(ErrorKind::kUsage, "--num_threads must be at least 1");
-  const EngineWeights weights = load_engine_weights(a.checkpoint_path, a.weights == "bf16");
+  const EngineWeights weights = load_engine_weights(checkpoint, a.weights == "bf16");
   const ModelConfig& c = weights.config;
   const Quantizer quantizer(c.q_type, c.q_levels);
 
@@ -80,7 +82,7 @@ int run_eval(const EvalArgs& a) {
   std::int64_t total = 0;
   for (std::int64_t n : n_samples) total += n;
   log_info("Scoring " + std::to_string(files.size()) + " files (" + fixed(total / 3600.0 / a.sample_rate, 2) +
-           " h) with " + a.checkpoint_path + " (epoch " + std::to_string(weights.info.epoch) + ", step " +
+           " h) with " + checkpoint.string() + " (epoch " + std::to_string(weights.info.epoch) + ", step " +
            std::to_string(weights.info.step) + ")");
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<double> sums = teacher_forced_nll_sums(weights, segments, a.num_threads, [&](std::int64_t done) {
@@ -93,7 +95,7 @@ int run_eval(const EvalArgs& a) {
   for (std::size_t i = 0; i < segments.size(); ++i) nll[owner[i]] += sums[i];
   std::vector<std::int64_t> all_counts(c.q_levels, 0);
   double all_nll = 0;
-  nlohmann::json out = {{"checkpoint", a.checkpoint_path}, {"epoch", weights.info.epoch}, {"step", weights.info.step},
+  nlohmann::json out = {{"checkpoint", checkpoint.string()}, {"epoch", weights.info.epoch}, {"step", weights.info.step},
                         {"files", nlohmann::json::array()}};
   for (std::size_t f = 0; f < files.size(); ++f) {
     const double bits = nll[f] / std::log(2.0) / std::max<std::int64_t>(n_samples[f], 1);
@@ -129,7 +131,9 @@ CommandRunner add_eval_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("eval", "Score audio with a checkpoint: teacher-forced NLL in bits per sample, "
                                              "next to the entropy of the audio's level histogram.");
   cmd->option_defaults()->always_capture_default();
-  add_flag_option(*cmd, "checkpoint_path", a->checkpoint_path, "Checkpoint file (model.ckpt-<epoch>)")->required();
+  add_flag_option(*cmd, "checkpoint_path", a->checkpoint_path,
+                  "Checkpoint file (model.ckpt-<epoch>), or a run or id folder: its latest checkpoint")
+      ->required();
   cmd->add_option("inputs", a->inputs, "Audio files or folders (searched recursively)")->required();
   add_flag_option(*cmd, "sample_rate", a->sample_rate, "Rate the audio is resampled to (the model's training rate)");
   add_flag_option(*cmd, "segment_dur", a->segment_dur, "Seconds per independently scored segment (as training files)");

@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/run-layout.h"
 #include "core/naming.h"
 #include "core/threads.h"
 #include "infer/engine.h"
@@ -55,6 +56,7 @@ void check_writable_dir(const fs::path& dir) {
 }
 
 int run_generate(const GenerateArgs& a) {
+  const fs::path checkpoint = resolve_checkpoint_path(a.checkpoint_path);
   if (!(a.dur > 0)) throw Error(ErrorKind::kUsage, "--dur must be positive, got " + fixed(a.dur, 3));
   if (a.num_seqs < 1) throw Error(ErrorKind::kUsage, "--num_seqs must be at least 1");
   if (a.sample_rate < 1000) throw Error(ErrorKind::kUsage, "--sample_rate must be at least 1000 Hz");
@@ -68,7 +70,7 @@ int run_generate(const GenerateArgs& a) {
   if (to_stdout && a.num_seqs != 1) throw Error(ErrorKind::kUsage, "--output_path - streams one sequence; use --num_seqs 1");
   if (!to_stdout) check_writable_dir(fs::path(a.output_path).has_parent_path() ? fs::path(a.output_path).parent_path() : ".");
 
-  const EngineWeights weights = load_engine_weights(a.checkpoint_path, a.weights == "bf16");
+  const EngineWeights weights = load_engine_weights(checkpoint, a.weights == "bf16");
   const ModelConfig& c = weights.config;
   if (!a.config_file.empty()) {
     std::vector<std::string> warnings;
@@ -136,14 +138,14 @@ int run_generate(const GenerateArgs& a) {
   };
   // `cpu` is the torch-free engine; a GPU runs the LibTorch model, all sequences in one batch.
   const bool on_gpu = a.device != "cpu" && (a.device != "auto" || torch_cuda_available());
-  log_info("Generating " + std::to_string(a.num_seqs) + " x " + fixed(a.dur, 2) + " s from " + a.checkpoint_path +
+  log_info("Generating " + std::to_string(a.num_seqs) + " x " + fixed(a.dur, 2) + " s from " + checkpoint.string() +
            " (epoch " + std::to_string(weights.info.epoch) + ", " +
            (on_gpu ? "LibTorch on " + a.device
                    : a.weights + " weights, " + kernel_level_name(kernel_level()) + " kernels, " +
                          std::to_string(std::min(a.num_threads, a.num_seqs)) + " threads") +
            ", rng_seed " + std::to_string(req.rng_seed) + ")");
   const std::vector<std::vector<std::int32_t>> levels =
-      on_gpu ? generate_on_device(a.checkpoint_path, req, a.device) : generate(weights, req);
+      on_gpu ? generate_on_device(checkpoint, req, a.device) : generate(weights, req);
   if (stream) {
     stream->finish();
     return 0;
@@ -173,7 +175,9 @@ CommandRunner add_generate_command(CLI::App& app) {
   cmd->option_defaults()->always_capture_default();
   add_flag_option(*cmd, "output_path", a->output_path,
                   "Output WAV; files are named <stem>_e=<epoch>(<i>)_t=<temp>.wav; '-' streams to stdout")->required();
-  add_flag_option(*cmd, "checkpoint_path", a->checkpoint_path, "Checkpoint file (model.ckpt-<epoch>)")->required();
+  add_flag_option(*cmd, "checkpoint_path", a->checkpoint_path,
+                  "Checkpoint file (model.ckpt-<epoch>), or a run or id folder: its latest checkpoint")
+      ->required();
   add_flag_option(*cmd, "config_file", a->config_file, "Optional; must agree with the checkpoint's config");
   add_flag_option(*cmd, "dur", a->dur, "Seconds of audio per sequence");
   add_flag_option(*cmd, "num_seqs", a->num_seqs, "Sequences generated together");

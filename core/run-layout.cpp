@@ -5,6 +5,8 @@
 #include <regex>
 #include <system_error>
 
+#include "core/error.h"
+
 namespace srnn {
 namespace fs = std::filesystem;
 
@@ -48,6 +50,28 @@ std::vector<std::pair<int, fs::path>> checkpoints_in(const fs::path& run_dir) {
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+std::filesystem::path latest_checkpoint(const std::filesystem::path& id_dir) {
+  const std::vector<std::filesystem::path> runs = run_folders(id_dir);
+  for (auto it = runs.rbegin(); it != runs.rend(); ++it) {
+    const auto ckpts = checkpoints_in(*it);
+    if (!ckpts.empty()) return ckpts.back().second;
+  }
+  return {};
+}
+
+std::filesystem::path resolve_checkpoint_path(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(path, ec)) return path;
+  const auto here = checkpoints_in(path);
+  if (!here.empty()) return here.back().second;
+  const std::filesystem::path latest = latest_checkpoint(path);
+  if (latest.empty()) {
+    throw Error(ErrorKind::kInput, "'" + path.string() + "' is a folder without checkpoints",
+                "give a model.ckpt-<epoch> file, a run folder or a training id folder (logdir/<id>)");
+  }
+  return latest;
 }
 
 }  // namespace srnn

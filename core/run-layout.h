@@ -17,5 +17,11 @@ std::string run_folder_name_now();
 std::vector<std::filesystem::path> run_folders(const std::filesystem::path& id_dir);
 // (epoch, path) of the model.ckpt-<epoch> files in a run folder, lowest epoch first.
 std::vector<std::pair<int, std::filesystem::path>> checkpoints_in(const std::filesystem::path& run_dir);
+// The newest checkpoint under an id folder: the highest epoch in the newest run folder that
+// has one. Empty when there is none.
+std::filesystem::path latest_checkpoint(const std::filesystem::path& id_dir);
+// A --checkpoint_path as given: a file is itself; a run folder gives its highest epoch, an id
+// folder its latest checkpoint. Error(kInput) when a folder holds none.
+std::filesystem::path resolve_checkpoint_path(const std::filesystem::path& path);
 
 }  // namespace srnn

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/run-layout.h"
 #include "core/threads.h"
 #include "tests/test-util.h"
 
@@ -99,14 +100,35 @@ TEST(Threads, ParallelForVisitsEveryIndexOnce) {
 TEST(Errors, ExitCodesAreDistinctAndNonZero) {
   std::set<int> codes;
   for (ErrorKind k : {ErrorKind::kInternal, ErrorKind::kUsage, ErrorKind::kInput, ErrorKind::kConfig, ErrorKind::kIo,
-                      ErrorKind::kDiverged, ErrorKind::kInterrupted}) {
+                      ErrorKind::kDiverged, ErrorKind::kPeer, ErrorKind::kInterrupted}) {
     EXPECT_NE(exit_code(k), 0);
     codes.insert(exit_code(k));
   }
-  EXPECT_EQ(codes.size(), 7u);
+  EXPECT_EQ(codes.size(), 8u);
   const Error e(ErrorKind::kInput, "cannot read 'x'", "check the path");
   EXPECT_STREQ(e.what(), "cannot read 'x' (hint: check the path)");
   EXPECT_EQ(e.message(), "cannot read 'x'");
+}
+
+TEST(RunLayout, ACheckpointPathMayBeARunOrAnIdFolder) {
+  test::TempDir dir;
+  const fs::path id = dir / "wesnoth";
+  for (const char* f : {"01.02.2026_10.00.00/model.ckpt-3", "01.02.2026_10.00.00/model.ckpt-12",
+                        "03.02.2026_09.00.00/model.ckpt-2", "03.02.2026_09.00.00/model.ckpt-14"}) {
+    fs::create_directories((id / f).parent_path());
+    std::ofstream(id / f) << "x";
+  }
+  fs::create_directories(id / "05.02.2026_09.00.00");  // a newer run that wrote nothing yet
+  EXPECT_EQ(resolve_checkpoint_path(id), id / "03.02.2026_09.00.00" / "model.ckpt-14");
+  EXPECT_EQ(resolve_checkpoint_path(id / "01.02.2026_10.00.00"), id / "01.02.2026_10.00.00" / "model.ckpt-12");
+  EXPECT_EQ(resolve_checkpoint_path(id / "x" / "model.ckpt-1"), id / "x" / "model.ckpt-1");  // a file path as given
+  try {
+    resolve_checkpoint_path(id / "05.02.2026_09.00.00");
+    ADD_FAILURE() << "no error for a folder without checkpoints";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInput);
+    EXPECT_NE(e.message().find("without checkpoints"), std::string::npos);
+  }
 }
 
 }  // namespace

@@ -128,12 +128,7 @@ std::string run_fingerprint(const TrainOptions& o, const ModelConfig& config, co
 }  // namespace
 
 fs::path find_latest_checkpoint(const fs::path& logdir_root, const std::string& id) {
-  const std::vector<fs::path> runs = run_folders(logdir_root / id);
-  for (auto it = runs.rbegin(); it != runs.rend(); ++it) {
-    const auto ckpts = checkpoints_in(*it);
-    if (!ckpts.empty()) return ckpts.back().second;
-  }
-  return {};
+  return latest_checkpoint(logdir_root / id);
 }
 
 namespace {
