@@ -8,6 +8,7 @@
 #include "audio/write.h"
 #include "core/error.h"
 #include "core/naming.h"
+#include "core/run-layout.h"
 #include "core/safetensors.h"
 #include "tests/test-util.h"
 #include "train/checkpoint.h"
@@ -170,6 +171,37 @@ TEST(Train, AStopAtTheEndOfABatchDoesNotRedoIt) {
   o.config_file_given = false;
   ASSERT_EQ(run_training(o), 0);
   EXPECT_EQ(read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "edge")).step, 62);
+}
+
+TEST(Train, AMidEpochCheckpointContinuedOnOtherDataStartsANewEpoch) {
+  // Skipping the checkpoint's done batches only makes sense on the data they came from: on
+  // another folder the run starts the next epoch and trains every batch of it.
+  test::TempDir dir;
+  write_corpus(dir / "data", 16);
+  write_corpus(dir / "more", 8, 16000, 0.5, 3);
+  write_config(dir / "tiny.config.json");
+  TrainOptions o = tiny_options(dir, "mid");
+  o.num_epochs = 1;
+  o.max_steps = 62;  // two of the three batches of epoch 1
+  ASSERT_EQ(run_training(o), 0);
+  const CheckpointInfo partial = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "mid"));
+  ASSERT_EQ(partial.batches_done, 2);
+  ASSERT_FALSE(partial.epoch_complete);
+  TrainOptions more = o;
+  more.data_dir = dir / "more";  // one training batch of 4 files (31 windows)
+  more.num_epochs = 2;
+  more.max_steps = 0;
+  more.config_file_given = false;
+  ASSERT_EQ(run_training(more), 0);
+  const CheckpointInfo after = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "mid"));
+  EXPECT_EQ(after.epoch, 2);
+  EXPECT_TRUE(after.epoch_complete);
+  EXPECT_EQ(after.step, 62 + 31);
+  EXPECT_GT(after.metrics.value("loss", 0.0), 0.0);
+  // The run wrote epoch 2 alone: no empty remainder of epoch 1.
+  const auto written = checkpoints_in(find_latest_checkpoint(dir / "logdir", "mid").parent_path());
+  ASSERT_EQ(written.size(), 1u);
+  EXPECT_EQ(written[0].first, 2);
 }
 
 void expect_error(const TrainOptions& o, ErrorKind kind, const std::string& needle) {

@@ -1,6 +1,7 @@
 // The training loop of `samplernn train` (train/train.h).
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -107,20 +108,31 @@ StepResult evaluate(SampleRNN& model, const Dataset& data, const Shard& shard, C
   return sum;
 }
 
-// What every rank must agree on: the config, the flags that shape training, and the data
-// (names relative to --data_dir, and lengths).
-std::string run_fingerprint(const TrainOptions& o, const ModelConfig& config, const Dataset& data,
+// The training and validation files (names relative to --data_dir, and lengths), as a
+// hash: checkpoints record it, so a resumed partial epoch knows whether its data changed.
+std::string data_fingerprint(const Dataset& data, const fs::path& data_dir) {
+  std::vector<std::string> names;
+  for (const auto* files : {&data.train_files(), &data.val_files()}) {
+    for (const AudioFileEntry& f : *files) {
+      names.push_back(f.path.lexically_relative(data_dir).string() + ":" + std::to_string(f.n_samples));
+    }
+  }
+  std::sort(names.begin(), names.end());
+  std::string s;
+  for (const std::string& n : names) s += n + "|";
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016zx", std::hash<std::string>{}(s));
+  return hex;
+}
+
+// What every rank must agree on: the config, the flags that shape training, and the data.
+std::string run_fingerprint(const TrainOptions& o, const ModelConfig& config, const std::string& data_hash,
                             std::uint64_t rng_seed, const fs::path& resume_path) {
-  std::string s = to_json(config).dump();
+  std::string s = to_json(config).dump() + "|" + data_hash;
   for (const std::string& v : {std::to_string(rng_seed), resume_path.string(), std::to_string(o.batch_size),
                                std::to_string(o.num_epochs), o.optimizer, std::to_string(o.learning_rate),
                                std::to_string(o.max_steps), std::to_string(o.val_frac), o.precision}) {
     s += "|" + v;
-  }
-  for (const auto* files : {&data.train_files(), &data.val_files()}) {
-    for (const AudioFileEntry& f : *files) {
-      s += "|" + f.path.lexically_relative(o.data_dir).string() + ":" + std::to_string(f.n_samples);
-    }
   }
   return std::to_string(std::hash<std::string>{}(s));
 }
@@ -280,7 +292,8 @@ int run_training(const TrainOptions& o) {
     throw Error(ErrorKind::kUsage, "--monitor " + o.monitor + " needs validation data, but --val_frac is 0",
                 "set --val_frac above 0 or --monitor loss");
   }
-  if (dist) dist->check_agreement("the config, the flags or the data", run_fingerprint(o, config, data, rng_seed, resume_path));
+  const std::string data_hash = data_fingerprint(data, o.data_dir);
+  if (dist) dist->check_agreement("the config, the flags or the data", run_fingerprint(o, config, data_hash, rng_seed, resume_path));
   const Shard shard{env.rank, env.world_size};
 
   SampleRNN model(config);
@@ -297,6 +310,17 @@ int run_training(const TrainOptions& o) {
     step = resumed.step;
     start_epoch = resumed.epoch_complete ? resumed.epoch + 1 : resumed.epoch;
     skip_batches = resumed.epoch_complete ? 0 : resumed.batches_done;
+    // The batches done in a partial epoch belong to the data they were drawn from: on other
+    // data (continuing on a new folder) the next epoch starts instead.
+    const std::string then = resumed.metrics.value("data", std::string());
+    const bool other_data = (!then.empty() && then != data_hash) ||
+                            skip_batches >= static_cast<int>(data.train_files().size()) / o.batch_size;
+    if (!resumed.epoch_complete && other_data) {
+      log_info("The checkpoint's epoch " + std::to_string(resumed.epoch) +
+               " was partly done on other data; starting epoch " + std::to_string(resumed.epoch + 1) + ".");
+      start_epoch = resumed.epoch + 1;
+      skip_batches = 0;
+    }
     if (resumed.metrics.contains("best") && resumed.metrics["best"].is_number() &&
         resumed.metrics.value("monitor", "") == o.monitor) {
       best = resumed.metrics["best"].get<double>();
@@ -352,6 +376,7 @@ int run_training(const TrainOptions& o) {
     info.metrics["monitor"] = o.monitor;
     if (std::isfinite(best)) info.metrics["best"] = best;  // JSON has no infinity
     info.metrics["epochs_without_improvement"] = epochs_without_improvement;
+    info.metrics["data"] = data_hash;
     const fs::path path = run_dir / ("model.ckpt-" + std::to_string(epoch));
     save_checkpoint(path, model, optimizer.get(), info);
     last_checkpoint = path;
