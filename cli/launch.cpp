@@ -123,7 +123,9 @@ int launch_workers(const std::vector<std::string>& worker_args, const LaunchOpti
     workers[r].running = true;
   }
   std::string pids;
-  for (const Worker& w : workers) pids += (w.rank ? ", rank " : "rank ") + std::to_string(w.rank) + " pid " + std::to_string(w.pid);
+  for (const Worker& w : workers) {
+    pids += (w.rank ? ", rank " : "rank ") + std::to_string(w.rank) + " pid " + std::to_string(w.pid);
+  }
   log_info("Started " + std::to_string(o.n_processes) + " worker processes: " + pids + "; rendezvous " + o.master_addr +
            ":" + std::to_string(port) + ", " + std::to_string(o.threads_per_worker) + " thread(s) each");
 

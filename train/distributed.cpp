@@ -141,7 +141,8 @@ void Collective::average_gradients(const std::vector<torch::Tensor>& params, std
     }
     const bool last = j == params.size();
     if (last && sums != nullptr) {
-      flat.push_back(torch::tensor(std::vector<float>(sums->begin(), sums->end()), params[0].options().dtype(torch::kFloat32)));
+      const std::vector<float> values(sums->begin(), sums->end());
+      flat.push_back(torch::tensor(values, params[0].options().dtype(torch::kFloat32)));
     }
     std::vector<torch::Tensor> bucket = {torch::cat(flat)};
     try {
@@ -161,7 +162,8 @@ void Collective::average_gradients(const std::vector<torch::Tensor>& params, std
       offset += params[k].numel();
     }
     if (last && sums != nullptr) {
-      const torch::Tensor s = bucket[0].narrow(0, offset, static_cast<std::int64_t>(sums->size())).mul(env_.world_size).cpu();
+      const auto n_sums = static_cast<std::int64_t>(sums->size());
+      const torch::Tensor s = bucket[0].narrow(0, offset, n_sums).mul(env_.world_size).cpu();
       for (std::size_t k = 0; k < sums->size(); ++k) (*sums)[k] = s[static_cast<std::int64_t>(k)].item<float>();
     }
     i = j;

@@ -108,6 +108,15 @@ StepResult evaluate(SampleRNN& model, const Dataset& data, const Shard& shard, C
   return sum;
 }
 
+// 64-bit FNV-1a, as 16 hex digits: the same on every platform (std::hash is not specified).
+std::string fnv1a_hex(const std::string& s) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
 // The training and validation files (names relative to --data_dir, and lengths), as a
 // hash: checkpoints record it, so a resumed partial epoch knows whether its data changed.
 std::string data_fingerprint(const Dataset& data, const fs::path& data_dir) {
@@ -120,9 +129,7 @@ std::string data_fingerprint(const Dataset& data, const fs::path& data_dir) {
   std::sort(names.begin(), names.end());
   std::string s;
   for (const std::string& n : names) s += n + "|";
-  char hex[17];
-  std::snprintf(hex, sizeof(hex), "%016zx", std::hash<std::string>{}(s));
-  return hex;
+  return fnv1a_hex(s);
 }
 
 // What every rank must agree on: the config, the flags that shape training, and the data.
@@ -134,7 +141,7 @@ std::string run_fingerprint(const TrainOptions& o, const ModelConfig& config, co
                                std::to_string(o.max_steps), std::to_string(o.val_frac), o.precision}) {
     s += "|" + v;
   }
-  return std::to_string(std::hash<std::string>{}(s));
+  return fnv1a_hex(s);
 }
 
 }  // namespace
@@ -293,7 +300,10 @@ int run_training(const TrainOptions& o) {
                 "set --val_frac above 0 or --monitor loss");
   }
   const std::string data_hash = data_fingerprint(data, o.data_dir);
-  if (dist) dist->check_agreement("the config, the flags or the data", run_fingerprint(o, config, data_hash, rng_seed, resume_path));
+  if (dist) {
+    dist->check_agreement("the config, the flags or the data",
+                          run_fingerprint(o, config, data_hash, rng_seed, resume_path));
+  }
   const Shard shard{env.rank, env.world_size};
 
   SampleRNN model(config);
