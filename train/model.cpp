@@ -172,7 +172,8 @@ torch::Tensor SampleTierImpl::forward_with_table(const torch::Tensor& table, con
   const torch::Tensor idx = (samples.unfold(1, F1, 1) * F1 + offsets_j).reshape({-1});
   const torch::Tensor bag_offsets = torch::arange(0, B * T * F1, F1, samples.options());
   // CPU embedding_bag has no bf16 kernel: under CPU autocast the table is summed in fp32.
-  const torch::Tensor t = table.is_cpu() ? table.to(torch::kFloat32) : table;
+  const bool reduced = table.scalar_type() == torch::kBFloat16 || table.scalar_type() == torch::kHalf;
+  const torch::Tensor t = table.is_cpu() && reduced ? table.to(torch::kFloat32) : table;
   torch::Tensor x = std::get<0>(torch::embedding_bag(t, idx, bag_offsets, false, /*mode=sum*/ 0));
   x = x.view({B, T, -1}) + cond;  // (B, T, dim)
   x = torch::relu(hidden1->forward(x));
