@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # The main job, end to end on the default corpus (the Wesnoth soundtrack, about 2 hours of
 # Ogg Vorbis): install the dependencies and the corpus, build, chunk the corpus into 16 kHz
-# mono 8-second chunks with 1 s overlap, train the small config for a bounded number of
-# steps, generate clips from the checkpoint, and write the HTML report.
+# mono 8-second chunks with 1 s overlap, continue training the shipped pretrained model
+# (pretrained/wesnoth-small.safetensors) for a bounded number of steps, generate clips from
+# the new checkpoint, primed with 2 s of a corpus track, and write the HTML report.
 #
-#   scripts/main-job.sh                         # about 20 minutes on 2 cores
-#   TRAIN_STEPS=20000 scripts/main-job.sh       # a longer budget (about 0.35 s per step)
+#   scripts/main-job.sh                         # about 25 minutes on 2 cores, fresh machine
+#   TRAIN_STEPS=20000 scripts/main-job.sh       # a longer budget (about 0.4 s per step)
 #
-# Variables: CORPUS_DIR, WORK_DIR (default ./main-job), TRAIN_STEPS (default 2000),
-# CLIP_SECONDS (default 5), NUM_CLIPS (default 2).
+# Variables: CORPUS_DIR, WORK_DIR (default ./main-job), TRAIN_STEPS (default 1500),
+# CLIP_SECONDS (default 5), NUM_CLIPS (default 2), PRETRAINED (default the shipped model;
+# set it empty to train from scratch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus=${CORPUS_DIR:-/usr/share/games/wesnoth/1.16/data/core/music}
 work=${WORK_DIR:-main-job}
-steps=${TRAIN_STEPS:-2000}
+steps=${TRAIN_STEPS:-1500}
 clip_s=${CLIP_SECONDS:-5}
 n_clips=${NUM_CLIPS:-2}
+pretrained=${PRETRAINED-pretrained/wesnoth-small.safetensors}
 bin=build/cli/samplernn
 
 scripts/install-deps.sh --corpus
@@ -24,15 +27,26 @@ scripts/build.sh
 echo "== 1/4 chunk: $corpus -> $work/chunks"
 "$bin" chunk --input_dir "$corpus" --output_dir "$work/chunks" --overlap 1000
 
-echo "== 2/4 train: small config, $steps steps"
+if [ -n "$pretrained" ]; then
+  # --max_steps counts the model's steps too: the budget starts where the model stopped.
+  start=$(python3 -c 'import json, struct, sys
+f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
+print(json.loads(f.read(n))["__metadata__"]["step"])' "$pretrained")
+  from=(--resume_from "$pretrained")
+  echo "== 2/4 train: $steps steps from $pretrained (trained $start steps)"
+else
+  start=0
+  from=(--resume False)
+  echo "== 2/4 train: small config from scratch, $steps steps"
+fi
 "$bin" train --id wesnoth --data_dir "$work/chunks" --config_file configs/small.config.json \
   --logdir_root "$work/logdir" --output_dir "$work/generated" --batch_size 16 --num_epochs 1000 \
-  --max_steps "$steps" --resume False --verbose False --rng_seed 1
-checkpoint=$(ls -t "$work"/logdir/wesnoth/*/model.ckpt-* | head -n 1)
+  --max_steps $((start + steps)) "${from[@]}" --verbose False --rng_seed 1 --generate False
 
-echo "== 3/4 generate: $n_clips clips of $clip_s s from $checkpoint"
-"$bin" generate --checkpoint_path "$checkpoint" --output_path "$work/generated/wesnoth/wesnoth.wav" \
-  --num_seqs "$n_clips" --dur "$clip_s" --temperature 0.95 --rng_seed 1
+echo "== 3/4 generate: $n_clips clips of $clip_s s"
+"$bin" generate --checkpoint_path "$work/logdir/wesnoth" --output_path "$work/generated/wesnoth/wesnoth.wav" \
+  --num_seqs "$n_clips" --dur "$clip_s" --temperature 0.95 --rng_seed 1 \
+  --seed "$corpus/northerners.ogg" --seed_offset 480000 --seed_dur 2
 
 echo "== 4/4 report"
 "$bin" report "$work/logdir/wesnoth"
