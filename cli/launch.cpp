@@ -119,7 +119,13 @@ int launch_workers(const std::vector<std::string>& worker_args, const LaunchOpti
         "MASTER_ADDR=" + o.master_addr,       "MASTER_PORT=" + std::to_string(port),
         "SRNN_WORKER_THREADS=" + std::to_string(o.threads_per_worker)};
     workers[r].rank = r;
-    workers[r].pid = spawn(worker_args, env);
+    try {
+      workers[r].pid = spawn(worker_args, env);
+    } catch (const Error&) {
+      for (int k = 0; k < r; ++k) kill(workers[k].pid, SIGKILL);  // no half-started group
+      for (int k = 0; k < r; ++k) waitpid(workers[k].pid, nullptr, 0);
+      throw;
+    }
     workers[r].running = true;
   }
   std::string pids;
