@@ -183,9 +183,10 @@ TEST_F(DistributedTrain, AKilledRankStopsTheLauncherAndTheSameCommandResumes) {
     if (text.find("Step: 20/") != std::string::npos) break;
   }
   ASSERT_TRUE(std::regex_search(text, m, std::regex(R"(rank 1 pid (\d+))"))) << text;
+  const std::string pid = m[1].str();  // m points into text, which is read again below
   ASSERT_NE(text.find("Step: 20/"), std::string::npos) << text;
   const auto t0 = std::chrono::steady_clock::now();
-  ASSERT_EQ(::kill(std::stoi(m[1].str()), SIGKILL), 0);
+  ASSERT_EQ(::kill(std::stoi(pid), SIGKILL), 0);
   for (int i = 0; i < 900 && text.find("exit=") == std::string::npos; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     text = read_text(log);
@@ -194,7 +195,7 @@ TEST_F(DistributedTrain, AKilledRankStopsTheLauncherAndTheSameCommandResumes) {
   ASSERT_NE(text.find("exit="), std::string::npos) << "the launcher did not stop within 90 s:\n" << text;
   EXPECT_LT(seconds, 60.0);
   EXPECT_EQ(text.find("exit=0"), std::string::npos) << text;
-  EXPECT_NE(text.find("rank 1 (pid " + m[1].str() + ") was killed by signal 9"), std::string::npos) << text;
+  EXPECT_NE(text.find("rank 1 (pid " + pid + ") was killed by signal 9"), std::string::npos) << text;
 
   // Rank 0 kept the steps done before the failure; the same command resumes from them.
   const fs::path kept = checkpoint_in(text);
