@@ -38,6 +38,7 @@ torch::Tensor from_file_tensor(const Tensor& t) {
   return out;
 }
 
+// The tensor `name`, checked against `like`'s shape and placed on its device in its dtype.
 const torch::Tensor& checked(const TensorFile& f, const std::string& name, const torch::Tensor& like,
                              const std::filesystem::path& path, torch::Tensor& holder) {
   holder = from_file_tensor(f.at(name));
@@ -47,6 +48,7 @@ const torch::Tensor& checked(const TensorFile& f, const std::string& name, const
        << like.sizes();
     throw Error(ErrorKind::kInput, os.str(), "the checkpoint does not match the model config");
   }
+  holder = holder.to(like.device(), like.scalar_type());
   return holder;
 }
 
@@ -112,18 +114,18 @@ CheckpointInfo load_checkpoint(const std::filesystem::path& path, SampleRNN& mod
     const torch::Tensor& p = item.value();
     if (info.optimizer == "adam" && f.has(base + "exp_avg")) {
       auto s = std::make_unique<torch::optim::AdamParamState>();
-      s->exp_avg(checked(f, base + "exp_avg", p, path, holder).to(p.device(), p.scalar_type(), false, true));
-      s->exp_avg_sq(checked(f, base + "exp_avg_sq", p, path, holder).to(p.device(), p.scalar_type(), false, true));
+      s->exp_avg(checked(f, base + "exp_avg", p, path, holder));
+      s->exp_avg_sq(checked(f, base + "exp_avg_sq", p, path, holder));
       s->step(from_file_tensor(f.at(base + "step")).item<int64_t>());
       state[state_key(p)] = std::move(s);
     } else if (info.optimizer == "sgd" && f.has(base + "momentum_buffer")) {
       auto s = std::make_unique<torch::optim::SGDParamState>();
-      s->momentum_buffer(checked(f, base + "momentum_buffer", p, path, holder).to(p.device(), p.scalar_type(), false, true));
+      s->momentum_buffer(checked(f, base + "momentum_buffer", p, path, holder));
       state[state_key(p)] = std::move(s);
     } else if (info.optimizer == "rmsprop" && f.has(base + "square_avg")) {
       auto s = std::make_unique<torch::optim::RMSpropParamState>();
-      s->square_avg(checked(f, base + "square_avg", p, path, holder).to(p.device(), p.scalar_type(), false, true));
-      if (f.has(base + "momentum_buffer")) s->momentum_buffer(checked(f, base + "momentum_buffer", p, path, holder).to(p.device(), p.scalar_type(), false, true));
+      s->square_avg(checked(f, base + "square_avg", p, path, holder));
+      if (f.has(base + "momentum_buffer")) s->momentum_buffer(checked(f, base + "momentum_buffer", p, path, holder));
       s->step(from_file_tensor(f.at(base + "step")).item<int64_t>());
       state[state_key(p)] = std::move(s);
     }
