@@ -30,6 +30,19 @@ bool is_loopback(const std::string& host) { return host == "localhost" || host.r
 
 std::vector<std::uint8_t> bytes(const std::string& s) { return {s.begin(), s.end()}; }
 
+// Polls the store counter `key` until it reaches `target` or `timeout` has passed; returns
+// its last value. A rank that never comes thus gives an error instead of a hang.
+std::int64_t poll_counter(c10d::Store& store, const std::string& key, std::int64_t target,
+                          std::chrono::milliseconds timeout) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::int64_t n = store.add(key, 0);
+  while (n < target && std::chrono::steady_clock::now() - t0 <= timeout) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    n = store.add(key, 0);
+  }
+  return n;
+}
+
 // The first line of a c10d message: they carry C++ backtraces after it.
 std::string first_line(const std::string& text) {
   const std::size_t nl = text.find('\n');
@@ -75,17 +88,11 @@ Collective::Collective(const DistEnv& env, std::chrono::milliseconds timeout)
                     " s: " + first_line(e.what()),
                 "start rank 0, and check MASTER_ADDR, MASTER_PORT and the firewall");
   }
-  // Every rank counts itself in, then waits until all have: a rank that never comes gives
-  // an error on the others after the timeout instead of a hang.
-  const auto t0 = std::chrono::steady_clock::now();
+  // Every rank counts itself in, then waits until all have.
   std::int64_t arrived = 0;
   try {
-    arrived = impl_->store->add("srnn/arrived", 1);
-    while (arrived < env.world_size) {
-      if (std::chrono::steady_clock::now() - t0 > timeout) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      arrived = impl_->store->add("srnn/arrived", 0);
-    }
+    impl_->store->add("srnn/arrived", 1);
+    arrived = poll_counter(*impl_->store, "srnn/arrived", env.world_size, timeout);
   } catch (const std::exception& e) {
     fail("the rendezvous", e);
   }
@@ -206,14 +213,10 @@ void Collective::after_rank0(const std::string& key) {
       impl_->store->set(k, bytes("1"));
       // Rank 0 hosts the store: it waits until every other rank has seen the key, so that
       // none is cut off when rank 0 exits next.
-      const auto t0 = std::chrono::steady_clock::now();
-      while (impl_->store->add(k + "/seen", 0) < env_.world_size - 1) {
-        if (std::chrono::steady_clock::now() - t0 > timeout_) {
-          throw Error(ErrorKind::kPeer, "rank 0: not every rank followed after " + key + " within " +
-                                            std::to_string(timeout_.count() / 1000) + " s",
-                      "another rank has stopped or hangs; see its output");
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (poll_counter(*impl_->store, k + "/seen", env_.world_size - 1, timeout_) < env_.world_size - 1) {
+        throw Error(ErrorKind::kPeer, "rank 0: not every rank followed after " + key + " within " +
+                                          std::to_string(timeout_.count() / 1000) + " s",
+                    "another rank has stopped or hangs; see its output");
       }
     } else {
       impl_->store->wait({k}, std::chrono::hours(24 * 365));
