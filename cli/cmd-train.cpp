@@ -111,8 +111,10 @@ CommandRunner add_train_command(CLI::App& app) {
                                                            : std::max(1, hardware_threads() / launch.n_processes);
       return launch_workers(strip_launcher_flags(command_line()), launch);
     }
-    if (threads_opt->count() == 0) {
-      if (const char* t = std::getenv("SRNN_WORKER_THREADS"); t != nullptr && std::atoi(t) > 0) o.num_threads = std::atoi(t);
+    // A worker of --nproc takes its share of the cores unless --num_threads was given.
+    const char* worker_threads = std::getenv("SRNN_WORKER_THREADS");
+    if (threads_opt->count() == 0 && worker_threads != nullptr && std::atoi(worker_threads) > 0) {
+      o.num_threads = std::atoi(worker_threads);
     }
     return run_training(o);
   };

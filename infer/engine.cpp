@@ -222,6 +222,7 @@ std::vector<double> teacher_forced_nll_sums(const EngineWeights& w, const std::v
     }
     Engine engine(w, N);
     std::vector<double> nll(N, 0.0);
+    std::int64_t reported = 0;  // samples per sequence already counted in `done`
     for (std::int64_t t = L; t < L + n; ++t) {
       engine.step_frames(rows.data(), t);
       const float* logits = engine.sample_logits(rows.data(), t);
@@ -233,9 +234,11 @@ std::vector<double> teacher_forced_nll_sums(const EngineWeights& w, const std::v
         for (int i = 0; i < q; ++i) sum += std::exp(static_cast<double>(z[i] - mx));
         nll[s] += std::log(sum) - (z[hist[s][t]] - mx);
       }
-      if (on_progress && ((t - L + 1) % 16384 == 0 || t + 1 == L + n)) {
+      const std::int64_t scored = t - L + 1;
+      if (on_progress && (scored % 16384 == 0 || scored == n)) {
         std::lock_guard<std::mutex> lock(progress_mutex);
-        done += static_cast<std::int64_t>(N) * ((t - L + 1) % 16384 == 0 ? 16384 : (t - L + 1) % 16384);
+        done += static_cast<std::int64_t>(N) * (scored - reported);
+        reported = scored;
         on_progress(done);
       }
     }
