@@ -53,11 +53,6 @@ class CliGenerate : public ::testing::Test {
 test::TempDir* CliGenerate::dir_ = nullptr;
 fs::path* CliGenerate::checkpoint_ = nullptr;
 
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 TEST_F(CliGenerate, WritesClipsNamedAsPrismNamesThem) {
   auto r = run_command(gen("--output_path out/a.wav --num_seqs 2 --dur 1 --temperature 0.8 --rng_seed 3"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -133,8 +128,8 @@ TEST_F(CliGenerate, SameRngSeedSameAudioWhateverTheThreads) {
   ASSERT_EQ(run_command(gen("--output_path s3/x.wav --num_seqs 3 --dur 0.5 --rng_seed 10")).exit_code, 0);
   for (int i = 0; i < 3; ++i) {
     const std::string name = "x_e=1(" + std::to_string(i) + ")_t=0.95.wav";
-    EXPECT_EQ(read_bytes(dir_->path() / "s1" / name), read_bytes(dir_->path() / "s2" / name)) << name;
-    EXPECT_NE(read_bytes(dir_->path() / "s1" / name), read_bytes(dir_->path() / "s3" / name)) << name;
+    EXPECT_EQ(test::read_file(dir_->path() / "s1" / name), test::read_file(dir_->path() / "s2" / name)) << name;
+    EXPECT_NE(test::read_file(dir_->path() / "s1" / name), test::read_file(dir_->path() / "s3" / name)) << name;
   }
 }
 
@@ -173,7 +168,7 @@ TEST_F(CliGenerate, BadInputIsOneClearLine) {
   };
   const std::string base = "cd " + q(d) + " && " + kBin + " generate --output_path bad/x.wav ";
   expect(base + "--checkpoint_path nowhere/model.ckpt-3", ErrorKind::kInput, "does not exist");
-  const std::string bytes = read_bytes(*checkpoint_);
+  const std::string bytes = test::read_file(*checkpoint_);
   std::ofstream(d / "cut.ckpt", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   expect(base + "--checkpoint_path cut.ckpt", ErrorKind::kInput, "truncated");
   expect(base + "--checkpoint_path data/c0.wav", ErrorKind::kInput, "not a valid checkpoint");

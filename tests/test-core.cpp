@@ -16,11 +16,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 TEST(AtomicFile, CommitReplacesTheFinalFile) {
   test::TempDir dir;
   const fs::path target = dir / "model.ckpt";
@@ -29,10 +24,10 @@ TEST(AtomicFile, CommitReplacesTheFinalFile) {
     AtomicFile f(target);
     EXPECT_EQ(f.temp_path().parent_path(), target.parent_path());
     std::ofstream(f.temp_path()) << "new";
-    EXPECT_EQ(read_text(target), "old");  // untouched until commit
+    EXPECT_EQ(test::read_file(target), "old");  // untouched until commit
     f.commit(/*durable=*/true);
   }
-  EXPECT_EQ(read_text(target), "new");
+  EXPECT_EQ(test::read_file(target), "new");
   EXPECT_EQ(test::list_names(dir.path()), std::vector<std::string>{"model.ckpt"});
 }
 
@@ -44,7 +39,7 @@ TEST(AtomicFile, AbandonedWritesLeaveTheOldFileAndNoTemporary) {
     AtomicFile f(target);
     std::ofstream(f.temp_path()) << "half";
   }
-  EXPECT_EQ(read_text(target), "old");
+  EXPECT_EQ(test::read_file(target), "old");
   EXPECT_EQ(test::list_names(dir.path()), std::vector<std::string>{"model.ckpt"});
 }
 

@@ -30,11 +30,6 @@ using test::run_command;
 const std::string kBin = SRNN_BIN;
 std::string q(const fs::path& p) { return test::shell_quote(p); }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 // Runs fn(rank, group) for two ranks on two threads of this process.
 void with_two_ranks(const std::function<void(int, Collective&)>& fn) {
   const int port = free_local_port();
@@ -179,7 +174,7 @@ TEST_F(DistributedTrain, AKilledRankStopsTheLauncherAndTheSameCommandResumes) {
   std::string text;
   for (int i = 0; i < 600; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    text = read_text(log);
+    text = test::read_file(log);
     if (text.find("Step: 20/") != std::string::npos) break;
   }
   ASSERT_TRUE(std::regex_search(text, m, std::regex(R"(rank 1 pid (\d+))"))) << text;
@@ -189,7 +184,7 @@ TEST_F(DistributedTrain, AKilledRankStopsTheLauncherAndTheSameCommandResumes) {
   ASSERT_EQ(::kill(std::stoi(pid), SIGKILL), 0);
   for (int i = 0; i < 900 && text.find("exit=") == std::string::npos; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    text = read_text(log);
+    text = test::read_file(log);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_NE(text.find("exit="), std::string::npos) << "the launcher did not stop within 90 s:\n" << text;

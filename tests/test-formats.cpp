@@ -15,11 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 TEST(Safetensors, RoundTripsTensorsAndMetadata) {
   test::TempDir dir;
   TensorFile f;
@@ -56,7 +51,7 @@ TEST(Safetensors, FollowsTheFormatByteForByte) {
   const float v[2] = {1.0f, 2.0f};
   f.put_f32("x", {2}, v);
   save_safetensors(dir / "x.safetensors", f);
-  const std::string bytes = read_all(dir / "x.safetensors");
+  const std::string bytes = test::read_file(dir / "x.safetensors");
   std::uint64_t header_len = 0;
   std::memcpy(&header_len, bytes.data(), 8);  // little-endian u64
   EXPECT_EQ(header_len % 8, 0u);              // data starts 8-byte aligned
@@ -75,7 +70,7 @@ TEST(Safetensors, DamagedFilesAreReportedWithTheReason) {
   std::vector<float> big(1000, 0.5f);
   f.put_f32("w", {1000}, big.data());
   save_safetensors(dir / "ok", f);
-  const std::string bytes = read_all(dir / "ok");
+  const std::string bytes = test::read_file(dir / "ok");
   auto expect_bad = [&](const std::string& content, const std::string& needle) {
     std::ofstream(dir / "bad", std::ios::binary) << content;
     try {

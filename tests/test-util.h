@@ -40,6 +40,9 @@ std::string shell_quote(const std::filesystem::path& p);
 // Runs a shell command line, capturing its output.
 CommandResult run_command(const std::string& command_line);
 
+// The whole content of a file, byte for byte ("" when it cannot be read).
+std::string read_file(const std::filesystem::path& path);
+
 // Files in a folder (not recursive), sorted by name.
 std::vector<std::string> list_names(const std::filesystem::path& dir);
 
