@@ -174,6 +174,8 @@ constexpr StripeFn kAvx2[4] = {stripe_avx2<1>, stripe_avx2<2>, stripe_avx2<3>, s
 
 }  // namespace
 
+bool kernel_level_available(KernelLevel level) { return cpu_has(level); }
+
 KernelLevel kernel_level() {
   static const KernelLevel level = detect();
   return level;

@@ -22,6 +22,8 @@ enum class KernelLevel { kScalar, kAvx2, kAvx512 };
 // The level gemm_small dispatches to (fixed at first use).
 KernelLevel kernel_level();
 const char* kernel_level_name(KernelLevel level);
+// True when this CPU can run `level` (kScalar always).
+bool kernel_level_available(KernelLevel level);
 
 // y[m, n] = bias[n] + sum_k x[m, k] * b[k, n] for m < M, n < N. ldx, ldb, ldy are row
 // strides in elements. bias may be null. y must not alias x or b.
@@ -30,7 +32,7 @@ void gemm_small(std::size_t M, std::size_t N, std::size_t K, const float* x, std
                 std::size_t ldb, const float* bias, float* y, std::size_t ldy, bool accumulate = false);
 
 // The same at an explicit level (for tests and benchmarks); falls back to scalar when the
-// CPU lacks the level.
+// CPU lacks the level (tests check kernel_level_available first and report a skip).
 void gemm_small_at(KernelLevel level, std::size_t M, std::size_t N, std::size_t K, const float* x, std::size_t ldx,
                    const float* b, std::size_t ldb, const float* bias, float* y, std::size_t ldy, bool accumulate);
 
