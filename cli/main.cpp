@@ -40,11 +40,24 @@ int main(int argc, char** argv) {
   add(srnn::add_plot_command);
   add(srnn::add_report_command);
 
+  // As argparse does, a flag given twice takes its last value (lists included): every
+  // occurrence replaces the values of the one before. Positional lists keep every value.
+  for (auto& [sub, run] : commands) {
+    for (CLI::Option* opt : sub->get_options()) {
+      if (opt->nonpositional() && opt != sub->get_help_ptr()) opt->trigger_on_parse();
+    }
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : srnn::exit_code(srnn::ErrorKind::kUsage);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::string command = "samplernn";
+    for (auto& [sub, run] : commands) {
+      if (sub->parsed()) command += " " + sub->get_name();
+    }
+    srnn::log_error(std::string(e.what()) + " (see '" + command + " --help')");
+    return srnn::exit_code(srnn::ErrorKind::kUsage);
   }
 
   // The documentation test checks every documented command line this way.
