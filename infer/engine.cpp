@@ -93,7 +93,6 @@ void Engine::step_tier(int k, const std::int32_t* const* levels, std::int64_t t)
       for (std::size_t d = 0; d < dim; ++d) x_[s * dim + d] += cond[d];
     }
   }
-  if (c.skip_conn) std::fill(skip_.begin(), skip_.end(), 0.0f);
   const float* in = x_.data();
   for (std::size_t l = 0; l < tw.layers.size(); ++l) {
     const RnnLayerWeights& lw = tw.layers[l];
@@ -127,9 +126,8 @@ void Engine::step_tier(int k, const std::int32_t* const* levels, std::int64_t t)
         }
       }
     }
-    if (c.skip_conn) {
-      for (std::size_t i = 0; i < N * dim; ++i) skip_[i] += h[i];
-    }
+    // skip = sum_l h_l . S_l (+ the first projection's bias), PRiSM's skip connections.
+    if (c.skip_conn) mm(tw.skip_t[l], h, l == 0 ? tw.skip_b.data() : nullptr, skip_.data(), l > 0);
     in = h;
   }
   // (N, dim) . (dim, r * dim): the conditioning vectors for the next r steps of the tier below.
@@ -144,7 +142,7 @@ void Engine::step_frames(const std::int32_t* const* levels, std::int64_t t) {
 
 const float* Engine::sample_logits(const std::int32_t* const* levels, std::int64_t t) {
   const ModelConfig& c = w_.config;
-  const std::size_t N = n_seqs_, dim = c.dim, F1 = c.frame_sizes[0], q = c.q_levels;
+  const std::size_t N = n_seqs_, dim = c.dim, F1 = c.frame_sizes[0];
   const std::size_t j0 = static_cast<std::size_t>(t % static_cast<std::int64_t>(F1));
   for (std::size_t s = 0; s < N; ++s) {
     float* x = x_.data() + s * dim;
@@ -311,7 +309,16 @@ std::vector<std::vector<std::int32_t>> generate(const EngineWeights& w, const Ge
       rngs.emplace_back(req.rng_seed, static_cast<std::uint64_t>(seqs[i]));
       inv_temp[i] = static_cast<float>(1.0 / req.temperatures[seqs[i]]);
     }
-    for (std::int64_t t = L; t < n_seed; t += c.frame_sizes[0]) engine.step_frames(rows.data(), t);  // priming
+    // Priming: the seed runs through the frame tiers (teacher forced) before the first draw.
+    std::int64_t primed_reported = L;
+    for (std::int64_t t = L; t < n_seed; t += c.frame_sizes[0]) {
+      engine.step_frames(rows.data(), t);
+      if (g == 0 && req.on_priming && (t - primed_reported >= report_every * 4 || t + c.frame_sizes[0] >= n_seed)) {
+        std::lock_guard<std::mutex> lock(progress_mutex);
+        primed_reported = t;
+        req.on_priming(std::min(t + c.frame_sizes[0], n_seed), n_seed);
+      }
+    }
     std::int64_t streamed = n_seed;
     for (std::int64_t t = n_seed; t < total; ++t) {
       engine.step_frames(rows.data(), t);

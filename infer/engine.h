@@ -93,6 +93,9 @@ struct GenerateRequest {
   int n_threads = 1;
   // Called now and then with the samples done per sequence (from any thread, serialised).
   std::function<void(std::int64_t)> on_progress;
+  // Called now and then while the seed primes the tiers, with the seed samples done and
+  // their total (from any thread, serialised).
+  std::function<void(std::int64_t, std::int64_t)> on_priming;
   // With one sequence: called with each new block of generated levels, in order.
   std::function<void(const std::int32_t*, std::int64_t)> on_samples;
 };

@@ -82,11 +82,29 @@ EngineWeights convert(TensorFile& file, const CheckpointInfo& info, bool bf16, b
     for (int l = 0; l < c.num_rnn_layers; ++l) {
       const std::string r = p + "rnn" + std::to_string(l) + ".";
       RnnLayerWeights lw;
-      lw.w_ih_t = transpose_pack(L.get(r + "weight_ih", {G * dim, dim}), G * dim, dim, bf16);
+      std::vector<float> w_ih;
+      if (c.skip_conn && l == 0) {
+        // x . W_a^T + x . W_b^T = x . (W_a + W_b)^T: one product instead of a concatenation.
+        const std::vector<float> both = L.get(r + "weight_ih", {G * dim, 2 * dim});
+        w_ih.resize(static_cast<std::size_t>(G) * dim * dim);
+        for (std::size_t row = 0; row < static_cast<std::size_t>(G) * dim; ++row) {
+          for (std::size_t i = 0; i < static_cast<std::size_t>(dim); ++i) {
+            w_ih[row * dim + i] = both[row * 2 * dim + i] + both[row * 2 * dim + dim + i];
+          }
+        }
+      } else {
+        w_ih = L.get(r + "weight_ih", {G * dim, dim});
+      }
+      lw.w_ih_t = transpose_pack(w_ih, G * dim, dim, bf16);
       lw.w_hh_t = transpose_pack(L.get(r + "weight_hh", {G * dim, dim}), G * dim, dim, bf16);
       lw.b_ih = L.get(r + "bias_ih", {G * dim});
       lw.b_hh = L.get(r + "bias_hh", {G * dim});
       t.layers.push_back(std::move(lw));
+      if (c.skip_conn) {
+        const std::string sp = p + "skip" + std::to_string(l);
+        t.skip_t.push_back(transpose_pack(L.linear_weight(sp, dim, dim, c.weight_norm), dim, dim, bf16));
+        if (l == 0) t.skip_b = L.get(sp + ".bias", {dim});
+      }
     }
     if (c.learn_h0) {
       t.h0 = L.get(p + "h0", {c.num_rnn_layers, dim});

@@ -2,6 +2,8 @@
 // can be precomputed done once at load:
 // - weight normalisation folded into plain weights (w = g * v / ||v||);
 // - every matrix transposed to (in, out) and packed in stripes for gemm_packed;
+// - with skip_conn, the first RNN layer's input weight, which PRiSM applies to concat(x, x),
+//   folded into one (dim, G * H) matrix: W[:, :dim] + W[:, dim:];
 // - the sample tier's embedding and kernel-F_1 convolution multiplied out into the lookup
 //   table T[level * F_1 + j] = E[level] . W[:, j, :] (DESIGN.md), so a sample costs F_1 row
 //   additions instead of a (q * F_1) x dim product.
@@ -31,6 +33,8 @@ struct FrameTierWeights {
   PackedMatrix input_t;        // (F_k, dim)
   std::vector<float> input_b;  // (dim)
   std::vector<RnnLayerWeights> layers;
+  std::vector<PackedMatrix> skip_t;  // per layer (dim, dim) when skip_conn, else empty
+  std::vector<float> skip_b;         // (dim): the first skip projection's bias
   std::vector<float> h0, c0;   // (layers, dim) when learn_h0, else empty
   PackedMatrix upsample;       // (dim, r_k * dim)
 };

@@ -27,11 +27,14 @@ ModelConfig tiny_config() {
 std::string describe(const ModelConfig& c) { return to_json(c).dump(); }
 
 // Checks d(loss)/d(param) for a few elements of every parameter by central differences.
-void expect_gradients_match(const ModelConfig& c, int64_t batch = 2) {
+// With `dropout`, the model runs in training mode and every evaluation draws the same masks
+// (the generator is reseeded), so the gradient through the dropout is checked too.
+void expect_gradients_match(const ModelConfig& c, int64_t batch = 2, bool dropout = false) {
   torch::manual_seed(3);
   SampleRNN model(c);
   model->to(torch::kFloat64);
-  model->eval();  // no dropout
+  if (dropout) model->train();
+  else model->eval();
   {
     // Biases start at exactly 0, so a position whose hidden units are all dead has a
     // pre-activation of exactly 0 in the next ReLU: a kink where central differences give
@@ -43,6 +46,7 @@ void expect_gradients_match(const ModelConfig& c, int64_t batch = 2) {
   const torch::Tensor mix = torch::randn({batch, c.seq_len, c.q_levels}, torch::kFloat64);
   // A fixed random linear functional of the logits, plus the loss, exercises every path.
   auto loss_fn = [&] {
+    torch::manual_seed(17);  // the same dropout masks every time
     ModelState s = model->initial_state(batch);
     const torch::Tensor logits = model->forward(x, s);
     return (logits * mix).sum() +
@@ -101,6 +105,96 @@ TEST(ModelGradients, FourTierWeightNormLearnedH0Linear) {
   expect_gradients_match(c);
   c.rnn_type = RnnType::kLstm;
   expect_gradients_match(c);
+}
+
+TEST(ModelGradients, ThroughDropoutInEveryLayerWithSkipConnections) {
+  ModelConfig c = tiny_config();
+  c.rnn_dropout = 0.3;
+  c.skip_conn = true;
+  expect_gradients_match(c, 2, /*dropout=*/true);
+  c.rnn_type = RnnType::kLstm;
+  c.learn_h0 = true;
+  expect_gradients_match(c, 2, /*dropout=*/true);
+}
+
+// PRiSM's frame tier written out with LibTorch's own GRU and LSTM: the input layer (plus the
+// conditioning), then per layer Keras input dropout and the RNN; with skip_conn the first
+// layer reads concat(x, x) and the output is sum_l skip_l(h_l); then the upsampling.
+torch::Tensor prism_frame_tier(FrameTier& tier, const ModelConfig& c, int k, const torch::Tensor& samples,
+                               const torch::Tensor& cond, bool training) {
+  const int64_t B = samples.size(0), F = c.frame_sizes[k], n = samples.size(1) / F;
+  torch::Tensor x = tier->input->forward(frame_input(samples.reshape({B, n, F}), c.q_levels, torch::kFloat64));
+  if (cond.defined()) x = x + cond;
+  torch::Tensor out;
+  for (int l = 0; l < c.num_rnn_layers; ++l) {
+    torch::Tensor in = c.skip_conn && l == 0 ? torch::cat({x, x}, 2) : x;
+    if (c.rnn_dropout > 0) in = torch::dropout(in, c.rnn_dropout, training);
+    const auto zeros = torch::zeros({1, B, c.dim}, torch::kFloat64);
+    const std::vector<torch::Tensor> w = {tier->w_ih[l], tier->w_hh[l], tier->b_ih[l], tier->b_hh[l]};
+    x = c.rnn_type == RnnType::kGru ? std::get<0>(torch::gru(in, zeros, w, true, 1, 0.0, false, false, true))
+                                    : std::get<0>(torch::lstm(in, {zeros, zeros}, w, true, 1, 0.0, false, false, true));
+    if (c.skip_conn) out = l == 0 ? tier->skip[l]->forward(x) : out + tier->skip[l]->forward(x);
+  }
+  return tier->upsample(c.skip_conn ? out : x);
+}
+
+TEST(ModelForms, FrameTierIsPrismsWiring) {
+  for (const bool skip : {false, true}) {
+    for (const RnnType rnn : {RnnType::kGru, RnnType::kLstm}) {
+      ModelConfig c = tiny_config();
+      c.skip_conn = skip;
+      c.rnn_type = rnn;
+      c.num_rnn_layers = 3;
+      c.rnn_dropout = 0.4;
+      torch::manual_seed(8);
+      FrameTier tier(c, 0);
+      tier->to(torch::kFloat64);
+      const int G = rnn == RnnType::kGru ? 3 : 4;
+      EXPECT_EQ(tier->w_ih[0].sizes(), (std::vector<int64_t>{G * c.dim, skip ? 2 * c.dim : c.dim}));
+      EXPECT_EQ(tier->w_ih[1].sizes(), (std::vector<int64_t>{G * c.dim, c.dim}));
+      ASSERT_EQ(tier->skip.size(), skip ? 3u : 0u);
+      if (skip) {
+        EXPECT_TRUE(tier->skip[0]->b.defined());   // Dense(use_bias=(i == 0))
+        EXPECT_FALSE(tier->skip[1]->b.defined());
+        // Keras he_uniform: |w| <= sqrt(6 / fan_in).
+        EXPECT_LE(tier->skip[1]->w.abs().max().item<double>(), std::sqrt(6.0 / c.dim));
+      }
+      const torch::Tensor samples = torch::randint(0, 256, {2, 5 * c.frame_sizes[0]}, torch::kLong);
+      const torch::Tensor cond = torch::randn({2, 5, c.dim}, torch::kFloat64);
+      for (const bool training : {false, true}) {
+        tier->train(training);
+        TierState state = tier->initial_state(2);
+        for (auto& h : state.h) h = h.to(torch::kFloat64);
+        for (auto& cs : state.c) cs = cs.to(torch::kFloat64);
+        torch::NoGradGuard ng;
+        torch::manual_seed(21);  // the same dropout masks for both
+        const torch::Tensor got = tier->forward(samples, cond, state);
+        torch::manual_seed(21);
+        const torch::Tensor want = prism_frame_tier(tier, c, 0, samples, cond, training);
+        EXPECT_LT((got - want).abs().max().item<double>(), 1e-10)
+            << "skip " << skip << " lstm " << (rnn == RnnType::kLstm) << " training " << training;
+      }
+    }
+  }
+}
+
+TEST(Model, RnnDropoutActsOnASingleLayerToo) {
+  // Keras's dropout applies to every layer's input, the first included: a one-layer tier
+  // in training mode gives different outputs for different masks.
+  ModelConfig c = tiny_config();
+  c.num_rnn_layers = 1;
+  c.rnn_dropout = 0.5;
+  torch::manual_seed(2);
+  FrameTier tier(c, 1);
+  const torch::Tensor samples = torch::randint(0, 256, {2, 3 * c.frame_sizes[1]}, torch::kLong);
+  torch::NoGradGuard ng;
+  TierState s1 = tier->initial_state(2), s2 = tier->initial_state(2);
+  const torch::Tensor a = tier->forward(samples, {}, s1), b = tier->forward(samples, {}, s2);
+  EXPECT_FALSE(torch::allclose(a, b));
+  tier->eval();
+  s1 = tier->initial_state(2);
+  s2 = tier->initial_state(2);
+  EXPECT_TRUE(torch::equal(tier->forward(samples, {}, s1), tier->forward(samples, {}, s2)));
 }
 
 TEST(ModelForms, ConvTableEqualsEmbeddingThenConvolution) {

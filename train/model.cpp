@@ -36,6 +36,18 @@ void glorot_normal_(torch::Tensor w, double fan_in, double fan_out) {
 
 int gates(RnnType t) { return t == RnnType::kGru ? 3 : 4; }
 
+// Keras he-uniform for a linear layer's weight: U(-sqrt(6 / fan_in), sqrt(6 / fan_in)).
+void he_uniform_(WLinear& layer, double fan_in) {
+  const double a = std::sqrt(6.0 / fan_in);
+  torch::NoGradGuard ng;
+  if (!layer->weight_norm()) {
+    layer->w.uniform_(-a, a);
+    return;
+  }
+  layer->v.uniform_(-a, a);
+  layer->g.copy_(layer->v.norm(2, {1}, /*keepdim=*/true));
+}
+
 }  // namespace
 
 torch::Tensor frame_input(const torch::Tensor& levels, int q_levels, torch::ScalarType dtype) {
@@ -74,8 +86,10 @@ FrameTierImpl::FrameTierImpl(const ModelConfig& config, int tier)
   input = register_module("input", WLinear(frame_size_, dim, config.weight_norm));
   for (int l = 0; l < config.num_rnn_layers; ++l) {
     auto rnn = holder(*this, "rnn" + std::to_string(l));
-    torch::Tensor wih = torch::empty({G * dim, dim}), whh = torch::empty({G * dim, dim});
-    glorot_uniform_(wih, dim, G * dim);  // Keras kernel (dim, G*dim)
+    // PRiSM's skip connections feed the first layer concat(x, x): twice the inputs.
+    const int in = config.skip_conn && l == 0 ? 2 * dim : dim;
+    torch::Tensor wih = torch::empty({G * dim, in}), whh = torch::empty({G * dim, dim});
+    glorot_uniform_(wih, in, G * dim);  // Keras kernel (in, G*dim)
     {
       torch::NoGradGuard ng;
       torch::nn::init::orthogonal_(whh);  // Keras recurrent kernel: orthogonal
@@ -86,6 +100,12 @@ FrameTierImpl::FrameTierImpl(const ModelConfig& config, int tier)
     w_hh.push_back(rnn->register_parameter("weight_hh", whh));
     b_ih.push_back(rnn->register_parameter("bias_ih", bih));
     b_hh.push_back(rnn->register_parameter("bias_hh", bhh));
+    if (config.skip_conn) {
+      // Keras Dense(dim, kernel_initializer='he_uniform', use_bias=(l == 0)).
+      WLinear proj = register_module("skip" + std::to_string(l), WLinear(dim, dim, config.weight_norm, l == 0));
+      he_uniform_(proj, dim);
+      skip.push_back(proj);
+    }
   }
   if (config.learn_h0) {
     h0 = register_parameter("h0", torch::zeros({config.num_rnn_layers, dim}));
@@ -124,7 +144,8 @@ torch::Tensor FrameTierImpl::forward(const torch::Tensor& samples, const torch::
   if (cond.defined()) x = x + cond;
   torch::Tensor skip_sum;
   for (int l = 0; l < config_.num_rnn_layers; ++l) {
-    if (l > 0 && config_.rnn_dropout > 0.0) x = torch::dropout(x, config_.rnn_dropout, is_training());
+    if (config_.skip_conn && l == 0) x = torch::cat({x, x}, -1);  // (B, n, 2 * dim)
+    if (config_.rnn_dropout > 0.0) x = torch::dropout(x, config_.rnn_dropout, is_training());
     if (config_.rnn_type == RnnType::kGru) {
       auto [out, h] = gru_layer(x, state.h[l].squeeze(0), w_ih[l], w_hh[l], b_ih[l], b_hh[l]);
       x = out;
@@ -136,7 +157,10 @@ torch::Tensor FrameTierImpl::forward(const torch::Tensor& samples, const torch::
       state.h[l] = h;
       state.c[l] = c;
     }
-    if (config_.skip_conn) skip_sum = skip_sum.defined() ? skip_sum + x : x;
+    if (config_.skip_conn) {
+      const torch::Tensor projected = skip[l]->forward(x);  // (B, n, dim)
+      skip_sum = skip_sum.defined() ? skip_sum + projected : projected;
+    }
   }
   return upsample(config_.skip_conn ? skip_sum : x);  // (B, n * r_k, dim)
 }

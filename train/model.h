@@ -6,6 +6,9 @@
 //     (with weight_norm: tiers.<k>.input.weight_v and .weight_g (dim, 1) instead of .weight)
 //   tiers.<k>.rnn<l>.weight_ih (G*dim, dim)  .weight_hh (G*dim, dim)  .bias_ih  .bias_hh (G*dim)
 //     G = 3 for GRU with gates (r, z, n), G = 4 for LSTM with gates (i, f, g, o): PyTorch layout
+//     with skip_conn, layer 0 reads the tier input twice, concatenated: weight_ih (G*dim, 2*dim)
+//   tiers.<k>.skip<l>.weight (dim, dim), and tiers.<k>.skip0.bias (dim), when skip_conn:
+//     the tier's output is sum_l skip<l>(output of RNN layer l), as PRiSM's
 //   tiers.<k>.h0 (layers, dim) and, for LSTM, tiers.<k>.c0, when learn_h0
 //   tiers.<k>.upsample.weight (dim_in, r_k, dim_out): conditioning vector j of frame t is
 //     h_t . W[:, j, :] (a ConvTranspose1d with kernel = stride = r_k; its PyTorch weight is
@@ -56,6 +59,8 @@ class FrameTierImpl : public torch::nn::Module {
 
   // samples: (B, n * F_k) levels; cond: (B, n, dim) or undefined (top tier).
   // Returns the conditioning for the tier below, (B, n * r_k, dim), and updates state.
+  // In training mode with rnn_dropout, every RNN layer's input is dropped out (Keras's
+  // `dropout` of each of PRiSM's layers: an independent mask per element and time step).
   torch::Tensor forward(const torch::Tensor& samples, const torch::Tensor& cond, TierState& state);
 
   TierState initial_state(int64_t batch);
@@ -64,6 +69,7 @@ class FrameTierImpl : public torch::nn::Module {
 
   WLinear input{nullptr};
   std::vector<torch::Tensor> w_ih, w_hh, b_ih, b_hh;  // per layer
+  std::vector<WLinear> skip;                         // per layer, with skip_conn
   torch::Tensor h0, c0;                              // (layers, dim) when learn_h0
   torch::Tensor upsample_weight;                     // (dim, r_k, dim)
 
