@@ -135,22 +135,31 @@ void Collective::average_gradients(const std::vector<torch::Tensor>& params, std
   if (env_.world_size == 1) return;
   const auto t0 = std::chrono::steady_clock::now();
   torch::NoGradGuard ng;
+  // Parameters without a gradient this step (a learned h0 after a batch's first window) keep
+  // none, so the optimiser leaves them alone as it does in one process. Every rank steps the
+  // same window of the same batch, so every rank has the same list.
+  std::vector<torch::Tensor> grads;
+  for (const torch::Tensor& p : params) {
+    if (p.grad().defined()) grads.push_back(p.mutable_grad());
+  }
   std::size_t i = 0;
-  while (i < params.size()) {
-    // One bucket: parameters [i, j), flattened into one contiguous tensor.
+  do {
+    // One bucket: gradients [i, j), flattened into one contiguous tensor; the last bucket
+    // also carries the sums.
     std::vector<torch::Tensor> flat;
     std::int64_t n = 0;
     std::size_t j = i;
-    for (; j < params.size() && (j == i || n + params[j].numel() <= bucket_floats_); ++j) {
-      const torch::Tensor& g = params[j].grad();
-      flat.push_back(g.defined() ? g.reshape({-1}) : torch::zeros({params[j].numel()}, params[j].options()));
-      n += params[j].numel();
+    for (; j < grads.size() && (j == i || n + grads[j].numel() <= bucket_floats_); ++j) {
+      flat.push_back(grads[j].reshape({-1}).to(torch::kFloat32));
+      n += grads[j].numel();
     }
-    const bool last = j == params.size();
+    const bool last = j == grads.size();
     if (last && sums != nullptr) {
       const std::vector<float> values(sums->begin(), sums->end());
-      flat.push_back(torch::tensor(values, params[0].options().dtype(torch::kFloat32)));
+      const auto device = grads.empty() ? torch::Device(torch::kCPU) : grads[0].device();
+      flat.push_back(torch::tensor(values, torch::TensorOptions().dtype(torch::kFloat32).device(device)));
     }
+    if (flat.empty()) break;
     std::vector<torch::Tensor> bucket = {torch::cat(flat)};
     try {
       impl_->group->allreduce(bucket)->wait(timeout_);
@@ -160,13 +169,8 @@ void Collective::average_gradients(const std::vector<torch::Tensor>& params, std
     bucket[0].div_(env_.world_size);
     std::int64_t offset = 0;
     for (std::size_t k = i; k < j; ++k) {
-      torch::Tensor avg = bucket[0].narrow(0, offset, params[k].numel()).view(params[k].sizes());
-      if (params[k].grad().defined()) {
-        params[k].mutable_grad().copy_(avg);
-      } else {
-        params[k].mutable_grad() = avg.clone();
-      }
-      offset += params[k].numel();
+      grads[k].copy_(bucket[0].narrow(0, offset, grads[k].numel()).view(grads[k].sizes()));
+      offset += grads[k].numel();
     }
     if (last && sums != nullptr) {
       const auto n_sums = static_cast<std::int64_t>(sums->size());
@@ -174,8 +178,24 @@ void Collective::average_gradients(const std::vector<torch::Tensor>& params, std
       for (std::size_t k = 0; k < sums->size(); ++k) (*sums)[k] = s[static_cast<std::int64_t>(k)].item<float>();
     }
     i = j;
+  } while (i < grads.size());
+  comm_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+torch::Tensor Collective::gather_rows(const torch::Tensor& t, int dim) {
+  if (env_.world_size == 1) return t;
+  const auto t0 = std::chrono::steady_clock::now();
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> input = {t.contiguous()};
+  std::vector<std::vector<torch::Tensor>> output(1);
+  for (int r = 0; r < env_.world_size; ++r) output[0].push_back(torch::empty_like(input[0]));
+  try {
+    impl_->group->allgather(output, input)->wait(timeout_);
+  } catch (const std::exception& e) {
+    fail("the gathering of the RNN state", e);
   }
   comm_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return torch::cat(output[0], dim);
 }
 
 std::vector<double> Collective::sum(const std::vector<double>& values) {

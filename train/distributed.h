@@ -49,12 +49,17 @@ class Collective {
   int world_size() const { return env_.world_size; }
 
   // Replaces each parameter's gradient by its mean over the ranks. Gradients are flattened
-  // into buckets of at most kBucketFloats (set_bucket_floats) and all-reduced one bucket at a time. A parameter
-  // without a gradient counts as zeros. `sums`, when given, is summed over the ranks in the
-  // same collective (in fp32): the step's metrics and stop flag cost no extra round trip.
+  // into buckets of at most kBucketFloats (set_bucket_floats) and all-reduced one bucket at
+  // a time. A parameter without a gradient keeps none (every rank must have the same
+  // parameters without one). `sums`, when given, is summed over the ranks in the same
+  // collective (in fp32): the step's metrics and stop flag cost no extra round trip.
   void average_gradients(const std::vector<torch::Tensor>& params, std::vector<double>* sums = nullptr);
   static constexpr std::int64_t kBucketFloats = 4 << 20;  // 16 MB of fp32
   void set_bucket_floats(std::int64_t n) { bucket_floats_ = n; }
+
+  // Every rank's `t` concatenated along `dim` in rank order, on every rank (the RNN state
+  // of each rank's share of a batch, as one process would hold it for the whole batch).
+  torch::Tensor gather_rows(const torch::Tensor& t, int dim);
 
   // Element-wise sums over the ranks of a few doubles (metrics, stop flags).
   std::vector<double> sum(const std::vector<double>& values);
