@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 struct EvalArgs {
   std::string checkpoint_path;
   std::vector<std::string> inputs;
-  int sample_rate = 16000;
+  int sample_rate = 0;  // 0: the model's
   double segment_dur = 8.0;
   int num_threads = 1;
   std::string weights = "fp32";
@@ -44,9 +44,13 @@ int run_eval(const EvalArgs& a) {
   const fs::path checkpoint = resolve_checkpoint_path(a.checkpoint_path);
   if (!(a.segment_dur >= 0.1)) throw Error(ErrorKind::kUsage, "--segment_dur must be at least 0.1 s");
   if (a.num_threads < 1) throw Error(ErrorKind::kUsage, "--num_threads must be at least 1");
+  if (a.sample_rate < 0) throw Error(ErrorKind::kUsage, "--sample_rate must not be negative");
   const EngineWeights weights = load_engine_weights(checkpoint, a.weights == "bf16");
   const ModelConfig& c = weights.config;
   const Quantizer quantizer(c.q_type, c.q_levels);
+  std::string rate_note;
+  const int rate = model_sample_rate(weights.info, a.sample_rate, checkpoint, &rate_note);
+  if (!rate_note.empty()) log_warn(rate_note);
 
   std::vector<fs::path> files;
   for (const std::string& in : a.inputs) {
@@ -62,13 +66,13 @@ int run_eval(const EvalArgs& a) {
 
   // Each file is quantised and cut into segments of --segment_dur (the last one shorter);
   // each segment starts from the initial RNN state, as a training file does.
-  const std::int64_t seg = static_cast<std::int64_t>(a.segment_dur * a.sample_rate);
+  const std::int64_t seg = static_cast<std::int64_t>(a.segment_dur * rate);
   std::vector<std::vector<std::int32_t>> segments;
   std::vector<std::size_t> owner;  // segment -> file
   std::vector<std::int64_t> n_samples(files.size(), 0);
   std::vector<std::vector<std::int64_t>> counts(files.size(), std::vector<std::int64_t>(c.q_levels, 0));
   for (std::size_t f = 0; f < files.size(); ++f) {
-    const DecodedAudio audio = load_mono(files[f], a.sample_rate);
+    const DecodedAudio audio = load_mono(files[f], rate);
     std::vector<std::int32_t> levels(audio.samples.size());
     quantizer.quantize(Span<const float>(audio.samples.data(), audio.samples.size()),
                        Span<std::int32_t>(levels.data(), levels.size()));
@@ -81,9 +85,9 @@ int run_eval(const EvalArgs& a) {
   }
   std::int64_t total = 0;
   for (std::int64_t n : n_samples) total += n;
-  log_info("Scoring " + std::to_string(files.size()) + " files (" + fixed(total / 3600.0 / a.sample_rate, 2) +
-           " h) with " + checkpoint.string() + " (epoch " + std::to_string(weights.info.epoch) + ", step " +
-           std::to_string(weights.info.step) + ")");
+  log_info("Scoring " + std::to_string(files.size()) + " files (" + fixed(total / 3600.0 / rate, 2) +
+           " h) with " + checkpoint.string() + " (epoch " + std::to_string(weights.info.train.epoch) + ", step " +
+           std::to_string(weights.info.train.step) + ")");
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<double> sums = teacher_forced_nll_sums(weights, segments, a.num_threads, [&](std::int64_t done) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -95,18 +99,19 @@ int run_eval(const EvalArgs& a) {
   for (std::size_t i = 0; i < segments.size(); ++i) nll[owner[i]] += sums[i];
   std::vector<std::int64_t> all_counts(c.q_levels, 0);
   double all_nll = 0;
-  nlohmann::json out = {{"checkpoint", checkpoint.string()}, {"epoch", weights.info.epoch}, {"step", weights.info.step},
+  nlohmann::json out = {{"checkpoint", checkpoint.string()}, {"epoch", weights.info.train.epoch},
+                        {"step", weights.info.train.step}, {"sample_rate", rate},
                         {"files", nlohmann::json::array()}};
   for (std::size_t f = 0; f < files.size(); ++f) {
     const double bits = nll[f] / std::log(2.0) / std::max<std::int64_t>(n_samples[f], 1);
     const double h = entropy_bits(counts[f]);
     for (int l = 0; l < c.q_levels; ++l) all_counts[l] += counts[f][l];
     all_nll += nll[f];
-    out["files"].push_back({{"file", files[f].string()}, {"seconds", static_cast<double>(n_samples[f]) / a.sample_rate},
+    out["files"].push_back({{"file", files[f].string()}, {"seconds", static_cast<double>(n_samples[f]) / rate},
                             {"nll_bits_per_sample", bits}, {"histogram_entropy_bits", h}});
     if (!a.json) {
       std::printf("%s: %.1f s, NLL %.3f bits/sample, level-histogram entropy %.3f bits\n", files[f].string().c_str(),
-                  static_cast<double>(n_samples[f]) / a.sample_rate, bits, h);
+                  static_cast<double>(n_samples[f]) / rate, bits, h);
     }
   }
   const double all_bits = all_nll / std::log(2.0) / std::max<std::int64_t>(total, 1);
@@ -117,7 +122,7 @@ int run_eval(const EvalArgs& a) {
     std::printf("%s\n", out.dump(2).c_str());
   } else {
     std::printf("All %zu files, %.2f h: NLL %.3f bits/sample, level-histogram entropy %.3f bits/sample\n", files.size(),
-                total / 3600.0 / a.sample_rate, all_bits, all_h);
+                total / 3600.0 / rate, all_bits, all_h);
   }
   std::fflush(stdout);
   return 0;
@@ -135,7 +140,8 @@ CommandRunner add_eval_command(CLI::App& app) {
                   "Checkpoint file (model.ckpt-<epoch>), or a run or id folder: its latest checkpoint")
       ->required();
   cmd->add_option("inputs", a->inputs, "Audio files or folders (searched recursively)")->required();
-  add_flag_option(*cmd, "sample_rate", a->sample_rate, "Rate the audio is resampled to (the model's training rate)");
+  add_flag_option(*cmd, "sample_rate", a->sample_rate,
+                  "Rate the audio is resampled to; 0: the model's. Another rate than the model's is an error");
   add_flag_option(*cmd, "segment_dur", a->segment_dur, "Seconds per independently scored segment (as training files)");
   add_flag_option(*cmd, "num_threads", a->num_threads, "Threads; batches of 16 segments are shared out between them");
   add_flag_option(*cmd, "weights", a->weights, "fp32, or bf16 weights (as generate --weights)")

@@ -19,6 +19,7 @@ namespace fs = std::filesystem;
 struct ExportArgs {
   std::string checkpoint_path, output;
   std::string weights = "bf16";
+  int sample_rate = 0;  // 0: the model's
 };
 
 Tensor to_bf16(const Tensor& t) {
@@ -39,15 +40,21 @@ Tensor to_bf16(const Tensor& t) {
 int run_export(const ExportArgs& a) {
   const fs::path checkpoint = resolve_checkpoint_path(a.checkpoint_path);
   const TensorFile in = load_safetensors(checkpoint, [](const std::string& name) { return is_weight_tensor(name); });
-  checkpoint_info_from_metadata(in.metadata, checkpoint);  // a samplernn checkpoint, or Error(kInput)
+  // The metadata is rewritten in the current format, with the model's sample rate (which
+  // --sample_rate supplies for an older checkpoint that does not record it).
+  CheckpointInfo info = checkpoint_info_from_metadata(in.metadata, checkpoint);
+  std::string rate_note;
+  info.sample_rate_hz = model_sample_rate(info, a.sample_rate, checkpoint, &rate_note);
+  if (!rate_note.empty()) log_warn(rate_note);
   TensorFile out;
-  out.metadata = in.metadata;
+  out.metadata = to_metadata(info);
   for (const auto& [name, t] : in.tensors) out.put(name, a.weights == "bf16" ? to_bf16(t) : t);
   const fs::path target(a.output);
   if (target.has_parent_path()) ensure_directory(target.parent_path());
   save_safetensors(target, out);
-  std::printf("Wrote %s: %zu tensors, %s weights, %.1f MB (from %.1f MB)\n", target.string().c_str(), out.tensors.size(),
-              a.weights.c_str(), fs::file_size(target) / 1e6, fs::file_size(checkpoint) / 1e6);
+  std::printf("Wrote %s: %zu tensors, %s weights, %d Hz, %.1f MB (from %.1f MB)\n", target.string().c_str(),
+              out.tensors.size(), a.weights.c_str(), info.sample_rate_hz, fs::file_size(target) / 1e6,
+              fs::file_size(checkpoint) / 1e6);
   return 0;
 }
 
@@ -62,6 +69,9 @@ CommandRunner add_export_command(CLI::App& app) {
       ->required();
   add_flag_option(*cmd, "output", a->output, "File to write (safetensors, same layout)")->required();
   add_flag_option(*cmd, "weights", a->weights, "bf16 (half the size) or fp32")->check(CLI::IsMember({"bf16", "fp32"}));
+  add_flag_option(*cmd, "sample_rate", a->sample_rate,
+                  "The model's sample rate, for an older checkpoint that does not record it (0: the checkpoint's, or "
+                  "16000); another rate than a recorded one is an error");
   return [a]() { return run_export(*a); };
 }
 

@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <random>
 
-#include "audio/decode.h"
 #include "audio/quantize.h"
+#include "audio/seed.h"
 #include "audio/stats.h"
 #include "audio/wav-stream.h"
 #include "audio/write.h"
@@ -32,10 +32,10 @@ struct GenerateArgs {
   std::string output_path, checkpoint_path, config_file, seed;
   double dur = 3;
   int num_seqs = 1;
-  int sample_rate = 16000;
+  int sample_rate = 0;  // 0: the model's
   std::vector<double> temperature = {0.95};
   long long seed_offset = 0;
-  double seed_dur = 0;  // 0: the whole seed
+  double seed_dur = kDefaultSeedSeconds;
   bool include_seed = false;
   long long rng_seed = -1;
   int num_threads = hardware_threads();
@@ -59,9 +59,9 @@ int run_generate(const GenerateArgs& a) {
   const fs::path checkpoint = resolve_checkpoint_path(a.checkpoint_path);
   if (!(a.dur > 0)) throw Error(ErrorKind::kUsage, "--dur must be positive, got " + fixed(a.dur, 3));
   if (a.num_seqs < 1) throw Error(ErrorKind::kUsage, "--num_seqs must be at least 1");
-  if (a.sample_rate < 1000) throw Error(ErrorKind::kUsage, "--sample_rate must be at least 1000 Hz");
+  if (a.sample_rate != 0 && a.sample_rate < 1000) throw Error(ErrorKind::kUsage, "--sample_rate must be at least 1000 Hz");
   if (a.seed_offset < 0) throw Error(ErrorKind::kUsage, "--seed_offset must not be negative");
-  if (a.seed_dur < 0) throw Error(ErrorKind::kUsage, "--seed_dur must not be negative");
+  if (!(a.seed_dur > 0)) throw Error(ErrorKind::kUsage, "--seed_dur must be a positive number of seconds");
   if (a.num_threads < 1) throw Error(ErrorKind::kUsage, "--num_threads must be at least 1");
   for (double t : a.temperature) {
     if (!(t > 0)) throw Error(ErrorKind::kUsage, "--temperature values must be positive");
@@ -81,36 +81,38 @@ int run_generate(const GenerateArgs& a) {
     }
   }
   const Quantizer quantizer(c.q_type, c.q_levels);
+  std::string rate_note;
+  const int rate = model_sample_rate(weights.info, a.sample_rate, checkpoint, &rate_note);
+  if (!rate_note.empty()) log_warn(rate_note);
 
   GenerateRequest req;
   req.temperatures = expand_temperatures(a.temperature, a.num_seqs);
-  req.n_samples = static_cast<std::int64_t>(a.dur * a.sample_rate + 0.5);
-  if (req.n_samples < 1) throw Error(ErrorKind::kUsage, "--dur gives no samples at --sample_rate");
+  req.n_samples = static_cast<std::int64_t>(a.dur * rate + 0.5);
+  if (req.n_samples < 1) throw Error(ErrorKind::kUsage, "--dur gives no samples at " + std::to_string(rate) + " Hz");
   req.rng_seed = a.rng_seed >= 0 ? static_cast<std::uint64_t>(a.rng_seed) : std::random_device{}();
   req.n_threads = a.num_threads;
   std::vector<float> seed_audio;
   if (!a.seed.empty()) {
-    const DecodedAudio s = load_mono(a.seed, a.sample_rate);
-    if (s.source_rate_hz != a.sample_rate) {
-      log_info("Resampled the seed from " + std::to_string(s.source_rate_hz) + " Hz to " + std::to_string(a.sample_rate) + " Hz.");
-    }
-    const std::int64_t begin = a.seed_offset;
-    std::int64_t n = static_cast<std::int64_t>(s.samples.size()) - begin;
-    if (a.seed_dur > 0) n = std::min<std::int64_t>(n, static_cast<std::int64_t>(a.seed_dur * a.sample_rate));
-    n = n / c.lookback() * c.lookback();  // whole top frames
-    if (n < c.lookback()) {
-      throw Error(ErrorKind::kInput, "seed '" + a.seed + "' has fewer than " + std::to_string(c.lookback()) +
-                                         " samples after --seed_offset " + std::to_string(a.seed_offset),
-                  "use a longer seed or a smaller --seed_offset");
-    }
-    seed_audio.assign(s.samples.begin() + begin, s.samples.begin() + begin + n);
-    for (float x : seed_audio) req.seed_levels.push_back(quantizer.quantize(x));
+    const SeedAudio seed = load_seed(a.seed, rate, a.seed_offset, a.seed_dur, c.lookback());
+    log_info("Priming on " + seed.description + " (--seed_dur " + fixed(a.seed_dur, 2) + ").");
+    seed_audio = seed.samples;
+    req.seed_levels.resize(seed_audio.size());
+    quantizer.quantize(Span<const float>(seed_audio.data(), seed_audio.size()),
+                       Span<std::int32_t>(req.seed_levels.data(), req.seed_levels.size()));
+    req.on_priming = [last = std::int64_t{0}](std::int64_t done, std::int64_t total) mutable {
+      // A log gets a line per 10%; a terminal sees every update.
+      if (!stderr_is_tty() && done - last < total / 10 && done != total) return;
+      last = done;
+      log_progress("Primed " + std::to_string(done) + "/" + std::to_string(total) + " seed samples (" +
+                       fixed(100.0 * done / total, 0) + "%)",
+                   done == total);
+    };
   }
 
   std::unique_ptr<WavStreamWriter> stream;
   std::vector<float> block;
   if (to_stdout) {
-    stream = std::make_unique<WavStreamWriter>(stdout, a.sample_rate);
+    stream = std::make_unique<WavStreamWriter>(stdout, rate);
     if (a.include_seed) stream->write(seed_audio);
     req.on_samples = [&](const std::int32_t* levels, std::int64_t n) {
       block.resize(static_cast<std::size_t>(n));
@@ -128,18 +130,18 @@ int run_generate(const GenerateArgs& a) {
     if (done <= last_done || (!due && done != req.n_samples)) return;
     last_done = done;
     last_s = s;
-    const double rate = s > 0 ? done * static_cast<double>(a.num_seqs) / s : 0;
+    const double per_s = s > 0 ? done * static_cast<double>(a.num_seqs) / s : 0;
     const double eta = done > 0 ? s * (req.n_samples - done) / done : 0;
     log_progress("Generated " + std::to_string(done) + "/" + std::to_string(req.n_samples) + " samples x " +
                      std::to_string(a.num_seqs) + " (" + fixed(100.0 * done / req.n_samples, 0) + "%), " +
-                     fixed(rate, 0) + " samples/s, " + fixed(rate / a.sample_rate, 2) + "x real time, ETA " +
+                     fixed(per_s, 0) + " samples/s, " + fixed(per_s / rate, 2) + "x real time, ETA " +
                      fixed(eta, 1) + " s",
                  done == req.n_samples);
   };
   // `cpu` is the torch-free engine; a GPU runs the LibTorch model, all sequences in one batch.
   const bool on_gpu = a.device != "cpu" && (a.device != "auto" || torch_cuda_available());
   log_info("Generating " + std::to_string(a.num_seqs) + " x " + fixed(a.dur, 2) + " s from " + checkpoint.string() +
-           " (epoch " + std::to_string(weights.info.epoch) + ", " +
+           " (epoch " + std::to_string(weights.info.train.epoch) + ", " +
            (on_gpu ? "LibTorch on " + a.device
                    : a.weights + " weights, " + kernel_level_name(kernel_level()) + " kernels, " +
                          std::to_string(std::min(a.num_threads, a.num_seqs)) + " threads") +
@@ -157,11 +159,11 @@ int run_generate(const GenerateArgs& a) {
     std::vector<float> audio;
     if (a.include_seed) audio = seed_audio;
     for (std::int32_t l : levels[i]) audio.push_back(quantizer.dequantize(l));
-    const std::string path = clip_name(stem, weights.info.epoch, i, a.num_seqs, req.temperatures[i]);
-    write_audio(path, audio, a.sample_rate);
+    const std::string path = clip_name(stem, weights.info.train.epoch, i, a.num_seqs, req.temperatures[i]);
+    write_audio(path, audio, rate);
     std::printf("Generated sample output to %s\n", path.c_str());
     std::fflush(stdout);
-    log_clip_stats(fs::path(path).filename().string(), audio, a.sample_rate);
+    log_clip_stats(fs::path(path).filename().string(), audio, rate);
   }
   std::fflush(stdout);
   return 0;
@@ -181,11 +183,12 @@ CommandRunner add_generate_command(CLI::App& app) {
   add_flag_option(*cmd, "config_file", a->config_file, "Optional; must agree with the checkpoint's config");
   add_flag_option(*cmd, "dur", a->dur, "Seconds of audio per sequence");
   add_flag_option(*cmd, "num_seqs", a->num_seqs, "Sequences generated together");
-  add_flag_option(*cmd, "sample_rate", a->sample_rate, "Sample rate of the output (Hz)");
+  add_flag_option(*cmd, "sample_rate", a->sample_rate,
+                  "Sample rate of the output (Hz); 0: the model's. Another rate than the model's is an error");
   add_flag_option(*cmd, "temperature", a->temperature, "Sampling temperature(s), one per sequence; the last repeats");
   add_flag_option(*cmd, "seed", a->seed, "Audio that primes every tier before generating (resampled if needed)");
-  add_flag_option(*cmd, "seed_offset", a->seed_offset, "First sample of the seed to use");
-  add_flag_option(*cmd, "seed_dur", a->seed_dur, "Seconds of seed to use (0: all of it)");
+  add_flag_option(*cmd, "seed_offset", a->seed_offset, "First sample of the seed to use (at the model's rate)");
+  add_flag_option(*cmd, "seed_dur", a->seed_dur, "Seconds of the seed that prime the tiers");
   cmd->add_flag("--include_seed,--include-seed", a->include_seed, "Start the output with the seed audio");
   add_flag_option(*cmd, "rng_seed", a->rng_seed, "Seed of the sampling generator (-1: random); same seed, same audio");
   add_flag_option(*cmd, "num_threads", a->num_threads, "Threads; sequences are shared out between them");

@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/launch.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/threads.h"
 #include "train/train.h"
 
@@ -18,6 +19,7 @@ struct TrainArgs {
   std::string max_checkpoints = "5", reduce_lr_after = "None";
   std::string config_file = "./default.config.json";
   std::string data_dir, logdir_root = "./logdir", output_dir = "./generated", resume_from, seed;
+  int num_val_batches = 1;
   LaunchOptions launch;
 };
 
@@ -39,7 +41,9 @@ CommandRunner add_train_command(CLI::App& app) {
                   "Model config JSON (PRiSM *.config.json); built-in defaults when the default file is absent");
   add_flag_option(*cmd, "output_dir", a->output_dir, "Folder for audio generated during training");
   add_flag_option(*cmd, "output_file_dur", o.output_file_dur, "Seconds of audio per generated clip");
-  add_flag_option(*cmd, "sample_rate", o.sample_rate, "Sample rate of the data and the clips (Hz)");
+  add_flag_option(*cmd, "sample_rate", o.sample_rate,
+                  "Sample rate of the data and the clips (Hz); when not given, the checkpoint's, or for a new model "
+                  "the data's");
   add_flag_option(*cmd, "num_epochs", o.num_epochs, "Epochs to train (counting those of a resumed checkpoint)");
   add_flag_option(*cmd, "optimizer", o.optimizer, "adam, sgd or rmsprop")->check(CLI::IsMember({"adam", "sgd", "rmsprop"}));
   add_flag_option(*cmd, "learning_rate", o.learning_rate, "Learning rate");
@@ -60,8 +64,11 @@ CommandRunner add_train_command(CLI::App& app) {
   add_flag_option(*cmd, "max_generate_per_epoch", o.max_generate_per_epoch, "Clips written per checkpoint");
   add_flag_option(*cmd, "temperature", o.temperature, "Sampling temperature(s), one per clip; the last repeats");
   add_flag_option(*cmd, "seed", a->seed, "Audio file to prime generated clips with");
-  add_flag_option(*cmd, "seed_offset", o.seed_offset, "First sample of the seed audio to use");
+  add_flag_option(*cmd, "seed_offset", o.seed_offset, "First sample of the seed audio to use (at the model's rate)");
+  add_flag_option(*cmd, "seed_dur", o.seed_dur, "Seconds of the seed that prime each clip");
   add_flag_option(*cmd, "val_frac", o.val_frac, "Fraction of files held out for validation (whole batches)");
+  add_flag_option(*cmd, "num_val_batches", a->num_val_batches,
+                  "Deprecated in PRiSM and without effect there too; accepted for old command lines (use --val_frac)");
   add_flag_option(*cmd, "rng_seed", o.rng_seed, "Seed for initialisation, data order and sampling (-1: random)");
   add_flag_option(*cmd, "num_threads", o.num_threads, "CPU threads for tensor operations");
   add_flag_option(*cmd, "max_steps", o.max_steps, "Stop with a checkpoint after this many steps in total (0: no limit)");
@@ -79,8 +86,15 @@ CommandRunner add_train_command(CLI::App& app) {
   auto* config_opt = cmd->get_option("--config_file");
   auto* threads_opt = cmd->get_option("--num_threads");
 
-  return [a, config_opt, threads_opt]() {
+  return [a, cmd, config_opt, threads_opt]() {
     TrainOptions o = a->o;
+    for (const CLI::Option* opt : cmd->get_options()) {
+      if (opt->count() > 0 && opt->nonpositional()) o.given.insert(opt->get_single_name());
+    }
+    if (o.given.count("num_val_batches") > 0) {
+      log_warn("--num_val_batches is deprecated (as in PRiSM) and has no effect; the validation split is --val_frac " +
+               fixed(o.val_frac, 3));
+    }
     o.verbose = parse_prism_bool("--verbose", a->verbose);
     o.resume = parse_prism_bool("--resume", a->resume);
     o.generate = parse_prism_bool("--generate", a->generate);

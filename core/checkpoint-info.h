@@ -1,36 +1,35 @@
 // What a checkpoint says about itself, from its safetensors metadata; torch-free so the
 // generation engine can read it too.
 //
-// Metadata keys: "format" ("samplernn-checkpoint-1"), "config" (model config JSON),
-// "epoch", "step", "epoch_complete" ("true"/"false"), "batches_done", "rng_seed",
-// "optimizer", "metrics" (JSON object of the last epoch's metrics).
+// Metadata keys (format "samplernn-checkpoint-2"): "format", "config" (model config JSON),
+// "sample_rate" (Hz), "train_state" (core/train-state.h, JSON), and "epoch" and "step",
+// copies of the state's for tools that want only those.
 // Tensors: model weights under their parameter names (train/model.h), optimiser state
-// under "optim.<parameter>.<slot>", training RNG state under "train.rng_state".
+// under "optim.<parameter>.<slot>", training RNG state under "train.rng_state", and the RNN
+// state carried into the next window under "train.rnn.*" when training stopped mid-batch.
+//
+// Format 1 (no sample rate, no training state beyond epoch, step, batches done and metrics)
+// is still read: its sample rate reads as 0, "not recorded". Its skip_conn models had another
+// wiring and are refused with a message saying so.
 #pragma once
 
-#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "core/config.h"
+#include "core/train-state.h"
 
 namespace srnn {
 
 struct CheckpointInfo {
   ModelConfig config;
-  int epoch = 0;             // epochs completed (or, when !epoch_complete, the epoch in progress)
-  std::int64_t step = 0;     // training steps taken in total
-  bool epoch_complete = true;
-  int batches_done = 0;      // file batches of `epoch` done, when !epoch_complete
-  std::uint64_t rng_seed = 0;
-  std::string optimizer;
-  nlohmann::json metrics = nlohmann::json::object();
+  int sample_rate_hz = 0;  // the rate the model was trained at; 0: not recorded (format 1)
+  TrainState train;
 };
 
-inline constexpr const char* kCheckpointFormat = "samplernn-checkpoint-1";
+inline constexpr const char* kCheckpointFormat = "samplernn-checkpoint-2";
+inline constexpr const char* kCheckpointFormat1 = "samplernn-checkpoint-1";
 
 std::map<std::string, std::string> to_metadata(const CheckpointInfo& info);
 // Throws Error(kInput) naming `path` when the metadata is missing or malformed.
@@ -41,5 +40,11 @@ CheckpointInfo read_checkpoint_info(const std::filesystem::path& path);
 
 // True for names of tensors that are model weights (not optimiser or training state).
 bool is_weight_tensor(const std::string& name);
+
+// The rate to generate or score at: the model's, or `requested` for a checkpoint that does
+// not record one (then `*note` says what was assumed). Error(kUsage) when a requested rate
+// (> 0) contradicts the model's. requested 0: not given (16000 Hz for an old checkpoint).
+int model_sample_rate(const CheckpointInfo& info, int requested, const std::filesystem::path& path,
+                      std::string* note);
 
 }  // namespace srnn

@@ -95,6 +95,12 @@ std::vector<fs::path> list_files_recursive(const fs::path& dir,
   return files;
 }
 
+std::string absolute_normal(const fs::path& path) {
+  std::error_code ec;
+  const fs::path a = fs::absolute(path, ec);
+  return (ec ? path : a).lexically_normal().string();
+}
+
 std::string lower_extension(const fs::path& path) {
   std::string ext = path.extension().string();
   if (!ext.empty() && ext[0] == '.') ext.erase(0, 1);

@@ -49,6 +49,10 @@ std::vector<std::filesystem::path> list_files_recursive(
     const std::filesystem::path& dir,
     const std::function<bool(const std::filesystem::path&)>& keep);
 
+// `path` made absolute and normalised ("a/./b/../c" -> "/cwd/a/c"), as run records store
+// folders; symbolic links are not resolved.
+std::string absolute_normal(const std::filesystem::path& path);
+
 // Lower-case extension without the dot: "Song.FLAC" -> "flac".
 std::string lower_extension(const std::filesystem::path& path);
 

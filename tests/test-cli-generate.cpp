@@ -9,6 +9,7 @@
 
 #include "audio/decode.h"
 #include "core/error.h"
+#include "core/safetensors.h"
 #include "tests/test-util.h"
 
 namespace srnn {
@@ -53,6 +54,16 @@ class CliGenerate : public ::testing::Test {
 test::TempDir* CliGenerate::dir_ = nullptr;
 fs::path* CliGenerate::checkpoint_ = nullptr;
 
+// A generated clip must be sound: audible RMS, and silence for less than half of it.
+void expect_not_silent(const fs::path& clip) {
+  const auto r = run_command(kBin + " stats --json " + q(clip));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output.substr(r.output.find('[')))[0];
+  ASSERT_TRUE(j["rms_dbfs"].is_number()) << clip << " is digital silence: " << j.dump();
+  EXPECT_GT(j["rms_dbfs"].get<double>(), -60.0) << clip << ": " << j.dump();
+  EXPECT_LT(j["silent_fraction"].get<double>(), 0.5) << clip << ": " << j.dump();
+}
+
 TEST_F(CliGenerate, WritesClipsNamedAsPrismNamesThem) {
   auto r = run_command(gen("--output_path out/a.wav --num_seqs 2 --dur 1 --temperature 0.8 --rng_seed 3"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -66,6 +77,7 @@ TEST_F(CliGenerate, WritesClipsNamedAsPrismNamesThem) {
   }
   EXPECT_NE(r.output.find("Generated sample output to out/a_e=1(0)_t=0.8.wav"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("real time"), std::string::npos) << r.output;
+  for (const auto& name : test::list_names(out)) expect_not_silent(out / name);
 
   r = run_command(gen("--output_path b16/x.wav --dur 0.5 --weights bf16"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -89,7 +101,7 @@ TEST_F(CliGenerate, WritesClipsNamedAsPrismNamesThem) {
 TEST_F(CliGenerate, PrintsStatisticsOfEveryClipAndStatsReadsThem) {
   auto r = run_command(gen("--output_path st/x.wav --num_seqs 2 --dur 0.5 --rng_seed 2"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(x_e=1\(1\)_t=0\.95\.wav: 0\.50 s, RMS -?[0-9.inf]+ dBFS, peak .* centroid \d+ Hz)")))
+  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(x_e=1\(1\)_t=0\.95\.wav: 0\.50 s, RMS -\d+\.\d dBFS, peak .* centroid \d+ Hz)")))
       << r.output;
   const fs::path d = dir_->path();
   r = run_command(kBin + " stats " + q(d / "st" / "x_e=1(0)_t=0.95.wav") + " " + q(d / "data" / "c1.wav"));
@@ -134,15 +146,84 @@ TEST_F(CliGenerate, SameRngSeedSameAudioWhateverTheThreads) {
 }
 
 TEST_F(CliGenerate, SeedsAtAnotherRateAreResampledAndCanLeadTheOutput) {
-  std::vector<float> seed = test::sine(330, 0.3, 44100, 44100);
+  std::vector<float> seed = test::sine(330, 0.3, 44100, 44100 * 3);
   std::vector<float> stereo(2 * seed.size());
   for (std::size_t i = 0; i < seed.size(); ++i) stereo[2 * i] = stereo[2 * i + 1] = seed[i];
   test::write_sndfile(dir_->path() / "seed.flac", stereo, 44100, 2, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
-  const auto r = run_command(gen("--output_path seeded/x.wav --dur 0.5 --seed seed.flac --seed_dur 0.5 --include_seed"));
+  auto r = run_command(gen("--output_path seeded/x.wav --dur 0.5 --seed seed.flac --seed_dur 0.5 --include_seed"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("Resampled the seed from 44100 Hz to 16000 Hz"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Priming on 0.50 s of 'seed.flac' from sample 0 (resampled from 44100 Hz)"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("Primed 8000/8000 seed samples (100%)"), std::string::npos) << r.output;
   // 0.5 s of seed is 8000 samples, whole top frames of 16: all of it leads the output.
   EXPECT_EQ(probe_audio(dir_->path() / "seeded" / "x_e=1_t=0.95.wav").n_frames, 8000 + 8000);
+
+  // Without --seed_dur a PRiSM command line primes on a bounded stretch, and says how long.
+  r = run_command(gen("--output_path seeded2/x.wav --dur 0.25 --seed seed.flac --seed_offset 1000 --include_seed"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Priming on 2.00 s of 'seed.flac' from sample 1000"), std::string::npos) << r.output;
+  EXPECT_EQ(probe_audio(dir_->path() / "seeded2" / "x_e=1_t=0.95.wav").n_frames, 32000 + 4000);
+  // A seed shorter than asked for gives what it has, and says so.
+  r = run_command(gen("--output_path seeded3/x.wav --dur 0.25 --seed seed.flac --seed_dur 60"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Priming on 3.00 s of 'seed.flac' from sample 0 (resampled from 44100 Hz), all the file has"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST_F(CliGenerate, TheModelsSampleRateIsTheDefaultAndCannotBeContradicted) {
+  const fs::path d = dir_->path();
+  fs::create_directories(d / "data22");
+  for (int i = 0; i < 8; ++i) {
+    test::write_sndfile(d / "data22" / ("c" + std::to_string(i) + ".wav"), test::sine(200 + 30 * i, 0.3, 22050, 11025),
+                        22050, 1, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  }
+  auto r = run_command("cd " + q(d) + " && " + kBin +
+                       " train --id g22 --data_dir data22 --config_file tiny.config.json --batch_size 4"
+                       " --max_steps 4 --generate False --num_threads 1 --rng_seed 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("at 22050 Hz"), std::string::npos) << r.output;
+  const std::string model = " --checkpoint_path " + q(d / "logdir" / "g22");
+  r = run_command("cd " + q(d) + " && " + kBin + " generate" + model + " --output_path r22/x.wav --dur 0.5");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const AudioInfo info = probe_audio(d / "r22" / "x_e=1_t=0.95.wav");
+  EXPECT_EQ(info.rate_hz, 22050);
+  EXPECT_EQ(info.n_frames, 11025);
+  r = run_command("cd " + q(d) + " && " + kBin + " generate" + model + " --output_path r22/y.wav --sample_rate 16000");
+  EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kUsage)) << r.output;
+  EXPECT_NE(r.output.find("error: --sample_rate 16000 contradicts the model's 22050 Hz"), std::string::npos) << r.output;
+  r = run_command("cd " + q(d) + " && " + kBin + " eval" + model + " --json data22/c0.wav");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(r.output.substr(r.output.find('{')))["sample_rate"], 22050);
+  EXPECT_NE(run_command("cd " + q(d) + " && " + kBin + " eval" + model + " --sample_rate 16000 data22/c0.wav").exit_code, 0);
+  r = run_command("cd " + q(d) + " && " + kBin + " export" + model + " --output g22.safetensors");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("22050 Hz"), std::string::npos) << r.output;
+  EXPECT_EQ(load_safetensors(d / "g22.safetensors").metadata.at("sample_rate"), "22050");
+}
+
+TEST_F(CliGenerate, AnOlderCheckpointWithoutARateAssumes16kHzAndSaysSo) {
+  // The metadata an earlier samplernn wrote (format 1): no sample rate, no training state.
+  TensorFile f = load_safetensors(*checkpoint_);
+  const std::map<std::string, std::string> md = f.metadata;
+  f.metadata = {{"format", "samplernn-checkpoint-1"}, {"config", md.at("config")}, {"epoch", "1"}, {"step", "8"},
+                {"epoch_complete", "false"}, {"batches_done", "0"}, {"rng_seed", "1"}, {"optimizer", "adam"},
+                {"metrics", "{}"}};
+  const fs::path old = dir_->path() / "old.ckpt";
+  save_safetensors(old, f);
+  auto r = run_command(kBin + " generate --checkpoint_path " + q(old) + " --output_path " + q(dir_->path() / "o" / "x.wav") +
+                       " --dur 0.25");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("does not record its sample rate (an older checkpoint); assuming 16000 Hz"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(probe_audio(dir_->path() / "o" / "x_e=1_t=0.95.wav").rate_hz, 16000);
+  // export writes the current format, with the rate it is given.
+  r = run_command(kBin + " export --checkpoint_path " + q(old) + " --output " + q(dir_->path() / "new.st") +
+                  " --sample_rate 22050");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto meta = load_safetensors(dir_->path() / "new.st").metadata;
+  EXPECT_EQ(meta.at("format"), "samplernn-checkpoint-2");
+  EXPECT_EQ(meta.at("sample_rate"), "22050");
 }
 
 TEST_F(CliGenerate, StreamsAValidWavToStdout) {

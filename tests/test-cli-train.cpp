@@ -3,13 +3,18 @@
 #include <gtest/gtest.h>
 #include <sndfile.h>
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <regex>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "core/checkpoint-info.h"
 #include "core/error.h"
+#include "core/run-layout.h"
+#include "core/safetensors.h"
 #include "tests/test-util.h"
 
 namespace srnn {
@@ -45,8 +50,8 @@ class CliTrain : public ::testing::Test {
                                " --chunk_length 1000 --overlap 100");
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
-  std::string train_cmd(const std::string& extra) const {
-    return "cd " + q(dir_.path()) + " && " + kBin + " train --id song --data_dir chunks --config_file small.config.json" +
+  std::string train_cmd(const std::string& extra, const std::string& id = "song") const {
+    return "cd " + q(dir_.path()) + " && " + kBin + " train --id " + id + " --data_dir chunks --config_file small.config.json" +
            " --batch_size 4 --output_file_dur 1 --rng_seed 3 --early_stopping_patience 5 " + extra;
   }
   test::TempDir dir_;
@@ -65,13 +70,18 @@ TEST_F(CliTrain, TrainResumeAndContinueOnNewData) {
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.output, m, run_re)) << r.output;
   const fs::path first_ckpt = dir_ / "logdir" / "song" / m[1].str() / "model.ckpt-1";
-  EXPECT_EQ(read_checkpoint_info(first_ckpt).epoch, 1);
+  EXPECT_EQ(read_checkpoint_info(first_ckpt).train.epoch, 1);
   EXPECT_TRUE(fs::exists(first_ckpt.parent_path() / "metrics.jsonl"));
-  bool has_events = false;
-  for (const auto& e : fs::directory_iterator(first_ckpt.parent_path())) {
-    has_events |= e.path().filename().string().rfind("events.out.tfevents.", 0) == 0 && fs::file_size(e.path()) > 1000;
+  // TensorBoard as Keras writes it: a train/ and a validation/ run with Keras's tags.
+  for (const auto& [run, tags] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {"train", {"batch_loss", "batch_accuracy", "epoch_loss", "epoch_accuracy", "samplernn/clips/song_e=1"}},
+           {"validation", {"epoch_loss", "epoch_accuracy"}}}) {
+    std::string events;
+    for (const auto& name : test::list_names(first_ckpt.parent_path() / run)) {
+      if (name.rfind("events.out.tfevents.", 0) == 0) events += test::read_file(first_ckpt.parent_path() / run / name);
+    }
+    for (const std::string& tag : tags) EXPECT_NE(events.find(tag), std::string::npos) << tag << " not in " << run << "/";
   }
-  EXPECT_TRUE(has_events) << "no TensorBoard event file in " << first_ckpt.parent_path();
 
   // The report was refreshed after the checkpoint: curves, the checkpoint and the clip.
   {
@@ -116,38 +126,70 @@ TEST_F(CliTrain, TrainResumeAndContinueOnNewData) {
   EXPECT_NE(r.output.find("Epoch: 3/3"), std::string::npos) << r.output;
 }
 
-TEST_F(CliTrain, CtrlCWritesACheckpointAndTheSameCommandResumes) {
-  const std::string cmd = train_cmd("--num_epochs 50 --val_frac 0.2 --generate False");
-  const fs::path log = dir_ / "train.log";
-  // Start in the background, wait for a few steps, then interrupt as Ctrl-C would.
-  const std::string bg = cmd + " > " + q(log) + " 2>&1 & echo $!";
-  const auto started = run_command(bg);
-  const int pid = std::stoi(started.output);
-  bool stepped = false;
-  for (int i = 0; i < 600 && !stepped; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    std::ifstream in(log);
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    stepped = text.find("Step: 5/") != std::string::npos;
+TEST_F(CliTrain, CtrlCAndTheSameCommandEndAsAnUninterruptedRun) {
+  const std::string flags = "--num_epochs 2 --val_frac 0.2 --generate False --num_threads 1";
+  const auto straight = run_command(train_cmd(flags, "once"));
+  ASSERT_EQ(straight.exit_code, 0) << straight.output;
+
+  // Start in the background, wait for some steps, then interrupt as Ctrl-C would; the shell
+  // records the exit status.
+  const fs::path log = dir_ / "train.log", pid_file = dir_ / "train.pid";
+  run_command("( " + train_cmd(flags) + " > " + q(log) + " 2>&1 & echo $! > " + q(pid_file) + "; wait $!; echo \"exit=$?\" >> " +
+              q(log) + " ) > /dev/null 2>&1 &");
+  std::string text;
+  for (int i = 0; i < 600 && text.find("Step: 40/") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    text = test::read_file(log);
   }
-  ASSERT_TRUE(stepped);
-  ::kill(pid, SIGINT);
-  int status_wait = 0;
-  for (int i = 0; i < 300 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_NE(::kill(pid, 0), 0) << "training did not stop after SIGINT";
-  (void)status_wait;
-  std::ifstream in(log);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_NE(text.find("Stopped by signal"), std::string::npos) << text;
+  ASSERT_NE(text.find("Step: 40/"), std::string::npos) << text;
+  ASSERT_EQ(::kill(std::stoi(test::read_file(pid_file)), SIGINT), 0);
+  for (int i = 0; i < 600 && text.find("exit=") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    text = test::read_file(log);
+  }
+  EXPECT_NE(text.find("exit=130"), std::string::npos) << text;
+  EXPECT_NE(text.find("Stopped by signal; resume with the same command."), std::string::npos) << text;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(text, m, std::regex(R"(Saved checkpoint (\S+))"))) << text;
-  const CheckpointInfo info = read_checkpoint_info(m[1].str().front() == '/' ? fs::path(m[1].str()) : dir_ / m[1].str());
-  EXPECT_FALSE(info.epoch_complete);
-  EXPECT_GE(info.step, 5);
+  const std::string saved = m[1].str();  // m points into text
+  const TrainState stopped = read_checkpoint_info(dir_ / saved).train;
+  EXPECT_FALSE(stopped.epoch_complete);
+  EXPECT_GE(stopped.step, 40);
 
-  const auto r = run_command(train_cmd("--num_epochs 1 --val_frac 0.2 --generate False"));
+  const auto r = run_command(train_cmd(flags));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("partly done"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("partly done, step " + std::to_string(stopped.step) + ")"), std::string::npos) << r.output;
+  // Bit for bit what the uninterrupted run ended with: weights, moments, RNG.
+  const TensorFile a = load_safetensors(latest_checkpoint(dir_ / "logdir" / "once"));
+  const TensorFile b = load_safetensors(latest_checkpoint(dir_ / "logdir" / "song"));
+  EXPECT_EQ(a.metadata.at("step"), b.metadata.at("step"));
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (const auto& [name, t] : a.tensors) {
+    ASSERT_TRUE(b.has(name)) << name;
+    EXPECT_TRUE(t.bytes == b.at(name).bytes) << name << " differs from the uninterrupted run";
+  }
+}
+
+TEST_F(CliTrain, PrismCommandLinesRun) {
+  // A flag given twice takes its last value, lists included, as argparse does; the
+  // deprecated --num_val_batches is accepted with a warning.
+  auto r = run_command(train_cmd("--max_steps 2 --batch_size 8 --batch_size 4 --temperature 0.5 0.6 --temperature 0.9 "
+                                 "--num_val_batches 3 --generate False"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: --num_val_batches is deprecated"), std::string::npos) << r.output;
+  const fs::path run = latest_checkpoint(dir_ / "logdir" / "song").parent_path();
+  const auto flags = nlohmann::json::parse(test::read_file(run / "run.json"))["flags"];
+  EXPECT_EQ(flags["batch_size"], 4);
+  // Every command-line error is one line that starts with "error:".
+  for (const std::string& bad : {"--bogus 1", "--batch_size x", "--optimizer adamw", "--nproc 0"}) {
+    r = run_command(train_cmd(bad));
+    EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kUsage)) << bad << "\n" << r.output;
+    EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << bad << "\n" << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << bad << "\n" << r.output;
+  }
+  r = run_command(kBin + " generate --dur 1");
+  EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kUsage)) << r.output;
+  EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << r.output;
 }
 
 TEST_F(CliTrain, ReportOfAFolderWithoutMetricsSaysSo) {

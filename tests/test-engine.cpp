@@ -19,7 +19,7 @@ namespace {
 EngineWeights engine_weights_of(SampleRNN& model) {
   CheckpointInfo info;
   info.config = model->config();
-  info.epoch = 7;
+  info.train.epoch = 7;
   return engine_weights_from(weights_to_tensor_file(model), info);
 }
 
@@ -233,7 +233,7 @@ TEST(Engine, TheLibTorchPathOfGenerateReadsTheCheckpointAndAgrees) {
   test::TempDir dir;
   CheckpointInfo info;
   info.config = c;
-  info.epoch = 4;
+  info.train.epoch = 4;
   save_checkpoint(dir / "model.ckpt-4", model, nullptr, info);
   GenerateRequest req;
   req.n_samples = 2100;

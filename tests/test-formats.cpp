@@ -128,34 +128,142 @@ TEST(ModelConfigFile, DifferencesNameEveryKey) {
   EXPECT_EQ(config_differences(a, b), "dim: 1024 != 512; rnn_type: \"gru\" != \"lstm\"");
 }
 
-TEST(CheckpointInfo, MetadataRoundTripsAndIsChecked) {
+TEST(CheckpointInfo, MetadataRoundTripsEveryFieldOfTheTrainingState) {
   CheckpointInfo info;
   info.config.dim = 32;
-  info.epoch = 9;
-  info.step = 1234;
-  info.epoch_complete = false;
-  info.batches_done = 3;
-  info.rng_seed = 77;
-  info.optimizer = "rmsprop";
-  info.metrics = {{"val_loss", 3.5}};
-  const CheckpointInfo back = checkpoint_info_from_metadata(to_metadata(info), "x");
+  info.sample_rate_hz = 22050;
+  TrainState& s = info.train;
+  s.epoch = 9;
+  s.epoch_complete = false;
+  s.step = 1234;
+  s.batch = 3;
+  s.window = 17;
+  s.loss_sum = 41.25;
+  s.accuracy_sum = 3.0625;
+  s.epoch_steps = 20;
+  s.epoch_seconds = 12.5;
+  s.monitor = "val_accuracy";
+  s.best = 0.4375;
+  s.epochs_without_improvement = 2;
+  s.optimizer = "rmsprop";
+  s.learning_rate = 0.000905;
+  s.rng_seed = 0xfedcba9876543210ULL;  // above 2^63: the JSON must keep all 64 bits
+  s.loss_scale = 32768;
+  s.loss_scale_good_steps = 11;
+  s.data.data_dir = "/data/chunks";
+  s.data.files_hash = "0123456789abcdef";
+  s.data.train_hash = "fedcba9876543210";
+  s.data.n_train_files = 64;
+  s.data.val_files = {"b/x.wav", "a.wav"};
+  s.data.batch_size = 8;
+  s.data.val_frac = 0.125;
+  s.data.rng_seed = 5;
+  s.origin = "/models/start.safetensors";
+  s.metrics = {{"val_loss", 3.5}};
+  const auto md = to_metadata(info);
+  EXPECT_EQ(md.at("format"), "samplernn-checkpoint-2");
+  EXPECT_EQ(md.at("sample_rate"), "22050");
+  EXPECT_EQ(md.at("epoch"), "9");  // copies for tools that read only these
+  EXPECT_EQ(md.at("step"), "1234");
+  const CheckpointInfo back = checkpoint_info_from_metadata(md, "x");
   EXPECT_EQ(back.config.dim, 32);
-  EXPECT_EQ(back.epoch, 9);
-  EXPECT_EQ(back.step, 1234);
-  EXPECT_FALSE(back.epoch_complete);
-  EXPECT_EQ(back.batches_done, 3);
-  EXPECT_EQ(back.rng_seed, 77u);
-  EXPECT_EQ(back.optimizer, "rmsprop");
-  EXPECT_EQ(back.metrics["val_loss"], 3.5);
+  EXPECT_EQ(back.sample_rate_hz, 22050);
+  // The state serialises to the same JSON after the round trip: every field came back.
+  EXPECT_EQ(to_json(back.train), to_json(s));
+  EXPECT_EQ(back.train.rng_seed, 0xfedcba9876543210ULL);
+  EXPECT_EQ(back.train.data.val_files, (std::vector<std::string>{"b/x.wav", "a.wav"}));
+  ASSERT_TRUE(back.train.best.has_value());
+  EXPECT_EQ(*back.train.best, 0.4375);
+  info.train.best.reset();
+  EXPECT_FALSE(checkpoint_info_from_metadata(to_metadata(info), "x").train.best.has_value());
+}
+
+TEST(CheckpointInfo, MalformedMetadataIsAnInputError) {
+  CheckpointInfo info;
+  auto expect_input_error = [](const std::map<std::string, std::string>& md, const std::string& needle) {
+    try {
+      checkpoint_info_from_metadata(md, "x.ckpt");
+      ADD_FAILURE() << "accepted; expected " << needle;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kInput) << e.what();
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
   auto md = to_metadata(info);
   md.erase("config");
-  EXPECT_THROW(checkpoint_info_from_metadata(md, "x"), Error);
+  expect_input_error(md, "no 'config' metadata");
   md = to_metadata(info);
   md["format"] = "something-else";
-  EXPECT_THROW(checkpoint_info_from_metadata(md, "x"), Error);
+  expect_input_error(md, "checkpoint format 'something-else'");
+  md = to_metadata(info);
+  md["train_state"] = R"({"epoch": 1})";
+  expect_input_error(md, "malformed training state");
+  md = to_metadata(info);
+  md["train_state"] = "not json";
+  expect_input_error(md, "malformed checkpoint metadata");
   EXPECT_TRUE(is_weight_tensor("tiers.0.rnn0.weight_ih"));
   EXPECT_FALSE(is_weight_tensor("optim.tiers.0.rnn0.weight_ih.exp_avg"));
   EXPECT_FALSE(is_weight_tensor("train.rng_state"));
+  EXPECT_FALSE(is_weight_tensor("train.rnn.0.h1"));
+}
+
+// The metadata samplernn wrote before the training state and the sample rate existed.
+std::map<std::string, std::string> format1_metadata(bool skip_conn) {
+  ModelConfig c;
+  c.skip_conn = skip_conn;
+  return {{"format", "samplernn-checkpoint-1"}, {"config", to_json(c).dump()},      {"epoch", "4"},
+          {"step", "900"},                      {"epoch_complete", "false"},         {"batches_done", "2"},
+          {"rng_seed", "7"},                    {"optimizer", "adam"},
+          {"metrics", R"({"loss": 4.5, "monitor": "val_loss", "best": 4.25, "epochs_without_improvement": 1,
+                         "data": "00112233aabbccdd"})"}};
+}
+
+TEST(CheckpointInfo, Format1IsReadWithoutASampleRate) {
+  const CheckpointInfo info = checkpoint_info_from_metadata(format1_metadata(false), "old.ckpt");
+  EXPECT_EQ(info.sample_rate_hz, 0);
+  EXPECT_EQ(info.train.epoch, 4);
+  EXPECT_EQ(info.train.step, 900);
+  EXPECT_FALSE(info.train.epoch_complete);
+  EXPECT_EQ(info.train.batch, 2);
+  EXPECT_EQ(info.train.window, 0);
+  EXPECT_EQ(info.train.rng_seed, 7u);
+  EXPECT_EQ(info.train.monitor, "val_loss");
+  EXPECT_EQ(info.train.best, std::optional<double>(4.25));
+  EXPECT_EQ(info.train.epochs_without_improvement, 1);
+  EXPECT_EQ(info.train.data.files_hash, "00112233aabbccdd");
+  EXPECT_FALSE(info.train.data.recorded());
+  EXPECT_EQ(info.train.metrics, nlohmann::json({{"loss", 4.5}}));
+  std::string note;
+  EXPECT_EQ(model_sample_rate(info, 0, "old.ckpt", &note), 16000);
+  EXPECT_NE(note.find("does not record its sample rate"), std::string::npos) << note;
+  EXPECT_EQ(model_sample_rate(info, 22050, "old.ckpt", nullptr), 22050);
+}
+
+TEST(CheckpointInfo, Format1SkipConnectionModelsAreRefusedClearly) {
+  try {
+    checkpoint_info_from_metadata(format1_metadata(true), "old.ckpt");
+    FAIL() << "an old skip_conn checkpoint was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kConfig);
+    EXPECT_NE(e.message().find("summed the RNN layers' outputs"), std::string::npos) << e.what();
+    EXPECT_NE(e.hint().find("retrain"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CheckpointInfo, TheSampleRateBelongsToTheModel) {
+  CheckpointInfo info;
+  info.sample_rate_hz = 22050;
+  std::string note;
+  EXPECT_EQ(model_sample_rate(info, 0, "m.ckpt", &note), 22050);
+  EXPECT_EQ(model_sample_rate(info, 22050, "m.ckpt", &note), 22050);
+  EXPECT_EQ(note, "");
+  try {
+    model_sample_rate(info, 16000, "m.ckpt", &note);
+    FAIL() << "a contradicting --sample_rate was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+    EXPECT_NE(e.message().find("--sample_rate 16000 contradicts the model's 22050 Hz"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

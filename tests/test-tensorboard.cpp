@@ -2,12 +2,15 @@
 // both CRCs, the protobuf fields of every event, and the embedded WAV.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <map>
 
 #include "audio/decode.h"
 #include "tests/test-util.h"
+#include "train/train-log.h"
 #include "viz/tensorboard.h"
 
 namespace srnn {
@@ -145,6 +148,79 @@ TEST(EventWriter, EveryValueDecodesAgain) {
   const DecodedAudio back = load_mono(dir / "clip.wav", 0);
   ASSERT_EQ(back.samples.size(), clip.size());
   for (std::size_t i = 0; i < clip.size(); ++i) ASSERT_NEAR(back.samples[i], clip[i], 1.0 / 32768);
+}
+
+// Scalars of every event file in `dir`: tag -> (step, value) in the order written.
+std::map<std::string, std::vector<std::pair<std::int64_t, float>>> scalars_in(const fs::path& dir) {
+  std::map<std::string, std::vector<std::pair<std::int64_t, float>>> out;
+  for (const std::string& name : test::list_names(dir)) {
+    const auto records = read_records(dir / name);
+    for (std::size_t r = 1; r < records.size(); ++r) {
+      const Message event = parse(records[r]);
+      const Message value = parse(parse(event.first(5)).first(1));
+      if (value.bytes.count(2) == 0) continue;  // not a scalar
+      out[value.first(1)].emplace_back(static_cast<std::int64_t>(event.num.find(2)->second), as_float(value.first(2)));
+    }
+  }
+  return out;
+}
+
+TEST(TrainLog, WritesKerasTagsIntoTrainAndValidationRuns) {
+  // Two epochs of 60 steps; step k has loss k/100 and accuracy 0.5 (so the running means are
+  // known), and the epochs' rows as the trainer makes them.
+  test::TempDir dir;
+  {
+    TrainLog log(dir.path(), 2, /*verbose=*/true);
+    TrainState s;
+    for (int epoch = 1; epoch <= 2; ++epoch) {
+      s.epoch = epoch;
+      s.epoch_steps = 0;
+      s.loss_sum = s.accuracy_sum = 0;
+      for (int k = 0; k < 60; ++k) {
+        ++s.step;
+        ++s.epoch_steps;
+        s.loss_sum += s.step / 100.0;
+        s.accuracy_sum += 0.5;
+        log.step(s, s.step / 100.0, 0.5, 0.01, 0.001, false, -1, 60);
+      }
+      nlohmann::json row = epoch_row(s, 0.001);
+      row["val_loss"] = 2.0 * epoch;
+      row["val_accuracy"] = 25.0;
+      row["val_bits_per_sample"] = 2.0 * epoch / std::log(2.0);
+      log.epoch(row);
+    }
+  }
+  const auto train = scalars_in(dir / "train");
+  const auto validation = scalars_in(dir / "validation");
+  // batch_* every 50 steps of the run, as running means over the epoch so far.
+  ASSERT_EQ(train.at("batch_loss").size(), 2u);
+  EXPECT_EQ(train.at("batch_loss")[0].first, 50);
+  EXPECT_FLOAT_EQ(train.at("batch_loss")[0].second, 0.255f);    // mean of 0.01 .. 0.50
+  EXPECT_EQ(train.at("batch_loss")[1].first, 100);
+  EXPECT_FLOAT_EQ(train.at("batch_loss")[1].second, 0.805f);    // mean of 0.61 .. 1.00 (epoch 2)
+  EXPECT_FLOAT_EQ(train.at("batch_accuracy")[0].second, 0.5f);  // a fraction, not %
+  // epoch_* on the 0-based epoch axis, in both runs.
+  ASSERT_EQ(train.at("epoch_loss").size(), 2u);
+  EXPECT_EQ(train.at("epoch_loss")[0].first, 0);
+  EXPECT_FLOAT_EQ(train.at("epoch_loss")[0].second, 0.305f);
+  EXPECT_EQ(train.at("epoch_loss")[1].first, 1);
+  EXPECT_FLOAT_EQ(train.at("epoch_accuracy")[1].second, 0.5f);
+  ASSERT_EQ(validation.at("epoch_loss").size(), 2u);
+  EXPECT_FLOAT_EQ(validation.at("epoch_loss")[1].second, 4.0f);
+  EXPECT_FLOAT_EQ(validation.at("epoch_accuracy")[0].second, 0.25f);
+  EXPECT_EQ(validation.count("batch_loss"), 0u);
+  // samplernn's own scalars keep their own names.
+  EXPECT_EQ(train.at("samplernn/step_loss").size(), 120u);
+  EXPECT_EQ(train.at("samplernn/sec_per_step").size(), 120u);
+  EXPECT_EQ(train.at("samplernn/learning_rate").size(), 120u);
+  EXPECT_EQ(train.at("samplernn/epoch_bits_per_sample").size(), 2u);
+  EXPECT_EQ(validation.at("samplernn/epoch_bits_per_sample").size(), 2u);
+  for (const auto& [tag, points] : train) {
+    EXPECT_TRUE(tag.rfind("batch_", 0) == 0 || tag.rfind("epoch_", 0) == 0 || tag.rfind("samplernn/", 0) == 0) << tag;
+  }
+  // metrics.jsonl has every step and epoch row.
+  const std::string rows = test::read_file(dir / "metrics.jsonl");
+  EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 122);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "audio/write.h"
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/naming.h"
 #include "core/run-layout.h"
 #include "core/safetensors.h"
@@ -54,47 +55,104 @@ TrainOptions tiny_options(const test::TempDir& dir, const std::string& id) {
 
 TensorFile read_all(const fs::path& p) { return load_safetensors(p); }
 
-TEST(Train, ResumedRunEqualsAnUninterruptedOne) {
+// Every tensor of two checkpoints, byte for byte: weights, optimiser moments and step
+// counts, the RNG state. Returns how many were compared.
+int expect_identical_tensors(const TensorFile& a, const TensorFile& b) {
+  int compared = 0;
+  for (const auto& [name, t] : a.tensors) {
+    if (!b.has(name)) {
+      ADD_FAILURE() << name << " is missing from the second checkpoint";
+      continue;
+    }
+    const Tensor& u = b.at(name);
+    if (t.bytes == u.bytes && t.shape == u.shape) {
+      ++compared;
+      continue;
+    }
+    std::string detail;
+    if (t.dtype == DType::kF32 && u.dtype == DType::kF32 && t.shape == u.shape) {
+      const std::vector<float> x = t.to_f32(), y = u.to_f32();
+      std::size_t at = 0;
+      double worst = -1;
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        if (std::fabs(double(x[i]) - y[i]) > worst) worst = std::fabs(double(x[i]) - y[i]), at = i;
+      }
+      detail = "largest difference " + std::to_string(worst) + " at " + std::to_string(at) + ": " +
+               std::to_string(x[at]) + " vs " + std::to_string(y[at]);
+    }
+    ADD_FAILURE() << name << " differs; " << detail;
+  }
+  EXPECT_EQ(a.tensors.size(), b.tensors.size());
+  return compared;
+}
+
+// The epoch rows of a run folder's metrics.jsonl.
+std::vector<nlohmann::json> epoch_rows(const fs::path& run_dir) {
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(run_dir / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    if (j["kind"] == "epoch") rows.push_back(j);
+  }
+  return rows;
+}
+
+struct ResumeCase {
+  const char* name;
+  const char* config;  // extra config keys
+};
+
+class ExactResume : public ::testing::TestWithParam<ResumeCase> {};
+
+// Stops inside a batch (twice, once in each epoch) and resumes with the same options: the
+// weights, the Adam moments and the RNG state end bit-identical to an uninterrupted run, and
+// the epoch lines cover whole epochs. One thread, so that the arithmetic is reproducible.
+TEST_P(ExactResume, StopsInsideABatchChangeNothing) {
   test::TempDir dir;
-  write_corpus(dir / "data", 12);
-  write_config(dir / "tiny.config.json");
+  write_corpus(dir / "data", 12);  // 8 training files: 2 batches of 31 windows per epoch
+  write_config(dir / "tiny.config.json", GetParam().config);
 
   TrainOptions straight = tiny_options(dir, "straight");
   straight.num_epochs = 2;
   ASSERT_EQ(run_training(straight), 0);
 
-  TrainOptions first = tiny_options(dir, "resumed");
-  first.num_epochs = 1;
-  ASSERT_EQ(run_training(first), 0);
-  TrainOptions second = first;
-  second.num_epochs = 2;
-  second.config_file_given = false;  // the checkpoint carries the config
-  ASSERT_EQ(run_training(second), 0);
+  TrainOptions resumed = tiny_options(dir, "resumed");
+  resumed.num_epochs = 2;
+  // After 9 windows of epoch 1's second batch, and after 13 windows of epoch 2's first.
+  for (std::int64_t stop : {40, 75}) {
+    resumed.max_steps = stop;
+    ASSERT_EQ(run_training(resumed), 0);
+    const CheckpointInfo partial = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "resumed"));
+    ASSERT_FALSE(partial.train.epoch_complete);
+    ASSERT_GT(partial.train.window, 0) << "the stop should fall inside a batch";
+    EXPECT_EQ(partial.train.step, stop);
+    resumed.config_file_given = false;  // the checkpoint carries the config
+  }
+  resumed.max_steps = 0;
+  ASSERT_EQ(run_training(resumed), 0);
 
   const fs::path a = find_latest_checkpoint(dir / "logdir", "straight");
   const fs::path b = find_latest_checkpoint(dir / "logdir", "resumed");
-  ASSERT_EQ(a.filename(), "model.ckpt-2");
   ASSERT_EQ(b.filename(), "model.ckpt-2");
-  EXPECT_NE(a.parent_path(), b.parent_path());
   const TensorFile fa = read_all(a), fb = read_all(b);
   EXPECT_EQ(fa.metadata.at("step"), fb.metadata.at("step"));
-  int compared = 0;
-  for (const auto& [name, t] : fa.tensors) {
-    if (name == "train.rng_state") continue;
-    ASSERT_TRUE(fb.has(name)) << name;
-    if (t.dtype != DType::kF32) {
-      EXPECT_EQ(t.bytes, fb.at(name).bytes) << name;
-      continue;
-    }
-    const std::vector<float> x = t.to_f32(), y = fb.at(name).to_f32();
-    ASSERT_EQ(x.size(), y.size());
-    double worst = 0;
-    for (std::size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::fabs(double(x[i]) - y[i]));
-    EXPECT_LE(worst, 1e-6) << name;
-    ++compared;
-  }
-  EXPECT_GT(compared, 20);  // weights and Adam moments
+  EXPECT_GT(expect_identical_tensors(fa, fb), 40);  // weights, Adam moments, the RNG
+  EXPECT_EQ(fa.tensors.count("train.rnn.0.h0"), 0u);  // an epoch's end carries no RNN state
+
+  // The epoch line after a resume covers the whole epoch: the same loss as without a stop.
+  const nlohmann::json straight_epoch2 = epoch_rows(a.parent_path()).back();
+  const nlohmann::json resumed_epoch2 = epoch_rows(b.parent_path()).back();
+  EXPECT_EQ(resumed_epoch2["epoch"], 2);
+  EXPECT_EQ(straight_epoch2["loss"], resumed_epoch2["loss"]);
+  EXPECT_EQ(straight_epoch2["accuracy"], resumed_epoch2["accuracy"]);
+  EXPECT_EQ(straight_epoch2["val_loss"], resumed_epoch2["val_loss"]);
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    Train, ExactResume,
+    ::testing::Values(ResumeCase{"GruLearnedH0SkipDropout", R"(, "learn_h0": true, "skip_conn": true)"},
+                      ResumeCase{"LstmLearnedH0", R"(, "rnn_type": "lstm", "learn_h0": true)"}),
+    [](const ::testing::TestParamInfo<ResumeCase>& info) { return std::string(info.param.name); });
 
 TEST(Train, CheckpointRoundTripAndContinueOnNewData) {
   test::TempDir dir;
@@ -107,12 +165,13 @@ TEST(Train, CheckpointRoundTripAndContinueOnNewData) {
   ASSERT_EQ(run_training(o), 0);
   const fs::path ckpt = find_latest_checkpoint(dir / "logdir", "run");
   const CheckpointInfo info = read_checkpoint_info(ckpt);
-  EXPECT_EQ(info.epoch, 1);
-  EXPECT_TRUE(info.epoch_complete);
+  EXPECT_EQ(info.train.epoch, 1);
+  EXPECT_TRUE(info.train.epoch_complete);
   EXPECT_EQ(info.config.dim, 16);
   EXPECT_EQ(info.config.frame_sizes, (std::vector<int>{4, 16}));
-  EXPECT_EQ(info.optimizer, "adam");
-  EXPECT_TRUE(info.metrics.contains("val_loss"));
+  EXPECT_EQ(info.sample_rate_hz, 16000);
+  EXPECT_EQ(info.train.optimizer, "adam");
+  EXPECT_TRUE(info.train.metrics.contains("val_loss"));
 
   // Weights load back into a fresh model unchanged.
   SampleRNN model(info.config);
@@ -132,11 +191,11 @@ TEST(Train, CheckpointRoundTripAndContinueOnNewData) {
   more.config_file_given = false;
   ASSERT_EQ(run_training(more), 0);
   const CheckpointInfo after = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "run"));
-  EXPECT_EQ(after.epoch, 2);
-  EXPECT_GT(after.step, info.step);
+  EXPECT_EQ(after.train.epoch, 2);
+  EXPECT_GT(after.train.step, info.train.step);
 }
 
-TEST(Train, MaxStepsStopsWithACheckpointThatResumesMidEpoch) {
+TEST(Train, MaxStepsStopsWithACheckpointThatResumesMidBatch) {
   test::TempDir dir;
   write_corpus(dir / "data", 12);
   write_config(dir / "tiny.config.json");
@@ -144,17 +203,24 @@ TEST(Train, MaxStepsStopsWithACheckpointThatResumesMidEpoch) {
   o.num_epochs = 1;
   o.max_steps = 40;  // one batch of files is 31 windows
   ASSERT_EQ(run_training(o), 0);
-  const CheckpointInfo partial = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "budget"));
-  EXPECT_FALSE(partial.epoch_complete);
-  EXPECT_EQ(partial.epoch, 1);
-  EXPECT_EQ(partial.batches_done, 1);
-  EXPECT_EQ(partial.step, 40);
+  const fs::path ckpt = find_latest_checkpoint(dir / "logdir", "budget");
+  const CheckpointInfo partial = read_checkpoint_info(ckpt);
+  EXPECT_FALSE(partial.train.epoch_complete);
+  EXPECT_EQ(partial.train.epoch, 1);
+  EXPECT_EQ(partial.train.batch, 1);
+  EXPECT_EQ(partial.train.window, 9);
+  EXPECT_EQ(partial.train.step, 40);
+  EXPECT_EQ(partial.train.epoch_steps, 40);
+  // The RNN state after window 9 of the second batch: (1, batch, dim) per tier and layer.
+  const TensorFile f = read_all(ckpt);
+  ASSERT_TRUE(f.has("train.rnn.1.h1"));
+  EXPECT_EQ(f.at("train.rnn.1.h1").shape, (std::vector<std::int64_t>{1, 4, 16}));
   o.max_steps = 0;
   o.config_file_given = false;
   ASSERT_EQ(run_training(o), 0);
   const CheckpointInfo done = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "budget"));
-  EXPECT_TRUE(done.epoch_complete);
-  EXPECT_EQ(done.step, 40 + 31);  // the interrupted batch is redone from its start
+  EXPECT_TRUE(done.train.epoch_complete);
+  EXPECT_EQ(done.train.step, 62);  // no window is trained twice
 }
 
 TEST(Train, AStopAtTheEndOfABatchDoesNotRedoIt) {
@@ -165,12 +231,41 @@ TEST(Train, AStopAtTheEndOfABatchDoesNotRedoIt) {
   o.num_epochs = 1;
   o.max_steps = 31;  // exactly the first batch of files
   ASSERT_EQ(run_training(o), 0);
-  const CheckpointInfo partial = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "edge"));
-  EXPECT_EQ(partial.batches_done, 1);
+  const fs::path ckpt = find_latest_checkpoint(dir / "logdir", "edge");
+  const CheckpointInfo partial = read_checkpoint_info(ckpt);
+  EXPECT_EQ(partial.train.batch, 1);
+  EXPECT_EQ(partial.train.window, 0);
+  EXPECT_FALSE(read_all(ckpt).has("train.rnn.0.h0"));  // nothing to carry at a batch's end
   o.max_steps = 0;
   o.config_file_given = false;
   ASSERT_EQ(run_training(o), 0);
-  EXPECT_EQ(read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "edge")).step, 62);
+  EXPECT_EQ(read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "edge")).train.step, 62);
+}
+
+TEST(Train, AStopAfterTheLastWindowStillEndsTheEpochOnResume) {
+  // Every window of the epoch is done, but its validation, epoch line and checkpoint are
+  // not: the resumed run does them without training another step.
+  test::TempDir dir;
+  write_corpus(dir / "data", 12);
+  write_config(dir / "tiny.config.json");
+  TrainOptions o = tiny_options(dir, "last");
+  o.num_epochs = 1;
+  o.max_steps = 62;
+  ASSERT_EQ(run_training(o), 0);
+  const CheckpointInfo partial = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "last"));
+  EXPECT_FALSE(partial.train.epoch_complete);
+  EXPECT_EQ(partial.train.batch, 2);
+  o.max_steps = 0;
+  o.config_file_given = false;
+  ASSERT_EQ(run_training(o), 0);
+  const fs::path ckpt = find_latest_checkpoint(dir / "logdir", "last");
+  const CheckpointInfo done = read_checkpoint_info(ckpt);
+  EXPECT_TRUE(done.train.epoch_complete);
+  EXPECT_EQ(done.train.step, 62);
+  EXPECT_TRUE(done.train.metrics.contains("val_loss"));
+  const auto rows = epoch_rows(ckpt.parent_path());
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_NEAR(rows[0]["loss"].get<double>(), partial.train.loss_sum / 62, 1e-12);
 }
 
 TEST(Train, AMidEpochCheckpointContinuedOnOtherDataStartsANewEpoch) {
@@ -185,8 +280,8 @@ TEST(Train, AMidEpochCheckpointContinuedOnOtherDataStartsANewEpoch) {
   o.max_steps = 62;  // two of the three batches of epoch 1
   ASSERT_EQ(run_training(o), 0);
   const CheckpointInfo partial = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "mid"));
-  ASSERT_EQ(partial.batches_done, 2);
-  ASSERT_FALSE(partial.epoch_complete);
+  ASSERT_EQ(partial.train.batch, 2);
+  ASSERT_FALSE(partial.train.epoch_complete);
   TrainOptions more = o;
   more.data_dir = dir / "more";  // one training batch of 4 files (31 windows)
   more.num_epochs = 2;
@@ -194,10 +289,10 @@ TEST(Train, AMidEpochCheckpointContinuedOnOtherDataStartsANewEpoch) {
   more.config_file_given = false;
   ASSERT_EQ(run_training(more), 0);
   const CheckpointInfo after = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "mid"));
-  EXPECT_EQ(after.epoch, 2);
-  EXPECT_TRUE(after.epoch_complete);
-  EXPECT_EQ(after.step, 62 + 31);
-  EXPECT_GT(after.metrics.value("loss", 0.0), 0.0);
+  EXPECT_EQ(after.train.epoch, 2);
+  EXPECT_TRUE(after.train.epoch_complete);
+  EXPECT_EQ(after.train.step, 62 + 31);
+  EXPECT_GT(after.train.metrics.value("loss", 0.0), 0.0);
   // The run wrote epoch 2 alone: no empty remainder of epoch 1.
   const auto written = checkpoints_in(find_latest_checkpoint(dir / "logdir", "mid").parent_path());
   ASSERT_EQ(written.size(), 1u);
@@ -287,12 +382,108 @@ TEST(Train, EarlyStoppingAndBestPolicy) {
   o.max_checkpoints = 0;
   ASSERT_EQ(run_training(o), 0);
   const CheckpointInfo info = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "early"));
-  EXPECT_EQ(info.epoch, 1);  // only the first epoch improved on "nothing"
+  EXPECT_EQ(info.train.epoch, 1);  // only the first epoch improved on "nothing"
   // Epochs 1, 2 and 3 ran: the metrics log has three epoch rows.
   std::ifstream in(find_latest_checkpoint(dir / "logdir", "early").parent_path() / "metrics.jsonl");
   int epochs = 0;
   for (std::string line; std::getline(in, line);) epochs += line.find("\"kind\":\"epoch\"") != std::string::npos;
   EXPECT_EQ(epochs, 3);
+}
+
+TEST(Train, ResumedWithOtherSplitFlagsTheValidationFilesStay) {
+  test::TempDir dir;
+  write_corpus(dir / "data", 16);
+  write_config(dir / "tiny.config.json");
+  TrainOptions o = tiny_options(dir, "split");
+  o.num_epochs = 1;
+  ASSERT_EQ(run_training(o), 0);
+  const DataSplit before = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "split")).train.data;
+  ASSERT_EQ(before.val_files.size(), 4u);
+  EXPECT_EQ(before.batch_size, 4);
+
+  // Another batch size, validation fraction and seed, given on the command line: the split
+  // does not move.
+  TrainOptions other = o;
+  other.num_epochs = 2;
+  other.config_file_given = false;
+  other.batch_size = 2;
+  other.val_frac = 0.5;
+  other.rng_seed = 99;
+  other.given = {"batch_size", "val_frac", "rng_seed"};
+  ASSERT_EQ(run_training(other), 0);
+  const DataSplit after = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "split")).train.data;
+  EXPECT_EQ(after.val_files, before.val_files);
+  EXPECT_EQ(after.batch_size, 2);
+  EXPECT_EQ(after.n_train_files, 12);
+
+  // New files in the same folder join training; the validation files still do not.
+  write_corpus(dir / "data" / "new", 4, 16000, 0.5, 7);
+  TrainOptions grown = o;
+  grown.num_epochs = 3;
+  grown.config_file_given = false;
+  ASSERT_EQ(run_training(grown), 0);
+  const DataSplit grown_split = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "split")).train.data;
+  EXPECT_EQ(grown_split.val_files, before.val_files);
+  EXPECT_EQ(grown_split.batch_size, 2);  // not given: the checkpoint's
+  EXPECT_EQ(grown_split.n_train_files, 16);
+  EXPECT_NE(grown_split.files_hash, before.files_hash);
+}
+
+TEST(Train, ResumeFromContinuesTheNewerRunThatStartedFromIt) {
+  test::TempDir dir;
+  write_corpus(dir / "data", 12);
+  write_config(dir / "tiny.config.json");
+  TrainOptions base = tiny_options(dir, "base");
+  base.num_epochs = 1;
+  ASSERT_EQ(run_training(base), 0);
+  const fs::path start = find_latest_checkpoint(dir / "logdir", "base");  // 62 steps
+
+  // The same command twice: the second run goes on from where the first stopped.
+  TrainOptions cont = tiny_options(dir, "cont");
+  cont.config_file_given = false;
+  cont.resume_from = start;
+  cont.num_epochs = 5;
+  cont.max_steps = 70;
+  ASSERT_EQ(run_training(cont), 0);
+  const fs::path first = find_latest_checkpoint(dir / "logdir", "cont");
+  EXPECT_EQ(read_checkpoint_info(first).train.origin, absolute_normal(start));
+  cont.max_steps = 80;
+  ASSERT_EQ(run_training(cont), 0);
+  const CheckpointInfo second = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "cont"));
+  EXPECT_EQ(second.train.step, 80);  // 62 + 8 + 10: the first run's steps were kept
+  EXPECT_EQ(second.train.origin, absolute_normal(start));
+
+  // A plain resume keeps the line's origin; --resume_from another file starts from that file.
+  TrainOptions plain = cont;
+  plain.resume_from.clear();
+  plain.max_steps = 85;
+  ASSERT_EQ(run_training(plain), 0);
+  EXPECT_EQ(read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "cont")).train.origin, absolute_normal(start));
+  TrainOptions again = cont;
+  again.resume_from = first;
+  again.max_steps = 75;
+  ASSERT_EQ(run_training(again), 0);
+  const CheckpointInfo other = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "cont"));
+  EXPECT_EQ(other.train.step, 75);
+  EXPECT_EQ(other.train.origin, absolute_normal(first));
+}
+
+TEST(Train, TheSampleRateBelongsToTheModel) {
+  test::TempDir dir;
+  write_corpus(dir / "data", 8, 22050);
+  write_config(dir / "tiny.config.json");
+  TrainOptions o = tiny_options(dir, "rate");
+  o.num_epochs = 1;
+  ASSERT_EQ(run_training(o), 0);  // --sample_rate not given: the data's rate
+  EXPECT_EQ(read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "rate")).sample_rate_hz, 22050);
+  o.num_epochs = 2;
+  o.config_file_given = false;
+  o.sample_rate = 16000;
+  o.given = {"sample_rate"};
+  expect_error(o, ErrorKind::kConfig, "--sample_rate 16000 contradicts checkpoint");
+  o.sample_rate = 22050;
+  ASSERT_EQ(run_training(o), 0);
+  EXPECT_EQ(read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "rate")).train.epoch, 2);
 }
 
 TEST(Train, NamingAndTemperatureRules) {

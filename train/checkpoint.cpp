@@ -52,6 +52,11 @@ const torch::Tensor& checked(const TensorFile& f, const std::string& name, const
   return holder;
 }
 
+// Checkpoint name of the carried RNN state of tier `tier`, layer `layer`; kind "h" or "c".
+std::string rnn_state_name(std::size_t tier, const char* kind, std::size_t layer) {
+  return "train.rnn." + std::to_string(tier) + "." + kind + std::to_string(layer);
+}
+
 }  // namespace
 
 TensorFile weights_to_tensor_file(SampleRNN& model) {
@@ -61,7 +66,7 @@ TensorFile weights_to_tensor_file(SampleRNN& model) {
 }
 
 void save_checkpoint(const std::filesystem::path& path, SampleRNN& model, torch::optim::Optimizer* optimizer,
-                     const CheckpointInfo& info) {
+                     const CheckpointInfo& info, const ModelState* rnn_state) {
   TensorFile f = weights_to_tensor_file(model);
   if (optimizer != nullptr) {
     auto& state = optimizer->state();
@@ -87,14 +92,21 @@ void save_checkpoint(const std::filesystem::path& path, SampleRNN& model, torch:
     std::lock_guard<std::mutex> lock(gen.mutex());
     f.put("train.rng_state", to_file_tensor(gen.get_state()));
   }
+  if (rnn_state != nullptr) {
+    for (std::size_t k = 0; k < rnn_state->size(); ++k) {
+      const TierState& t = (*rnn_state)[k];
+      for (std::size_t l = 0; l < t.h.size(); ++l) f.put(rnn_state_name(k, "h", l), to_file_tensor(t.h[l]));
+      for (std::size_t l = 0; l < t.c.size(); ++l) f.put(rnn_state_name(k, "c", l), to_file_tensor(t.c[l]));
+    }
+  }
   f.metadata = to_metadata(info);
   save_safetensors(path, f);
 }
 
 CheckpointInfo load_checkpoint(const std::filesystem::path& path, SampleRNN& model,
-                               torch::optim::Optimizer* optimizer) {
+                               torch::optim::Optimizer* optimizer, ModelState* rnn_state) {
   const TensorFile f = load_safetensors(path, [&](const std::string& name) {
-    return optimizer != nullptr || is_weight_tensor(name);
+    return optimizer != nullptr || is_weight_tensor(name) || (rnn_state != nullptr && name.rfind("train.rnn.", 0) == 0);
   });
   const CheckpointInfo info = checkpoint_info_from_metadata(f.metadata, path);
   const std::string diff = config_differences(info.config, model->config());
@@ -107,22 +119,41 @@ CheckpointInfo load_checkpoint(const std::filesystem::path& path, SampleRNN& mod
   for (auto& item : model->named_parameters()) {
     item.value().copy_(checked(f, item.key(), item.value(), path, holder));
   }
+  if (rnn_state != nullptr) {
+    rnn_state->clear();
+    const ModelConfig& c = info.config;
+    if (f.has(rnn_state_name(0, "h", 0))) {
+      for (int k = 0; k < c.n_frame_tiers(); ++k) {
+        TierState t;
+        for (int l = 0; l < c.num_rnn_layers; ++l) {
+          t.h.push_back(from_file_tensor(f.at(rnn_state_name(k, "h", l))));
+          if (c.rnn_type == RnnType::kLstm) t.c.push_back(from_file_tensor(f.at(rnn_state_name(k, "c", l))));
+          const torch::Tensor& h = t.h.back();
+          if (h.dim() != 3 || h.size(0) != 1 || h.size(2) != c.dim) {
+            throw Error(ErrorKind::kInput, "'" + path.string() + "' holds an RNN state of the wrong shape",
+                        "the checkpoint is damaged; resume from an earlier one");
+          }
+        }
+        rnn_state->push_back(std::move(t));
+      }
+    }
+  }
   if (optimizer == nullptr) return info;
   auto& state = optimizer->state();
   for (const auto& item : model->named_parameters()) {
     const std::string base = "optim." + item.key() + ".";
     const torch::Tensor& p = item.value();
-    if (info.optimizer == "adam" && f.has(base + "exp_avg")) {
+    if (info.train.optimizer == "adam" && f.has(base + "exp_avg")) {
       auto s = std::make_unique<torch::optim::AdamParamState>();
       s->exp_avg(checked(f, base + "exp_avg", p, path, holder));
       s->exp_avg_sq(checked(f, base + "exp_avg_sq", p, path, holder));
       s->step(from_file_tensor(f.at(base + "step")).item<int64_t>());
       state[state_key(p)] = std::move(s);
-    } else if (info.optimizer == "sgd" && f.has(base + "momentum_buffer")) {
+    } else if (info.train.optimizer == "sgd" && f.has(base + "momentum_buffer")) {
       auto s = std::make_unique<torch::optim::SGDParamState>();
       s->momentum_buffer(checked(f, base + "momentum_buffer", p, path, holder));
       state[state_key(p)] = std::move(s);
-    } else if (info.optimizer == "rmsprop" && f.has(base + "square_avg")) {
+    } else if (info.train.optimizer == "rmsprop" && f.has(base + "square_avg")) {
       auto s = std::make_unique<torch::optim::RMSpropParamState>();
       s->square_avg(checked(f, base + "square_avg", p, path, holder));
       if (f.has(base + "momentum_buffer")) s->momentum_buffer(checked(f, base + "momentum_buffer", p, path, holder));

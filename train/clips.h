@@ -4,15 +4,23 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <vector>
 
 #include "train/train.h"
 #include "viz/tensorboard.h"
 
 namespace srnn {
 
-// Writes --max_generate_per_epoch clips of --output_file_dur seconds to <output_dir>/<id>/
-// with their statistics line, and adds them to the TensorBoard file at `step`.
-void write_training_clips(const std::filesystem::path& checkpoint, const TrainOptions& o, int epoch,
-                          std::uint64_t rng_seed, EventWriter& tb, std::int64_t step);
+// The seed the clips are primed with (--seed, --seed_offset, --seed_dur), as levels of the
+// model's quantiser; empty without --seed. Read once, before the first step, so that a
+// missing or short seed stops training at once. Logs what it uses.
+std::vector<std::int32_t> training_clip_seed(const TrainOptions& o, const ModelConfig& config, int sample_rate_hz);
+
+// Writes --max_generate_per_epoch clips of --output_file_dur seconds at the model's rate to
+// <output_dir>/<id>/ with their statistics line, and adds them to the TensorBoard file at
+// `step` as samplernn/clips/<name>.
+void write_training_clips(const std::filesystem::path& checkpoint, const TrainOptions& o, int sample_rate_hz,
+                          const std::vector<std::int32_t>& seed_levels, int epoch, std::uint64_t rng_seed,
+                          EventWriter& tb, std::int64_t step);
 
 }  // namespace srnn

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <random>
 
 #include "audio/decode.h"
@@ -31,13 +32,19 @@ Dataset::Dataset(const DatasetOptions& options) : options_(options) {
   std::vector<fs::path> paths = list_files_recursive(
       options.data_dir, [](const fs::path& p) { return has_audio_extension(p); });
   std::vector<AudioFileEntry> files;
+  std::string first_path;
   for (const fs::path& p : paths) {
     const AudioInfo info = probe_audio(p);
-    if (info.rate_hz != options.sample_rate_hz) {
+    if (options_.sample_rate_hz == 0) {
+      options_.sample_rate_hz = info.rate_hz;  // the first file's rate is the data's
+      first_path = p.string();
+    }
+    if (info.rate_hz != options_.sample_rate_hz) {
+      const std::string expected = first_path.empty() ? "--sample_rate is " + std::to_string(options_.sample_rate_hz)
+                                                      : "'" + first_path + "' is at " + std::to_string(options_.sample_rate_hz);
       throw Error(ErrorKind::kInput,
-                  "'" + p.string() + "' is sampled at " + std::to_string(info.rate_hz) + " Hz but --sample_rate is " +
-                      std::to_string(options.sample_rate_hz) + " Hz",
-                  "convert the data with `samplernn chunk --sample_rate " + std::to_string(options.sample_rate_hz) +
+                  "'" + p.string() + "' is sampled at " + std::to_string(info.rate_hz) + " Hz but " + expected + " Hz",
+                  "convert the data with `samplernn chunk --sample_rate " + std::to_string(options_.sample_rate_hz) +
                       "`, or pass the data's rate as --sample_rate");
     }
     if (info.n_frames < m.seq_len) {
@@ -47,32 +54,91 @@ Dataset::Dataset(const DatasetOptions& options) : options_(options) {
     }
     files.push_back({p, info.n_frames});
   }
-  const int B = options.batch_size;
   if (files.empty()) {
     throw Error(ErrorKind::kInput, "no usable audio files in '" + options.data_dir.string() + "'",
                 "prepare training data with `samplernn chunk`");
   }
-  std::mt19937_64 rng(options.rng_seed);
+  make_split(std::move(files));
+}
+
+std::string Dataset::relative_name(const AudioFileEntry& file) const {
+  return file.path.lexically_relative(options_.data_dir).generic_string();
+}
+
+namespace {
+
+// FNV-1a of the files' sorted "name:samples" lines.
+std::string listing_hash(const Dataset& data, const std::vector<AudioFileEntry>& files) {
+  std::vector<std::string> lines;
+  for (const AudioFileEntry& f : files) lines.push_back(data.relative_name(f) + ":" + std::to_string(f.n_samples));
+  std::sort(lines.begin(), lines.end());
+  std::string text;
+  for (const std::string& l : lines) text += l + "|";
+  return fnv1a_hex(text);
+}
+
+}  // namespace
+
+void Dataset::make_split(std::vector<AudioFileEntry> files) {
+  const DatasetOptions& o = options_;
+  const int B = o.batch_size;
+  split_.data_dir = absolute_normal(o.data_dir);
+  split_.files_hash = listing_hash(*this, files);
+  split_.batch_size = B;
+  split_.val_frac = o.val_frac;
+  split_.rng_seed = o.rng_seed;
+  std::mt19937_64 rng(o.rng_seed);
   std::shuffle(files.begin(), files.end(), rng);
-  int n_val_batches = 0;
-  if (options.val_frac > 0) {
-    n_val_batches = std::max(1, static_cast<int>(std::lround(options.val_frac * files.size() / B)));
+  std::vector<AudioFileEntry> rest;
+  if (o.keep_val_files) {
+    // The recorded validation files, in their recorded order, where they still exist.
+    std::map<std::string, std::size_t> where;
+    for (std::size_t i = 0; i < files.size(); ++i) where[relative_name(files[i])] = i;
+    std::vector<bool> is_val(files.size(), false);
+    for (const std::string& name : o.val_files) {
+      auto it = where.find(name);
+      if (it == where.end() || is_val[it->second]) continue;
+      is_val[it->second] = true;
+      val_.push_back(files[it->second]);
+    }
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      if (!is_val[i]) rest.push_back(files[i]);
+    }
+    if (val_.size() % B != 0) {
+      warnings_.push_back(std::to_string(val_.size() % B) + " of the " + std::to_string(val_.size()) +
+                          " validation files do not fill a batch of " + std::to_string(B) +
+                          " and are left out of validation (they stay out of training too)");
+    }
+  } else {
+    std::size_t n_val = 0;
+    if (o.val_frac > 0) {
+      n_val = static_cast<std::size_t>(std::max(1, static_cast<int>(std::lround(o.val_frac * files.size() / B)))) * B;
+    }
+    if (files.size() < n_val + B) {
+      throw Error(ErrorKind::kInput,
+                  "'" + o.data_dir.string() + "' has " + std::to_string(files.size()) + " usable files; with --batch_size " +
+                      std::to_string(B) + " and --val_frac " + std::to_string(o.val_frac) + " it needs at least " +
+                      std::to_string(n_val + B),
+                  "use a smaller --batch_size or more data");
+    }
+    val_.assign(files.begin(), files.begin() + n_val);
+    rest.assign(files.begin() + n_val, files.end());
   }
-  const std::size_t n_val = static_cast<std::size_t>(n_val_batches) * B;
-  if (files.size() < n_val + B) {
+  if (rest.size() < static_cast<std::size_t>(B)) {
     throw Error(ErrorKind::kInput,
-                "'" + options.data_dir.string() + "' has " + std::to_string(files.size()) + " usable files; with --batch_size " +
-                    std::to_string(B) + " and --val_frac " + std::to_string(options.val_frac) + " it needs at least " +
-                    std::to_string(n_val + B),
+                "'" + o.data_dir.string() + "' has " + std::to_string(rest.size()) +
+                    " training files besides the validation files, fewer than one batch of " + std::to_string(B),
                 "use a smaller --batch_size or more data");
   }
-  val_.assign(files.begin(), files.begin() + n_val);
-  const std::size_t n_train = (files.size() - n_val) / B * B;
-  train_.assign(files.begin() + n_val, files.begin() + n_val + n_train);
-  if (files.size() - n_val - n_train > 0) {
-    warnings_.push_back(std::to_string(files.size() - n_val - n_train) +
-                        " files are left out to make whole batches of " + std::to_string(B));
+  const std::size_t n_train = rest.size() / B * B;
+  train_.assign(rest.begin(), rest.begin() + n_train);
+  if (rest.size() > n_train) {
+    warnings_.push_back(std::to_string(rest.size() - n_train) + " files are left out to make whole batches of " +
+                        std::to_string(B));
   }
+  split_.train_hash = listing_hash(*this, train_);
+  split_.n_train_files = static_cast<std::int64_t>(train_.size());
+  for (const AudioFileEntry& f : val_) split_.val_files.push_back(relative_name(f));
 }
 
 static std::vector<std::vector<AudioFileEntry>> group(const std::vector<AudioFileEntry>& files, int B) {

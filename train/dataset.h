@@ -5,7 +5,10 @@
 // - Files are listed recursively and sorted, shuffled once with a fixed seed, then
 //   val_frac of them (rounded to whole batches, at least one batch when val_frac > 0) go
 //   to validation; the training set is cut to whole batches, as PRiSM does.
-// - Every file must have the --sample_rate; otherwise loading fails before the first step.
+// - A resumed run passes the checkpoint's validation files instead (keep_val_files): those
+//   still present stay in validation whatever the flags, and never become training files.
+// - Every file must have the --sample_rate (or, with sample_rate_hz 0, one rate shared by
+//   all files, which becomes the run's); otherwise loading fails before the first step.
 // - The training files are reshuffled every epoch, with a seed derived from (rng_seed,
 //   epoch), so a resumed run sees the same order as an uninterrupted one.
 // - Files of unequal length: a batch is cut to its shortest file, rounded down to whole
@@ -28,6 +31,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/train-state.h"
 
 namespace srnn {
 
@@ -35,9 +39,11 @@ struct DatasetOptions {
   std::filesystem::path data_dir;
   int batch_size = 64;
   double val_frac = 0.1;
-  int sample_rate_hz = 16000;
+  int sample_rate_hz = 16000;  // 0: the data's own rate
   std::uint64_t rng_seed = 0;
   ModelConfig model;
+  bool keep_val_files = false;        // validate on val_files (names relative to data_dir)
+  std::vector<std::string> val_files;
 };
 
 // This process's share of every batch in data-parallel training: of a batch of B files it
@@ -75,6 +81,11 @@ class Dataset {
   const std::vector<AudioFileEntry>& val_files() const { return val_; }
   const DatasetOptions& options() const { return options_; }
   const std::vector<std::string>& warnings() const { return warnings_; }
+  int sample_rate_hz() const { return options_.sample_rate_hz; }
+  // The split as a checkpoint records it.
+  const DataSplit& split() const { return split_; }
+  // Name of a file relative to data_dir, as the split records it.
+  std::string relative_name(const AudioFileEntry& file) const;
 
   // Training files in this epoch's order, grouped into batches.
   std::vector<std::vector<AudioFileEntry>> train_batches(int epoch) const;
@@ -87,9 +98,12 @@ class Dataset {
   Batch load(const std::vector<AudioFileEntry>& files, Shard shard = {}) const;
 
  private:
+  void make_split(std::vector<AudioFileEntry> files);
+
   DatasetOptions options_;
   std::vector<AudioFileEntry> train_, val_;
   std::vector<std::string> warnings_;
+  DataSplit split_;
 };
 
 // Loads batches on a background thread, one ahead of the consumer.

@@ -54,6 +54,13 @@ class LossScaler {
   // Unscales the gradients in place. Returns false when the step must be skipped.
   bool unscale(const std::vector<torch::Tensor>& params);
 
+  // The good steps since the last change of scale; with scale(), what a checkpoint keeps.
+  int good_steps() const { return good_steps_; }
+  void restore(double scale, int good_steps) {
+    scale_ = scale;
+    good_steps_ = good_steps;
+  }
+
  private:
   bool enabled_;
   double scale_;

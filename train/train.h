@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,7 @@ struct TrainOptions {
   bool config_file_given = false;  // an explicit --config_file must exist and agree with a resumed checkpoint
   std::filesystem::path output_dir = "./generated";
   int output_file_dur = 3;  // seconds
-  int sample_rate = 16000;
+  int sample_rate = 16000;  // when not given: the checkpoint's, or for a new model the data's
   int num_epochs = 100;
   std::string optimizer = "adam";  // adam | sgd | rmsprop
   double learning_rate = 0.001;
@@ -46,6 +47,7 @@ struct TrainOptions {
   std::vector<double> temperature = {0.95};
   std::filesystem::path seed;  // audio to prime generation with
   int seed_offset = 0;         // samples
+  double seed_dur = 2.0;       // seconds of the seed that prime the clips
   double val_frac = 0.1;
   std::int64_t rng_seed = -1;  // -1: random (printed, and stored in checkpoints)
   int num_threads = 1;
@@ -53,6 +55,9 @@ struct TrainOptions {
   std::string device = "auto";     // auto | cpu | cuda | cuda:N
   std::string precision = "fp32";  // fp32 | bf16 | fp16 (autocast; fp16 with loss scaling, CUDA only)
   int dist_timeout_s = 300;        // distributed runs: rendezvous and collective timeout
+  // Flags given on the command line, by name ("batch_size"). A resumed run takes the
+  // checkpoint's values for sample_rate, batch_size and val_frac unless they are given.
+  std::set<std::string> given;
 };
 
 // Runs training; returns the process exit code. Throws srnn::Error for failures.

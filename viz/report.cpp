@@ -1,6 +1,7 @@
 #include "viz/report.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -172,11 +173,20 @@ fs::path write_report(const fs::path& id_dir) {
     for (const auto& [epoch, path] : checkpoints_in(run)) {
       h << "<tr><td>" << esc(run.filename().string()) << "</td><td>" << esc(path.filename().string()) << "</td>";
       try {
-        const CheckpointInfo info = read_checkpoint_info(path);
+        const TrainState s = read_checkpoint_info(path).train;
+        // A finished epoch shows its metrics; a part of one, the running mean so far.
+        nlohmann::json m = s.metrics;
+        if (!s.epoch_complete) {
+          m = nlohmann::json::object();
+          if (s.epoch_steps > 0) {
+            m["loss"] = s.loss_sum / static_cast<double>(s.epoch_steps);
+            m["bits_per_sample"] = m["loss"].get<double>() / std::log(2.0);
+          }
+        }
         auto metric = [&](const char* k) {
-          return info.metrics.contains(k) && info.metrics[k].is_number() ? fixed(info.metrics[k].get<double>(), 4) : "";
+          return m.contains(k) && m[k].is_number() ? fixed(m[k].get<double>(), 4) : "";
         };
-        h << "<td>" << info.epoch << (info.epoch_complete ? "" : " (part)") << "</td><td>" << info.step << "</td><td>"
+        h << "<td>" << s.epoch << (s.epoch_complete ? "" : " (part)") << "</td><td>" << s.step << "</td><td>"
           << metric("loss") << "</td><td>" << metric("val_loss") << "</td><td>" << metric("bits_per_sample") << "</td>";
       } catch (const Error& e) {
         h << "<td colspan='5'>unreadable: " << esc(e.message()) << "</td>";
