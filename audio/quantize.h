@@ -1,4 +1,4 @@
-// Quantisation of samples in [-1, 1] to integer levels, and back (DESIGN.md, "Quantisation").
+// Quantisation of samples in [-1, 1] to integer levels, and back (docs/design.md, "Quantisation").
 //
 //   mu-law  (q = 256, mu = 255): y = sign(x) ln(1 + mu|x|) / ln(1 + mu)
 //   a-law   (q = 256, A = 87.6): y = sign(x) A|x| / (1 + ln A)            for |x| < 1/A

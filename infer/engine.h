@@ -1,5 +1,5 @@
 // The torch-free generation engine: runs a batch of sequences through a model one sample
-// at a time (DESIGN.md, "Generation").
+// at a time (docs/design.md, "Generation").
 //
 // Per sample, the sample tier sums F_1 rows of the precomputed table, adds the conditioning
 // vector, and runs its three dense layers through gemm_small; frame tier k steps once every

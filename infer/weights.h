@@ -5,7 +5,7 @@
 // - with skip_conn, the first RNN layer's input weight, which PRiSM applies to concat(x, x),
 //   folded into one (dim, G * H) matrix: W[:, :dim] + W[:, dim:];
 // - the sample tier's embedding and kernel-F_1 convolution multiplied out into the lookup
-//   table T[level * F_1 + j] = E[level] . W[:, j, :] (DESIGN.md), so a sample costs F_1 row
+//   table T[level * F_1 + j] = E[level] . W[:, j, :] (docs/design.md), so a sample costs F_1 row
 //   additions instead of a (q * F_1) x dim product.
 // This file is the one place where checkpoint layouts become engine layouts.
 //

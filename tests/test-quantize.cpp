@@ -24,7 +24,7 @@ std::vector<Case> all_cases() {
 
 std::string name_of(const Case& c) { return q_type_name(c.type) + "/" + std::to_string(c.q_levels); }
 
-// The DESIGN.md formula, computed independently in long double.
+// The formula of docs/design.md, computed independently in long double.
 int reference_level(QType type, int q, long double x) {
   x = std::max(-1.0L, std::min(1.0L, x));
   const long double a = std::fabs(x);

@@ -1,5 +1,5 @@
 // Training data: WAV files under --data_dir, split into training and validation, batched,
-// quantised and cut into TBPTT windows (DESIGN.md, "Training window"). Torch-free.
+// quantised and cut into TBPTT windows (docs/design.md, "Training window"). Torch-free.
 //
 // Rules:
 // - Files are listed recursively and sorted, shuffled once with a fixed seed, then

@@ -1,4 +1,4 @@
-// Generation with the LibTorch model, sample by sample (DESIGN.md, "Generation"). It is the
+// Generation with the LibTorch model, sample by sample (docs/design.md, "Generation"). It is the
 // reference for the fast engine and the path for clips during training.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The SampleRNN model in LibTorch (DESIGN.md, "The model"), for training and as the
+// The SampleRNN model in LibTorch (docs/design.md, "The model"), for training and as the
 // reference the torch-free engine is tested against.
 //
 // Parameter names are the tensor names in checkpoints (docs/formats.md):

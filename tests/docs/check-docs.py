@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Keeps the documentation true to the binary.
 
-1. Every `samplernn` command line in the ```sh blocks of README.md and docs/*.md is parsed by
-   the real binary (SRNN_CHECK_FLAGS=1 makes it stop after parsing): an unknown flag, a
-   missing required flag or a bad value fails the test.
-2. Every block announced by a `<!-- docs-test: run -->` line is run with bash, in order, in a
-   scratch folder holding synthetic albums (albums/first.wav and five more, 60 s each) and
-   the repository's configs/. `samplernn` is on the PATH; `samplernn train` gets
-   `--max_steps 3` appended so that it takes seconds.
+1. Every `samplernn` command line in the shell blocks (```sh, ```bash, ```shell) of README.md
+   and docs/*.md is parsed by the real binary (SRNN_CHECK_FLAGS=1 makes it stop after
+   parsing): an unknown flag, a missing required flag or a value of the wrong type fails the
+   test, and so does a line that names samplernn in a way this script cannot extract.
+2. Every block announced by a `<!-- docs-test: run -->` line is run with bash, in order, in an
+   empty scratch folder outside the repository holding only synthetic albums (albums/*.wav,
+   six of 60 s each), so the blocks cannot lean on repository files. `samplernn` is on the
+   PATH; `samplernn train` gets `--max_steps 3` appended so that it takes seconds.
 
     tests/docs/check-docs.py --bin build/cli/samplernn --root .
 """
@@ -17,14 +18,17 @@ import glob
 import math
 import os
 import random
+import re
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
 import wave
 
 RUN_MARKER = "<!-- docs-test: run -->"
+SHELL_FENCES = ("sh", "bash", "shell")
+# Words that may stand before `samplernn` in a documented command: they run it.
+WRAPPERS = ("time", "nohup", "env", "exec", "do", "then")
 
 
 def sh_blocks(path):
@@ -40,7 +44,7 @@ def sh_blocks(path):
             while i < len(lines) and not lines[i].startswith("```"):
                 body.append(lines[i])
                 i += 1
-            if info == "sh":
+            if info in SHELL_FENCES:
                 blocks.append((start + 1, "\n".join(body), last_text.strip() == RUN_MARKER))
             last_text = ""
         elif line.strip():
@@ -49,25 +53,38 @@ def sh_blocks(path):
     return blocks
 
 
-def samplernn_commands(text):
-    """The argument lists of the samplernn invocations in a shell block."""
+def is_samplernn(word):
+    return os.path.basename(word) == "samplernn"
+
+
+def samplernn_commands(text, unreadable=None):
+    """The argument lists of the samplernn invocations in a shell block. Lines that name
+    samplernn but yield no invocation are appended to `unreadable`."""
     out = []
     for cmd in text.replace("\\\n", " ").split("\n"):
+        found = len(out)
         try:
             words = shlex.split(cmd, comments=True)
         except ValueError:
-            continue
-        # Split at pipes and command separators; skip leading VAR=value assignments.
+            words = None
+        # Split at pipes and command separators; skip leading VAR=value assignments and the
+        # wrappers that run a command (time, nohup, ...).
         segment = []
-        for w in words + ["|"]:
-            if w in ("|", "&&", ";", "||"):
+        for w in (words or []) + ["|"]:
+            if w in ("|", "&&", ";", "||", "&"):
                 while segment and "=" in segment[0] and not segment[0].startswith("-"):
                     segment.pop(0)
-                if segment and os.path.basename(segment[0]) == "samplernn":
+                if segment and not is_samplernn(segment[0]) and os.path.basename(segment[0]) in WRAPPERS:
+                    at = next((i for i, x in enumerate(segment) if is_samplernn(x)), None)
+                    segment = segment[at:] if at is not None else segment
+                if segment and is_samplernn(segment[0]):
                     out.append(segment[1:])
                 segment = []
             else:
                 segment.append(w)
+        code = cmd.split("#")[0]
+        if unreadable is not None and len(out) == found and re.search(r"(^|[\s/(`])samplernn(\s|$)", code):
+            unreadable.append(cmd.strip())
     return out
 
 
@@ -99,14 +116,17 @@ def main():
         for line, text, run in sh_blocks(f):
             if run:
                 run_blocks.append((f, line, text))
-            for argv in samplernn_commands(text):
+            unreadable = []
+            for argv in samplernn_commands(text, unreadable):
                 n_checked += 1
                 r = subprocess.run([binary] + argv, env=dict(os.environ, SRNN_CHECK_FLAGS="1"),
                                    capture_output=True, text=True)
                 if r.returncode != 0:
                     failures.append(f"{f}:{line}: samplernn {' '.join(argv)}\n  {r.stdout}{r.stderr}".strip())
+            for cmd in unreadable:
+                failures.append(f"{f}:{line}: cannot extract the samplernn command from: {cmd}")
     print(f"parsed {n_checked} documented samplernn command lines")
-    if n_checked < 20:
+    if n_checked < 30:
         failures.append(f"only {n_checked} command lines found: is the extraction broken?")
 
     with tempfile.TemporaryDirectory(prefix="srnn-docs-") as work:
@@ -114,7 +134,6 @@ def main():
         names = ["first", "second", "third", "fourth", "fifth", "sixth"]
         for i, name in enumerate(names):
             write_album(os.path.join(work, "albums", name + ".wav"), 60, 180.0 + 45.0 * i, i)
-        shutil.copytree(os.path.join(args.root, "configs"), os.path.join(work, "configs"))
         bindir = os.path.join(work, ".bin")
         os.makedirs(bindir)
         wrapper = os.path.join(bindir, "samplernn")
