@@ -144,7 +144,8 @@ TEST(Decode, BadFilesGiveOneClearLine) {
   std::ifstream in(dir / "good.wav", std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::ofstream(dir / "cut.wav", std::ios::binary) << bytes.substr(0, 30);
-  expect_input_error(dir / "cut.wav", "cut.wav");
+  // The path is checked by expect_input_error; the reason is libsndfile's, passed on.
+  expect_input_error(dir / "cut.wav", "not a readable audio file (libsndfile: ");
 }
 
 TEST(Decode, ATruncatedFileDecodesWhatIsThere) {
@@ -192,9 +193,11 @@ TEST(Write, FloatWavAndFlacOnRequest) {
   for (std::size_t i = 0; i < x.size(); ++i) ASSERT_EQ(f[i], x[i]);
   const std::vector<float> flac = load_interleaved(dir / "f.flac", &info);
   EXPECT_NE(info.format.find("FLAC"), std::string::npos) << info.format;
+  ASSERT_EQ(flac.size(), x.size());
   for (std::size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(flac[i], x[i], 0.5 / 32768 + 1e-9);
   for (const char* name : {"f24.flac", "f24.wav"}) {
     const std::vector<float> y = load_interleaved(dir / name, &info);
+    ASSERT_EQ(y.size(), x.size()) << name;
     for (std::size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(y[i], x[i], 0.5 / 8388608 + 1e-9) << name;
   }
   EXPECT_THROW(parse_audio_format("mp4"), Error);

@@ -46,7 +46,7 @@ TEST(PlanChunks, TheChunkThatReachesTheEndIsNotWritten) {
 
 TEST(PlanChunks, RatesThatAreNotWholeSamplesPerMillisecond) {
   const auto chunks = plan_chunks(22050 * 10, 22050, options(1000, 300));
-  ASSERT_FALSE(chunks.empty());
+  ASSERT_GE(chunks.size(), 2u);
   EXPECT_EQ(chunks[1].begin, 15435u);  // floor(700 ms * 22.05)
   EXPECT_EQ(chunks[1].end, 37485u);    // floor(1700 ms * 22.05)
 }
@@ -106,11 +106,12 @@ TEST(Silence, ThresholdIsInDbfsOfTheRms) {
   const std::size_t n = 16000 * 5;
   const std::vector<float> quiet(n, static_cast<float>(db_to_amplitude(-64.5)));
   const std::vector<float> louder(n, static_cast<float>(db_to_amplitude(-63.5)));
-  for (bool f : silent_flags(quiet, 16000, o)) EXPECT_TRUE(f);
-  for (bool f : silent_flags(louder, 16000, o)) EXPECT_FALSE(f);
+  // Chunks [0,1) .. [3,4) s; [4,5) reaches the end and is not planned.
+  EXPECT_EQ(silent_flags(quiet, 16000, o), std::vector<bool>(4, true));
+  EXPECT_EQ(silent_flags(louder, 16000, o), std::vector<bool>(4, false));
   ChunkOptions lower = o;
   lower.silence_threshold_db = -70.0;
-  for (bool f : silent_flags(quiet, 16000, lower)) EXPECT_FALSE(f);
+  EXPECT_EQ(silent_flags(quiet, 16000, lower), std::vector<bool>(4, false));
 }
 
 // The definition, checked window by window without prefix sums.
@@ -128,6 +129,8 @@ bool naive_silent(const std::vector<float>& x, int rate_hz, const ChunkSpan& c, 
 
 TEST(Silence, PrefixSumsAgreeWithARescanOfEveryWindow) {
   std::mt19937 rng(42);
+  // Both answers must occur, or agreement would not show that the fast path decides anything.
+  int total_silent = 0, total = 0;
   for (int rate : {16000, 22050, 8000}) {
     for (int trial = 0; trial < 4; ++trial) {
       // Noise bursts at random levels around the threshold with random quiet gaps.
@@ -143,15 +146,16 @@ TEST(Silence, PrefixSumsAgreeWithARescanOfEveryWindow) {
       }
       const ChunkOptions o = options(1000, 250, 300);
       const SilenceDetector det(x, rate);
-      int n_silent = 0;
       for (const ChunkSpan& c : plan_chunks(x.size(), rate, o)) {
         const bool fast = det.has_silent_window(c, o);
         ASSERT_EQ(fast, naive_silent(x, rate, c, o)) << "rate " << rate << " chunk " << c.number;
-        n_silent += fast;
+        total_silent += fast;
+        ++total;
       }
-      (void)n_silent;
     }
   }
+  EXPECT_GT(total_silent, 0) << "of " << total << " chunks";
+  EXPECT_LT(total_silent, total);
 }
 
 TEST(ChunkFile, WritesNumberedChunksAndSkipsSilentOnes) {

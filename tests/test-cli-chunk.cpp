@@ -146,9 +146,11 @@ TEST(CliChunk, NeverOverwritesAnInput) {
   write_tone(dir / "a.wav", 20, 16000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
   write_tone(dir / "a_chunk_1.wav", 3, 16000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);  // an input that looks like output
   const auto r = run_command(kBin + " chunk --input_dir " + q(dir.path()) + " --output_dir " + q(dir.path()));
-  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kUsage)) << r.output;
   EXPECT_NE(r.output.find("refusing to overwrite the input file"), std::string::npos) << r.output;
   EXPECT_EQ(probe_audio(dir / "a_chunk_1.wav").n_frames, 3 * 16000);
+  // The inputs are checked before any chunk is written: a_chunk_2.wav must not appear either.
+  EXPECT_EQ(test::list_names(dir.path()), (std::vector<std::string>{"a.wav", "a_chunk_1.wav"}));
 }
 
 TEST(CliChunk, UsageErrors) {

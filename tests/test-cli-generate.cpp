@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sndfile.h>
 
+#include <cmath>
 #include <fstream>
 #include <regex>
 
@@ -129,6 +130,11 @@ TEST_F(CliGenerate, PlotDrawsEachFileOrOneStackedFigure) {
   EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kInput)) << r.output;
   EXPECT_NE(r.output.find("nothing.wav"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(d / "fig.svg")) << r.output;  // the readable file is still drawn
+  const std::string svg = test::read_file(d / "fig.svg");
+  std::smatch header;
+  ASSERT_TRUE(std::regex_search(svg, header, std::regex(R"(<svg [^>]*>)"))) << svg.substr(0, 400);
+  EXPECT_TRUE(std::regex_search(header.str(), std::regex(R"( width="640(pt)?")"))) << header.str();
+  EXPECT_TRUE(std::regex_search(header.str(), std::regex(R"( height="300(pt)?")"))) << header.str();
   r = run_command(kBin + " plot " + q(d / "data" / "c4.wav") + " --fft_size 1000 --output " + q(d / "x.png"));
   EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kUsage)) << r.output;
   EXPECT_NE(r.output.find("--fft_size"), std::string::npos) << r.output;
@@ -157,12 +163,35 @@ TEST_F(CliGenerate, SeedsAtAnotherRateAreResampledAndCanLeadTheOutput) {
   EXPECT_NE(r.output.find("Primed 8000/8000 seed samples (100%)"), std::string::npos) << r.output;
   // 0.5 s of seed is 8000 samples, whole top frames of 16: all of it leads the output.
   EXPECT_EQ(probe_audio(dir_->path() / "seeded" / "x_e=1_t=0.95.wav").n_frames, 8000 + 8000);
+  // It leads as decoded and resampled, not as its quantised levels: the only change is the
+  // 16-bit PCM of the output file, at most half a step of 1/32768 (measured: 1.53e-5; the
+  // mu-law levels the model is primed on would be up to 6.7e-3 away at amplitude 0.3).
+  const std::vector<float> resampled = load_mono(dir_->path() / "seed.flac", 16000).samples;
+  const auto expect_seed_leads = [&](const fs::path& clip, std::size_t offset, std::size_t n) {
+    const std::vector<float> out = load_mono(clip, 0).samples;
+    ASSERT_GE(out.size(), n) << clip;
+    ASSERT_GE(resampled.size(), offset + n);
+    double largest = 0;
+    std::size_t where = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const double diff = std::fabs(double(out[i]) - resampled[offset + i]);
+      if (diff > largest) {
+        largest = diff;
+        where = i;
+      }
+    }
+    EXPECT_LE(largest, 0.5 / 32768 + 1e-7) << clip << ": largest difference at sample " << where << ", first samples "
+                                           << out[0] << " " << out[1] << " " << out[2] << " vs " << resampled[offset]
+                                           << " " << resampled[offset + 1] << " " << resampled[offset + 2];
+  };
+  expect_seed_leads(dir_->path() / "seeded" / "x_e=1_t=0.95.wav", 0, 8000);
 
   // Without --seed_dur a PRiSM command line primes on a bounded stretch, and says how long.
   r = run_command(gen("--output_path seeded2/x.wav --dur 0.25 --seed seed.flac --seed_offset 1000 --include_seed"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("Priming on 2.00 s of 'seed.flac' from sample 1000"), std::string::npos) << r.output;
   EXPECT_EQ(probe_audio(dir_->path() / "seeded2" / "x_e=1_t=0.95.wav").n_frames, 32000 + 4000);
+  expect_seed_leads(dir_->path() / "seeded2" / "x_e=1_t=0.95.wav", 1000, 32000);
   // A seed shorter than asked for gives what it has, and says so.
   r = run_command(gen("--output_path seeded3/x.wav --dur 0.25 --seed seed.flac --seed_dur 60"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -242,10 +271,8 @@ TEST_F(CliGenerate, StreamsAValidWavToStdout) {
 
 TEST_F(CliGenerate, BadInputIsOneClearLine) {
   const fs::path d = dir_->path();
-  auto expect = [&](const std::string& cmd, ErrorKind kind, const std::string& needle) {
-    const auto r = run_command(cmd);
-    EXPECT_EQ(r.exit_code, exit_code(kind)) << cmd << "\n" << r.output;
-    EXPECT_NE(r.output.find(needle), std::string::npos) << cmd << "\n" << r.output;
+  auto expect = [](const std::string& cmd, ErrorKind kind, const std::string& needle) {
+    test::expect_one_error_line(cmd, exit_code(kind), needle);
   };
   const std::string base = "cd " + q(d) + " && " + kBin + " generate --output_path bad/x.wav ";
   expect(base + "--checkpoint_path nowhere/model.ckpt-3", ErrorKind::kInput, "does not exist");
@@ -279,7 +306,7 @@ TEST_F(CliGenerate, EvalScoresFilesAndFoldersAgainstTheLevelHistogram) {
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.output, m, std::regex(R"(All 3 files, 0\.00 h: NLL (\d+\.\d+) bits/sample, level-histogram entropy (\d+\.\d+) bits/sample)")))
       << r.output;
-  const double all_bits = std::stod(m[1].str());  // before r is replaced below
+  const double all_bits = std::stod(m[1].str()), all_entropy = std::stod(m[2].str());  // before r is replaced
   // The sine it was trained on is easier for the model than white noise, which is close to
   // its level-histogram entropy at best.
   std::smatch a, b;
@@ -291,11 +318,27 @@ TEST_F(CliGenerate, EvalScoresFilesAndFoldersAgainstTheLevelHistogram) {
   r = run_command(eval + " --json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
-  EXPECT_EQ(j["files"].size(), 3u);
+  ASSERT_EQ(j["files"].size(), 3u);
   EXPECT_NEAR(j["nll_bits_per_sample"].get<double>(), all_bits, 1e-3);
+  EXPECT_NEAR(j["histogram_entropy_bits"].get<double>(), all_entropy, 1e-3);
+  auto file_entry = [&](const std::string& name) {
+    for (const auto& f : j["files"]) {
+      if (fs::path(f["file"].get<std::string>()).filename() == name) return f;
+    }
+    ADD_FAILURE() << name << " missing from " << j.dump();
+    return nlohmann::json::object({{"seconds", 0.0}, {"nll_bits_per_sample", 0.0}, {"histogram_entropy_bits", 0.0}});
+  };
+  // White noise has no structure to learn: no model beats its level histogram by more than
+  // the histogram's estimation bias (about 0.02 bits at 8000 samples).
+  const auto noise = file_entry("b.wav");
+  EXPECT_GT(noise["histogram_entropy_bits"].get<double>(), 1.0) << noise.dump();
+  EXPECT_GE(noise["nll_bits_per_sample"].get<double>(), noise["histogram_entropy_bits"].get<double>() - 0.1)
+      << noise.dump();
+  EXPECT_DOUBLE_EQ(file_entry("c.flac")["seconds"].get<double>(), 1.2);
 
   r = run_command("cd " + q(d) + " && " + kBin + " eval --checkpoint_path " + q(*checkpoint_) + " missing.wav");
   EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kInput)) << r.output;
+  EXPECT_NE(r.output.find("'missing.wav'"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -251,7 +251,10 @@ TEST_F(DistributedTrain, AKilledRankStopsTheLauncherAndTheSameCommandResumes) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_NE(text.find("exit="), std::string::npos) << "the launcher did not stop within 90 s:\n" << text;
   EXPECT_LT(seconds, 60.0);
-  EXPECT_EQ(text.find("exit=0"), std::string::npos) << text;
+  // A rank that dies by a signal has no exit status of its own: the launcher reports a peer failure.
+  std::smatch exit_match;
+  ASSERT_TRUE(std::regex_search(text, exit_match, std::regex(R"(exit=(\d+))"))) << text;
+  EXPECT_EQ(std::stoi(exit_match[1].str()), exit_code(ErrorKind::kPeer)) << text;
   EXPECT_NE(text.find("rank 1 (pid " + pid + ") was killed by signal 9"), std::string::npos) << text;
 
   // Rank 0 kept the steps done before the failure; the same command resumes from them.
@@ -331,7 +334,7 @@ TEST_F(DistributedTrain, NoGpuGivesAClearMessage) {
   EXPECT_NE(r.output.find("no CUDA GPU is available"), std::string::npos) << r.output;
   r = run_command(gen + "auto");  // no GPU: the CPU engine
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("kernels"), std::string::npos) << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"((scalar|avx2|avx512) kernels)"))) << r.output;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 
 #include "infer/engine.h"
 #include "train/checkpoint.h"
@@ -92,17 +93,20 @@ TEST(Engine, TeacherForcedLogitsEqualLibTorch) {
       config({4, 16}, RnnType::kLstm, true, QType::kLinear, 1024),     // LSTM, skip, linear
       config({2, 4, 16}, RnnType::kGru, false, QType::kALaw, 256),     // 4-tier
   };
+  // Measured: 2.6e-14 to 1.6e-13 over these eight configs, fp32 rounding only; the bound
+  // keeps a margin of about 100 over the worst.
+  const double bound = 2e-11;
   for (const ModelConfig& c : configs) {
     const double nmse = teacher_forced_nmse(c);
-    EXPECT_LE(nmse, 1e-6) << name_of(c);
+    EXPECT_LE(nmse, bound) << name_of(c);
     EXPECT_GT(nmse, 0.0) << "suspiciously exact: " << name_of(c);
   }
   ModelConfig wn = config({4, 16}, RnnType::kGru, true, QType::kMuLaw, 256);
   wn.weight_norm = true;
   wn.learn_h0 = true;
-  EXPECT_LE(teacher_forced_nmse(wn), 1e-6) << name_of(wn);
+  EXPECT_LE(teacher_forced_nmse(wn), bound) << name_of(wn);
   wn.rnn_type = RnnType::kLstm;
-  EXPECT_LE(teacher_forced_nmse(wn), 1e-6) << name_of(wn);
+  EXPECT_LE(teacher_forced_nmse(wn), bound) << name_of(wn);
 }
 
 TEST(Engine, ASeedLeavesEveryTierInTheTeacherForcedState) {
@@ -172,9 +176,11 @@ TEST(Engine, AgreesWithTheLibTorchGeneratorAtAColdTemperature) {
   // Near temperature 0 both draw the argmax, so the two generators write the same levels,
   // primed by the same seed, until float rounding (about 1e-7 relative) flips a near-tie of
   // the two largest logits; from there the autoregressive sequences part. The first 120
-  // samples cover 30 steps of the lower frame tier and 8 of the top one.
+  // samples cover 30 steps of the lower frame tier and 8 of the top one. A random model's
+  // argmax often settles on one level; this one keeps moving (10 levels in the first 120
+  // samples, 10 in the last 60 of them), so agreement says more than "both stayed put".
   const ModelConfig c = config({4, 16}, RnnType::kGru, false, QType::kMuLaw, 256);
-  SampleRNN model = random_model(c, 21);
+  SampleRNN model = random_model(c, 30);
   const EngineWeights w = engine_weights_of(model);
   std::vector<std::int32_t> seed;
   for (int i = 0; i < 48; ++i) seed.push_back(60 + (i * 37) % 140);
@@ -189,6 +195,11 @@ TEST(Engine, AgreesWithTheLibTorchGeneratorAtAColdTemperature) {
   o.seed_levels.assign(seed.begin(), seed.end());
   const torch::Tensor torch_levels = generate_torch(model, o);
   for (int s = 0; s < 2; ++s) {
+    ASSERT_EQ(engine_levels[s].size(), 200u);
+    const std::set<std::int32_t> levels(engine_levels[s].begin(), engine_levels[s].begin() + 120);
+    const std::set<std::int32_t> late_levels(engine_levels[s].begin() + 60, engine_levels[s].begin() + 120);
+    EXPECT_GE(levels.size(), 8u) << "sequence " << s << " is nearly constant";
+    EXPECT_GE(late_levels.size(), 5u) << "sequence " << s << " settled early";
     for (int t = 0; t < 120; ++t) {
       ASSERT_EQ(engine_levels[s][t], torch_levels[s][t].item<int64_t>()) << "sequence " << s << " sample " << t;
     }

@@ -170,6 +170,19 @@ TEST(CheckpointInfo, MetadataRoundTripsEveryFieldOfTheTrainingState) {
   EXPECT_EQ(back.sample_rate_hz, 22050);
   // The state serialises to the same JSON after the round trip: every field came back.
   EXPECT_EQ(to_json(back.train), to_json(s));
+  // ...and a field to_json dropped would be missing on both sides: check some by name.
+  EXPECT_EQ(back.train.epoch, 9);
+  EXPECT_FALSE(back.train.epoch_complete);
+  EXPECT_EQ(back.train.batch, 3);
+  EXPECT_EQ(back.train.window, 17);
+  EXPECT_EQ(back.train.accuracy_sum, 3.0625);
+  EXPECT_EQ(back.train.epoch_seconds, 12.5);
+  EXPECT_EQ(back.train.loss_scale, 32768);
+  EXPECT_EQ(back.train.loss_scale_good_steps, 11);
+  EXPECT_EQ(back.train.origin, "/models/start.safetensors");
+  EXPECT_EQ(back.train.data.n_train_files, 64);
+  EXPECT_EQ(back.train.data.train_hash, "fedcba9876543210");
+  EXPECT_EQ(back.train.data.val_frac, 0.125);
   EXPECT_EQ(back.train.rng_seed, 0xfedcba9876543210ULL);
   EXPECT_EQ(back.train.data.val_files, (std::vector<std::string>{"b/x.wav", "a.wav"}));
   ASSERT_TRUE(back.train.best.has_value());

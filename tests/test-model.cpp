@@ -55,12 +55,22 @@ void expect_gradients_match(const ModelConfig& c, int64_t batch = 2, bool dropou
   model->zero_grad();
   loss_fn().backward();
   const double eps = 1e-6;
-  int checked = 0;
+  // Embedding rows of levels the sample tier never reads have no gradient at all: check rows
+  // of levels it does read, x[:, L - F_1 : L + T - 1], so that a lost gradient shows.
+  const int64_t L = c.lookback(), F1 = c.frame_sizes[0], emb = c.embedding_size();
+  const std::vector<int64_t> read_levels = {x[0][L - F1].item<int64_t>(), x[1][L + c.seq_len / 2].item<int64_t>(),
+                                            x[1][L + c.seq_len - 2].item<int64_t>()};
+  int checked = 0, nonzero = 0;
   for (auto& item : model->named_parameters()) {
     torch::Tensor p = item.value();
     const torch::Tensor grad = p.grad().clone();
     torch::Tensor flat = p.data().view({-1});
-    for (int64_t i : {int64_t{0}, flat.numel() / 2, flat.numel() - 1}) {
+    std::vector<int64_t> indices = {0, flat.numel() / 2, flat.numel() - 1};
+    if (item.key() == "sample.embedding.weight") {
+      indices = {read_levels[0] * emb, read_levels[1] * emb + emb / 2, read_levels[2] * emb + emb - 1};
+    }
+    double largest_numeric = 0.0;
+    for (int64_t i : indices) {
       const double orig = flat[i].item<double>();
       double plus, minus;
       {
@@ -73,12 +83,20 @@ void expect_gradients_match(const ModelConfig& c, int64_t batch = 2, bool dropou
       }
       const double numeric = (plus - minus) / (2 * eps);
       const double analytic = grad.view({-1})[i].item<double>();
-      EXPECT_NEAR(analytic, numeric, 1e-3 * std::max(1.0, std::fabs(numeric)))
+      // Central differences in double with eps 1e-6 are off by at most 7e-9 here (rounding of
+      // the loss over 2 eps): 1e-7 leaves a 15x margin yet catches a gradient that is missing.
+      EXPECT_NEAR(analytic, numeric, 1e-7 + 1e-6 * std::fabs(numeric))
           << item.key() << "[" << i << "] in " << describe(c);
       ++checked;
+      nonzero += std::fabs(numeric) > 1e-6;
+      largest_numeric = std::max(largest_numeric, std::fabs(numeric));
     }
+    // A parameter the loss does not depend on would pass the comparison as 0 == 0.
+    EXPECT_GT(largest_numeric, 1e-6) << item.key() << " does not move the loss in " << describe(c);
   }
   EXPECT_GT(checked, 20);
+  // Only units a ReLU keeps dead have zero gradients; most checked elements must not.
+  EXPECT_GE(nonzero, checked * 9 / 10) << "of " << checked << " in " << describe(c);
 }
 
 TEST(ModelGradients, ThreeTierGru) { expect_gradients_match(tiny_config()); }
@@ -156,8 +174,11 @@ TEST(ModelForms, FrameTierIsPrismsWiring) {
       if (skip) {
         EXPECT_TRUE(tier->skip[0]->b.defined());   // Dense(use_bias=(i == 0))
         EXPECT_FALSE(tier->skip[1]->b.defined());
-        // Keras he_uniform: |w| <= sqrt(6 / fan_in).
-        EXPECT_LE(tier->skip[1]->w.abs().max().item<double>(), std::sqrt(6.0 / c.dim));
+        // Keras he_uniform: U(-sqrt(6 / fan_in), sqrt(6 / fan_in)); of dim * dim draws the
+        // largest reaches half the bound unless the scale is wrong (chance 2^-36).
+        const double bound = std::sqrt(6.0 / c.dim), largest = tier->skip[1]->w.abs().max().item<double>();
+        EXPECT_LE(largest, bound);
+        EXPECT_GT(largest, 0.5 * bound);
       }
       const torch::Tensor samples = torch::randint(0, 256, {2, 5 * c.frame_sizes[0]}, torch::kLong);
       const torch::Tensor cond = torch::randn({2, 5, c.dim}, torch::kFloat64);
@@ -287,7 +308,8 @@ TEST(Model, IsCausal) {
     // logits[:, t] predicts x[:, L + t] and must not see it.
     EXPECT_TRUE(torch::equal(out.narrow(1, 0, t + 1), base.narrow(1, 0, t + 1))) << "t=" << t;
     if (t + 1 < c.seq_len) {
-      EXPECT_FALSE(torch::equal(out, base)) << "t=" << t;
+      // logits[:, t + 1] reads x[:, L + t] through the sample tier, so it must see the change.
+      EXPECT_FALSE(torch::equal(out.narrow(1, t + 1, 1), base.narrow(1, t + 1, 1))) << "t=" << t;
     }
   }
 }
@@ -346,12 +368,20 @@ TEST(Precision, AutocastRunsTheGemmsInBf16AndTheGruInFp32) {
   SampleRNN model(c);
   const torch::Tensor x = torch::randint(0, c.q_levels, {2, c.lookback() + c.seq_len}, torch::kLong);
   ModelState s = model->initial_state(2);
+  const FrameTier& tier = model->tiers[0];
+  const torch::Tensor gru_in = torch::randn({2, 3, c.dim}), gru_h0 = torch::zeros({2, c.dim});
+  auto [fp32_out, fp32_h] = gru_layer(gru_in, gru_h0, tier->w_ih[0], tier->w_hh[0], tier->b_ih[0], tier->b_hh[0]);
   {
     AutocastScope autocast(Precision::kBf16, torch::kCPU);
     EXPECT_EQ(model->forward(x, s).scalar_type(), torch::kBFloat16);
-    auto [out, h] = gru_layer(torch::randn({2, 3, c.dim}), torch::zeros({2, c.dim}), model->tiers[0]->w_ih[0],
-                              model->tiers[0]->w_hh[0], model->tiers[0]->b_ih[0], model->tiers[0]->b_hh[0]);
+    auto [out, h] = gru_layer(gru_in, gru_h0, tier->w_ih[0], tier->w_hh[0], tier->b_ih[0], tier->b_hh[0]);
     EXPECT_EQ(out.scalar_type(), torch::kFloat32);
+    // Not merely fp32 on the way out: no step of the recurrence was rounded to bf16 (whose
+    // relative step is 4e-3).
+    EXPECT_TRUE(torch::allclose(out, fp32_out, 0.0, 1e-6))
+        << "largest difference " << (out - fp32_out).abs().max().item<double>();
+    EXPECT_TRUE(torch::allclose(h, fp32_h, 0.0, 1e-6))
+        << "largest difference " << (h - fp32_h).abs().max().item<double>();
   }
   s = model->initial_state(2);
   EXPECT_EQ(model->forward(x, s).scalar_type(), torch::kFloat32);  // the scope has ended

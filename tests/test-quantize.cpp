@@ -136,18 +136,35 @@ TEST(Quantize, CompandingCurvesInvertEachOther) {
   EXPECT_NEAR(alaw.compress(1.0 / 87.6 - 1e-12), alaw.compress(1.0 / 87.6 + 1e-12), 1e-9);
 }
 
-TEST(Quantize, SpanVersionsMatchScalar) {
+// The span overloads loop over the scalar ones; what they add is the size check, and that
+// they write no further than the input.
+TEST(Quantize, SpanVersionsCheckTheOutputSize) {
   const Quantizer q(QType::kMuLaw, 256);
-  std::vector<float> x(1000);
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.01f * i) * 1.2f;
-  std::vector<std::int32_t> levels(x.size());
-  q.quantize(x, levels);
-  std::vector<float> back(x.size());
-  q.dequantize(levels, back);
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    ASSERT_EQ(levels[i], q.quantize(x[i]));
-    ASSERT_EQ(back[i], q.dequantize(levels[i]));
+  const std::vector<float> x = {-0.5f, 0.0f, 0.25f, 1.0f};
+  std::vector<std::int32_t> short_levels(x.size() - 1);
+  try {
+    q.quantize(x, short_levels);
+    FAIL() << "quantize wrote 4 levels into 3";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInternal);
+    EXPECT_NE(std::string(e.what()).find("output span too small"), std::string::npos) << e.what();
   }
+  std::vector<std::int32_t> levels(x.size() + 2, -7);
+  q.quantize(x, levels);
+  EXPECT_EQ(levels, (std::vector<std::int32_t>{q.quantize(-0.5f), q.quantize(0.0f), q.quantize(0.25f), 255, -7, -7}));
+
+  const std::vector<std::int32_t> in = {0, 128, 255};
+  std::vector<float> short_x(in.size() - 1);
+  try {
+    q.dequantize(in, short_x);
+    FAIL() << "dequantize wrote 3 samples into 2";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInternal);
+    EXPECT_NE(std::string(e.what()).find("output span too small"), std::string::npos) << e.what();
+  }
+  std::vector<float> back(in.size() + 1, 9.0f);
+  q.dequantize(in, back);
+  EXPECT_EQ(back, (std::vector<float>{-1.0f, q.dequantize(128), 1.0f, 9.0f}));
 }
 
 TEST(Quantize, InvalidConfigsNameTheRule) {

@@ -57,7 +57,17 @@ TEST(Resample, RemovesFrequenciesAboveTheNewNyquist) {
   // 10 kHz cannot exist at 16 kHz; it must be filtered, not folded to 6 kHz.
   const std::vector<float> high = test::sine(10000.0, 0.5, 44100, 44100);
   const std::vector<float> y = resample(high, 44100, 16000);
+  // An empty or all-zero output would pass the level check below.
+  ASSERT_NEAR(static_cast<double>(y.size()), 16000.0, 2.0);
   EXPECT_LT(rms_dbfs(middle(y, 0.05)), rms_dbfs(high) - 60.0);
+  // A 5 kHz tone in the same signal is inside the pass band (91% of 8 kHz) and keeps its level.
+  const std::vector<float> pass = test::sine(5000.0, 0.25, 44100, 44100);
+  std::vector<float> mix(high.size());
+  for (std::size_t i = 0; i < mix.size(); ++i) mix[i] = high[i] + pass[i];
+  const std::vector<float> z = resample(mix, 44100, 16000);
+  ASSERT_NEAR(static_cast<double>(z.size()), 16000.0, 2.0);
+  EXPECT_NEAR(rms_dbfs(middle(z, 0.05)), rms_dbfs(middle(pass, 0.05)), 0.1);
+  EXPECT_NEAR(zero_crossing_frequency(middle(z, 0.05), 16000), 5000.0, 0.1);
 }
 
 TEST(Resample, BlockSizeDoesNotChangeTheOutput) {

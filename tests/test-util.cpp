@@ -4,10 +4,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <stdexcept>
@@ -76,6 +79,14 @@ CommandResult run_command(const std::string& command_line) {
   return r;
 }
 
+void expect_one_error_line(const std::string& command_line, int exit_code, const std::string& needle) {
+  const CommandResult r = run_command(command_line);
+  EXPECT_EQ(r.exit_code, exit_code) << command_line << "\n" << r.output;
+  EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << command_line << "\n" << r.output;
+  EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << "not one line: " << command_line << "\n" << r.output;
+  EXPECT_NE(r.output.find(needle), std::string::npos) << command_line << "\n" << r.output;
+}
+
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -86,6 +97,116 @@ std::vector<std::string> list_names(const fs::path& dir) {
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
+}
+
+std::uint32_t crc32c_bitwise(const std::string& s) {
+  std::uint32_t c = 0xFFFFFFFFu;
+  for (unsigned char b : s) {
+    c ^= b;
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+
+std::uint32_t masked_crc(std::uint32_t c) { return ((c >> 15) | (c << 17)) + 0xa282ead8u; }
+
+std::string ProtoMessage::first(int f) const {
+  const auto it = bytes.find(f);
+  return it == bytes.end() ? std::string() : it->second;
+}
+
+std::optional<std::uint64_t> ProtoMessage::number(int f) const {
+  const auto it = num.find(f);
+  return it == num.end() ? std::nullopt : std::optional<std::uint64_t>(it->second);
+}
+
+namespace {
+
+std::uint64_t read_varint(const std::string& s, std::size_t& i) {
+  std::uint64_t v = 0;
+  for (int shift = 0; i < s.size(); shift += 7) {
+    const unsigned char b = static_cast<unsigned char>(s[i++]);
+    v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) break;
+  }
+  return v;
+}
+
+}  // namespace
+
+ProtoMessage parse_proto(const std::string& s) {
+  ProtoMessage m;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const std::uint64_t key = read_varint(s, i);
+    const int field = static_cast<int>(key >> 3), type = static_cast<int>(key & 7);
+    if (type == 0) {
+      m.num.emplace(field, read_varint(s, i));
+      continue;
+    }
+    std::size_t n;
+    if (type == 1) n = 8;
+    else if (type == 5) n = 4;
+    else if (type == 2) n = read_varint(s, i);
+    else {
+      ADD_FAILURE() << "unexpected wire type " << type;
+      break;
+    }
+    if (n > s.size() - i) {
+      ADD_FAILURE() << "field " << field << " runs past the end of its message";
+      break;
+    }
+    m.bytes.emplace(field, s.substr(i, n));
+    i += n;
+  }
+  return m;
+}
+
+std::vector<std::string> read_tfrecords(const fs::path& path) {
+  const std::string all = read_file(path);
+  std::vector<std::string> records;
+  std::size_t i = 0;
+  while (i < all.size()) {
+    // A record: length (8 bytes), its masked CRC (4), the data, the data's masked CRC (4).
+    if (all.size() - i < 12) {
+      ADD_FAILURE() << path << ": truncated record header at byte " << i;
+      break;
+    }
+    std::uint64_t len;
+    std::uint32_t len_crc, data_crc;
+    std::memcpy(&len, all.data() + i, 8);
+    std::memcpy(&len_crc, all.data() + i + 8, 4);
+    EXPECT_EQ(len_crc, masked_crc(crc32c_bitwise(all.substr(i, 8)))) << path << " at byte " << i;
+    const std::size_t rest = all.size() - i - 12;  // the data and its CRC
+    if (len > rest || rest - len < 4) {
+      ADD_FAILURE() << path << ": record of " << len << " bytes at byte " << i << " is truncated";
+      break;
+    }
+    const std::string data = all.substr(i + 12, len);
+    std::memcpy(&data_crc, all.data() + i + 12 + len, 4);
+    EXPECT_EQ(data_crc, masked_crc(crc32c_bitwise(data))) << path << " at byte " << i;
+    records.push_back(data);
+    i += 16 + len;
+  }
+  return records;
+}
+
+EventValues event_values(const fs::path& dir) {
+  EventValues out;
+  for (const std::string& name : list_names(dir)) {
+    if (name.rfind("events.out.tfevents.", 0) != 0) continue;
+    const auto records = read_tfrecords(dir / name);
+    for (std::size_t r = 1; r < records.size(); ++r) {  // record 0 is the file version
+      const ProtoMessage event = parse_proto(records[r]);
+      const auto step = static_cast<std::int64_t>(event.number(2).value_or(0));
+      const ProtoMessage summary = parse_proto(event.first(5));
+      for (auto [it, end] = summary.bytes.equal_range(1); it != end; ++it) {
+        ProtoMessage value = parse_proto(it->second);
+        out[value.first(1)].emplace_back(step, std::move(value));
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace srnn::test

@@ -4,7 +4,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace srnn::test {
@@ -40,10 +43,39 @@ std::string shell_quote(const std::filesystem::path& p);
 // Runs a shell command line, capturing its output.
 CommandResult run_command(const std::string& command_line);
 
+// Runs a command that must fail with `exit_code` and print exactly one line that starts with
+// "error: " and contains `needle` (a failure of the calling test otherwise).
+void expect_one_error_line(const std::string& command_line, int exit_code, const std::string& needle);
+
 // The whole content of a file, byte for byte ("" when it cannot be read).
 std::string read_file(const std::filesystem::path& path);
 
 // Files in a folder (not recursive), sorted by name.
 std::vector<std::string> list_names(const std::filesystem::path& dir);
+
+// TensorBoard event files, decoded independently of the writer in viz/.
+
+// CRC-32C bit by bit (no table), and TFRecord's masking of it.
+std::uint32_t crc32c_bitwise(const std::string& s);
+std::uint32_t masked_crc(std::uint32_t crc);
+
+// A decoded protobuf message: field number -> raw values (varints as numbers in `num`,
+// length-delimited as bytes in `bytes`, fixed32/fixed64 as their bytes).
+struct ProtoMessage {
+  std::multimap<int, std::uint64_t> num;
+  std::multimap<int, std::string> bytes;
+  std::string first(int f) const;                  // "" when absent
+  std::optional<std::uint64_t> number(int f) const;  // the first varint of field f
+};
+ProtoMessage parse_proto(const std::string& s);
+
+// The records of a TFRecord file, both CRCs checked; a bad CRC or a truncated record is a
+// test failure, and reading stops at a truncated one.
+std::vector<std::string> read_tfrecords(const std::filesystem::path& path);
+
+// Every summary value in the event files of a folder, by tag: (step, the Summary.Value
+// message) in the order written. An absent step is proto3's default, 0.
+using EventValues = std::map<std::string, std::vector<std::pair<std::int64_t, ProtoMessage>>>;
+EventValues event_values(const std::filesystem::path& dir);
 
 }  // namespace srnn::test

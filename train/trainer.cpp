@@ -203,8 +203,11 @@ void Trainer::prepare() {
   data_ = std::make_unique<Dataset>(plan_.dataset_options(o_.data_dir));
   for (const auto& w : data_->warnings()) log_warn(w);
   if (data_->val_files().empty() && o_.monitor.rfind("val_", 0) == 0) {
-    throw Error(ErrorKind::kUsage, "--monitor " + o_.monitor + " needs validation data, but --val_frac is 0",
-                "set --val_frac above 0 or --monitor loss");
+    throw Error(ErrorKind::kUsage,
+                "--monitor " + o_.monitor + " needs validation files, and this run has none (--val_frac " +
+                    fixed(data_->options().val_frac, 2) + (plan_.same_data_dir ? ", as in the checkpoint)" : ")"),
+                "set --val_frac above 0 (a resumed run keeps its checkpoint's split: --resume False for a new one), "
+                "or --monitor loss");
   }
   if (dist_) dist_->check_agreement("the config, the flags or the data", run_fingerprint(o_, plan_, data_->split()));
 

@@ -40,7 +40,13 @@ try {
   const bad = [...result.audio, ...result.images].filter((x) => !x.ok);
   console.log(`audio ${result.audio.length}, images ${result.images.length}, charts ${result.svgs}, failed ${bad.length}`);
   for (const b of bad) console.log(`did not load: ${b.src}`);
-  process.exitCode = bad.length === 0 && result.audio.length > 0 && result.images.length > 0 ? 0 : 1;
+  // An empty count passes the per-element checks vacuously: a report has clips, spectrograms
+  // and the metric charts (inline SVG), so each must be there.
+  const counts = { "audio players": result.audio.length, images: result.images.length, charts: result.svgs };
+  for (const [what, n] of Object.entries(counts)) {
+    if (n === 0) console.log(`no ${what} in the page`);
+  }
+  process.exitCode = bad.length === 0 && Object.values(counts).every((n) => n > 0) ? 0 : 1;
 } finally {
   await browser.close();
 }
