@@ -60,8 +60,6 @@ int run_generate(const GenerateArgs& a) {
   if (!(a.dur > 0)) throw Error(ErrorKind::kUsage, "--dur must be positive, got " + fixed(a.dur, 3));
   if (a.num_seqs < 1) throw Error(ErrorKind::kUsage, "--num_seqs must be at least 1");
   if (a.sample_rate != 0 && a.sample_rate < 1000) throw Error(ErrorKind::kUsage, "--sample_rate must be at least 1000 Hz");
-  if (a.seed_offset < 0) throw Error(ErrorKind::kUsage, "--seed_offset must not be negative");
-  if (!(a.seed_dur > 0)) throw Error(ErrorKind::kUsage, "--seed_dur must be a positive number of seconds");
   if (a.num_threads < 1) throw Error(ErrorKind::kUsage, "--num_threads must be at least 1");
   for (double t : a.temperature) {
     if (!(t > 0)) throw Error(ErrorKind::kUsage, "--temperature values must be positive");
@@ -94,7 +92,7 @@ int run_generate(const GenerateArgs& a) {
   std::vector<float> seed_audio;
   if (!a.seed.empty()) {
     const SeedAudio seed = load_seed(a.seed, rate, a.seed_offset, a.seed_dur, c.lookback());
-    log_info("Priming on " + seed.description + " (--seed_dur " + fixed(a.seed_dur, 2) + ").");
+    log_info("Priming on " + seed.description + ".");
     seed_audio = seed.samples;
     req.seed_levels.resize(seed_audio.size());
     quantizer.quantize(Span<const float>(seed_audio.data(), seed_audio.size()),
