@@ -420,7 +420,14 @@ TEST(Train, ResumedWithOtherSplitFlagsTheValidationFilesStay) {
   other.val_frac = 0.5;
   other.rng_seed = 99;
   other.given = {"batch_size", "val_frac", "rng_seed"};
-  ASSERT_EQ(run_training(other), 0);
+  testing::internal::CaptureStderr();
+  const int other_rc = run_training(other);
+  std::string said = testing::internal::GetCapturedStderr();
+  ASSERT_EQ(other_rc, 0) << said;
+  EXPECT_NE(said.find("--batch_size 2 (checkpoint: 4): the checkpoint's 4 validation files stay in validation"),
+            std::string::npos)
+      << said;
+  EXPECT_NE(said.find("--rng_seed 99 (checkpoint: 7)"), std::string::npos) << said;
   const DataSplit after = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "split")).train.data;
   EXPECT_EQ(after.val_files, before.val_files);
   EXPECT_EQ(after.batch_size, 2);
@@ -431,7 +438,11 @@ TEST(Train, ResumedWithOtherSplitFlagsTheValidationFilesStay) {
   TrainOptions grown = o;
   grown.num_epochs = 3;
   grown.config_file_given = false;
-  ASSERT_EQ(run_training(grown), 0);
+  testing::internal::CaptureStderr();
+  const int grown_rc = run_training(grown);
+  said = testing::internal::GetCapturedStderr();
+  ASSERT_EQ(grown_rc, 0) << said;
+  EXPECT_NE(said.find("has changed since the checkpoint (20 files in the split, 16 before)"), std::string::npos) << said;
   const DataSplit grown_split = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "split")).train.data;
   EXPECT_EQ(grown_split.val_files, before.val_files);
   EXPECT_EQ(grown_split.batch_size, 2);  // not given: the checkpoint's
@@ -458,7 +469,14 @@ TEST(Train, ResumeFromContinuesTheNewerRunThatStartedFromIt) {
   const fs::path first = find_latest_checkpoint(dir / "logdir", "cont");
   EXPECT_EQ(read_checkpoint_info(first).train.origin, absolute_normal(start));
   cont.max_steps = 80;
-  ASSERT_EQ(run_training(cont), 0);
+  testing::internal::CaptureStderr();
+  const int rc = run_training(cont);
+  const std::string said = testing::internal::GetCapturedStderr();
+  ASSERT_EQ(rc, 0) << said;
+  EXPECT_NE(said.find("--resume_from " + start.string() + ": continuing the newer run that started from it, " +
+                      first.string() + " (epoch 2, partly done, step 70)"),
+            std::string::npos)
+      << said;
   const CheckpointInfo second = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "cont"));
   EXPECT_EQ(second.train.step, 80);  // 62 + 8 + 10: the first run's steps were kept
   EXPECT_EQ(second.train.origin, absolute_normal(start));

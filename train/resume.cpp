@@ -148,6 +148,14 @@ TrainState continue_state(const StartPlan& plan, const DataSplit& split, bool ha
   if (!plan.checkpoint.empty()) s = plan.info.train;
   s.origin = plan.origin;
   s.rng_seed = plan.rng_seed;
+  if (plan.same_data_dir && s.data.files_hash != split.files_hash) {
+    const std::size_t before = static_cast<std::size_t>(s.data.n_train_files) + s.data.val_files.size();
+    const std::size_t now = static_cast<std::size_t>(split.n_train_files) + split.val_files.size();
+    log_info("'" + split.data_dir + "' has changed since the checkpoint (" + std::to_string(now) +
+             " files in the split, " + std::to_string(before) + " before): new files join training, and " +
+             std::to_string(split.val_files.size()) + " of its " + std::to_string(s.data.val_files.size()) +
+             " validation files are still there to validate on.");
+  }
   if (plan.checkpoint.empty() || s.epoch_complete) return s;
   bool same = !s.data.files_hash.empty() && s.data.files_hash == split.files_hash;
   if (s.data.recorded()) {
