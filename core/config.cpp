@@ -1,5 +1,7 @@
 #include "core/config.h"
 
+#include <climits>
+#include <cmath>
 #include <fstream>
 #include <set>
 
@@ -14,14 +16,20 @@ using nlohmann::json;
   throw Error(ErrorKind::kConfig, "config key '" + key + "': " + rule);
 }
 
+// An integer that fits an int: never truncated (4294967328 is not read as 32).
 int get_int(const json& j, const std::string& key) {
-  if (!j.is_number_integer()) {
-    if (j.is_number_float() && j.get<double>() == static_cast<double>(static_cast<long long>(j.get<double>()))) {
-      return static_cast<int>(j.get<double>());
-    }
+  double v = 0;
+  if (j.is_number_unsigned()) {
+    v = j.get<std::uint64_t>() > static_cast<std::uint64_t>(INT_MAX) ? 1e300 : static_cast<double>(j.get<std::uint64_t>());
+  } else if (j.is_number_integer()) {
+    v = static_cast<double>(j.get<std::int64_t>());
+  } else if (j.is_number_float() && std::isfinite(j.get<double>()) && j.get<double>() == std::floor(j.get<double>())) {
+    v = j.get<double>();
+  } else {
     bad(key, "must be an integer, found " + j.dump());
   }
-  return j.get<int>();
+  if (v < INT_MIN || v > INT_MAX) bad(key, j.dump() + " is out of range");
+  return static_cast<int>(v);
 }
 
 bool get_bool(const json& j, const std::string& key) {
@@ -57,6 +65,72 @@ void validate(const ModelConfig& c) {
   }
   if (c.emb_size < 0) bad("emb_size", "must be positive");
   if (!(c.rnn_dropout >= 0.0 && c.rnn_dropout < 1.0)) bad("rnn_dropout", "must be in [0, 1)");
+  // Bounds that keep the products below within 64 bits; the memory estimate is the real limit.
+  const auto at_most = [](int limit) { return "must be at most " + std::to_string(limit); };
+  if (c.n_frame_tiers() > kMaxFrameTiers) bad("frame_sizes", "can have at most " + std::to_string(kMaxFrameTiers) + " entries");
+  if (c.lookback() > kMaxFrameSize) bad("frame_sizes", "sizes " + at_most(kMaxFrameSize) + " samples");
+  if (c.seq_len > kMaxSeqLen) bad("seq_len", at_most(kMaxSeqLen) + " samples");
+  if (c.dim > kMaxDim) bad("dim", at_most(kMaxDim));
+  if (c.num_rnn_layers > kMaxRnnLayers) bad("num_rnn_layers", at_most(kMaxRnnLayers));
+  if (c.emb_size > 65536) bad("emb_size", at_most(65536));
+  const std::int64_t floats = model_floats(c);
+  if (floats > kMaxModelFloats) {
+    char gb[32];
+    std::snprintf(gb, sizeof(gb), "%.1f", static_cast<double>(floats) * 4 / 1e9);
+    throw Error(ErrorKind::kConfig,
+                "this config needs " + std::to_string(floats / 1000000) + " million floats (" + gb +
+                    " GB) for its weights and generation table; the limit is " +
+                    std::to_string(kMaxModelFloats / 1000000) + " million (8.6 GB)",
+                "lower dim, num_rnn_layers, q_levels or emb_size");
+  }
+}
+
+std::map<std::string, std::vector<std::int64_t>> weight_shapes(const ModelConfig& c) {
+  std::map<std::string, std::vector<std::int64_t>> w;
+  const std::int64_t dim = c.dim, G = c.rnn_type == RnnType::kGru ? 3 : 4, q = c.q_levels;
+  const auto linear = [&](const std::string& name, std::int64_t out, std::int64_t in, bool bias) {
+    if (c.weight_norm) {
+      w[name + ".weight_v"] = {out, in};
+      w[name + ".weight_g"] = {out, 1};
+    } else {
+      w[name + ".weight"] = {out, in};
+    }
+    if (bias) w[name + ".bias"] = {out};
+  };
+  for (int k = 0; k < c.n_frame_tiers(); ++k) {
+    const std::string p = "tiers." + std::to_string(k) + ".";
+    linear(p + "input", dim, c.frame_sizes[k], true);
+    for (int l = 0; l < c.num_rnn_layers; ++l) {
+      const std::string r = p + "rnn" + std::to_string(l) + ".";
+      w[r + "weight_ih"] = {G * dim, c.skip_conn && l == 0 ? 2 * dim : dim};
+      w[r + "weight_hh"] = {G * dim, dim};
+      w[r + "bias_ih"] = {G * dim};
+      w[r + "bias_hh"] = {G * dim};
+      if (c.skip_conn) linear(p + "skip" + std::to_string(l), dim, dim, l == 0);
+    }
+    if (c.learn_h0) {
+      w[p + "h0"] = {c.num_rnn_layers, dim};
+      if (c.rnn_type == RnnType::kLstm) w[p + "c0"] = {c.num_rnn_layers, dim};
+    }
+    w[p + "upsample.weight"] = {dim, c.upsample_ratio(k), dim};
+  }
+  w["sample.embedding.weight"] = {q, c.embedding_size()};
+  w["sample.input.weight"] = {c.embedding_size(), c.frame_sizes[0], dim};
+  linear("sample.hidden1", dim, dim, true);
+  linear("sample.hidden2", dim, dim, true);
+  linear("sample.output", q, dim, true);
+  return w;
+}
+
+std::int64_t model_floats(const ModelConfig& c) {
+  std::int64_t n = 0;
+  for (const auto& [name, shape] : weight_shapes(c)) {
+    std::int64_t size = 1;
+    for (std::int64_t d : shape) size *= d;
+    n += size;
+  }
+  // The engine's table of the sample tier's embedding and convolution: (q * F_1, dim).
+  return n + static_cast<std::int64_t>(c.q_levels) * c.frame_sizes[0] * c.dim;
 }
 
 ModelConfig model_config_from_json(const json& j, std::vector<std::string>* warnings) {

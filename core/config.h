@@ -8,7 +8,9 @@
 // Errors: Error(kConfig) naming the key and the rule it breaks.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,8 +43,24 @@ struct ModelConfig {
   int upsample_ratio(int tier) const { return tier == 0 ? frame_sizes[0] : frame_sizes[tier] / frame_sizes[tier - 1]; }
 };
 
-// Throws Error(kConfig) naming the key and the rule it breaks.
+// Limits a config must keep (docs/cli.md, "Limits"): beyond them a model cannot be built
+// in memory, so it is refused before anything is allocated.
+inline constexpr int kMaxFrameTiers = 16;
+inline constexpr int kMaxFrameSize = 1 << 16;
+inline constexpr int kMaxSeqLen = 1 << 20;
+inline constexpr int kMaxDim = 1 << 14;
+inline constexpr int kMaxRnnLayers = 256;
+inline constexpr std::int64_t kMaxModelFloats = std::int64_t{1} << 31;  // 8.6 GB of fp32
+
+// Throws Error(kConfig) naming the key and the rule it breaks, or, for a model too large to
+// hold, the memory it would need.
 void validate(const ModelConfig& config);
+
+// Every weight tensor of a model of this config, by checkpoint name, with its shape
+// (train/model.h): the one list the LibTorch model, the engine and checkpoint checks share.
+std::map<std::string, std::vector<std::int64_t>> weight_shapes(const ModelConfig& config);
+// Floats in the weights plus the engine's (q * F_1, dim) table.
+std::int64_t model_floats(const ModelConfig& config);
 
 // Reads a config from JSON; keys it does not know are reported in *warnings. Missing keys
 // keep their defaults (PRiSM's default.config.json).

@@ -5,6 +5,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <map>
 
 #include "train/gru.h"
 #include "train/model.h"
@@ -216,6 +217,29 @@ TEST(Model, RnnDropoutActsOnASingleLayerToo) {
   s1 = tier->initial_state(2);
   s2 = tier->initial_state(2);
   EXPECT_TRUE(torch::equal(tier->forward(samples, {}, s1), tier->forward(samples, {}, s2)));
+}
+
+TEST(Model, ItsParametersAreTheConfigsWeightShapes) {
+  // weight_shapes() is what checkpoint checks and the engine expect: it must list exactly
+  // the LibTorch model's parameters, with their shapes, for every kind of model.
+  for (const bool skip : {false, true}) {
+    for (const bool wn : {false, true}) {
+      for (const RnnType rnn : {RnnType::kGru, RnnType::kLstm}) {
+        ModelConfig c = tiny_config();
+        c.frame_sizes = {2, 4, 16};
+        c.skip_conn = skip;
+        c.weight_norm = wn;
+        c.rnn_type = rnn;
+        c.learn_h0 = wn;
+        SampleRNN model(c);
+        std::map<std::string, std::vector<std::int64_t>> params;
+        for (const auto& item : model->named_parameters()) {
+          params[item.key()] = std::vector<std::int64_t>(item.value().sizes().begin(), item.value().sizes().end());
+        }
+        EXPECT_EQ(params, weight_shapes(c)) << describe(c);
+      }
+    }
+  }
 }
 
 TEST(ModelForms, ConvTableEqualsEmbeddingThenConvolution) {
