@@ -42,7 +42,7 @@ int run_export(const ExportArgs& a) {
   const TensorFile in = load_safetensors(checkpoint, [](const std::string& name) { return is_weight_tensor(name); });
   // The metadata is rewritten in the current format, with the model's sample rate (which
   // --sample_rate supplies for an older checkpoint that does not record it).
-  CheckpointInfo info = checkpoint_info_from_metadata(in.metadata, checkpoint);
+  CheckpointInfo info = checkpoint_info_of(in, checkpoint);
   std::string rate_note;
   info.sample_rate_hz = model_sample_rate(info, a.sample_rate, checkpoint, &rate_note);
   if (!rate_note.empty()) log_warn(rate_note);

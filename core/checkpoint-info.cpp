@@ -85,9 +85,67 @@ CheckpointInfo checkpoint_info_from_metadata(const std::map<std::string, std::st
   return info;
 }
 
+CheckpointInfo checkpoint_info_of(const TensorFile& file, const std::filesystem::path& path) {
+  CheckpointInfo info = checkpoint_info_from_metadata(file.metadata, path);
+  check_checkpoint_tensors(file, info.config, path);
+  return info;
+}
+
 CheckpointInfo read_checkpoint_info(const std::filesystem::path& path) {
-  const TensorFile f = load_safetensors(path, [](const std::string&) { return false; });
-  return checkpoint_info_from_metadata(f.metadata, path);
+  return checkpoint_info_of(load_safetensors(path, [](const std::string&) { return false; }), path);
+}
+
+void check_checkpoint_tensors(const TensorFile& file, const ModelConfig& config, const std::filesystem::path& path) {
+  const auto fail = [&](const std::string& what) {
+    throw Error(ErrorKind::kInput, "'" + path.string() + "' " + what,
+                "the file is damaged, was edited, or belongs to another model");
+  };
+  const auto floating = [](DType d) { return d == DType::kF32 || d == DType::kBF16 || d == DType::kF16 || d == DType::kF64; };
+  const auto dims = [](const std::vector<std::int64_t>& shape) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + "]";
+  };
+  const std::map<std::string, std::vector<std::int64_t>> weights = weight_shapes(config);
+  for (const auto& [name, shape] : weights) {
+    auto it = file.listing.find(name);
+    if (it == file.listing.end()) fail("lacks tensor '" + name + "' of its config");
+    if (it->second.shape != shape || !floating(it->second.dtype)) {
+      fail("has tensor '" + name + "' as " + dtype_name(it->second.dtype) + " " + dims(it->second.shape) +
+           "; its config needs a float " + dims(shape));
+    }
+  }
+  std::int64_t rnn_batch = -1;
+  for (const auto& [name, t] : file.listing) {
+    if (weights.count(name)) continue;
+    bool known = false;
+    if (name.rfind("optim.", 0) == 0) {
+      const std::size_t dot = name.rfind('.');
+      const std::string weight = name.substr(6, dot - 6), slot = name.substr(dot + 1);
+      auto w = weights.find(weight);
+      if (w != weights.end()) {
+        if (slot == "step") known = t.dtype == DType::kI64 && t.shape == std::vector<std::int64_t>{1};
+        else if (slot == "exp_avg" || slot == "exp_avg_sq" || slot == "momentum_buffer" || slot == "square_avg") {
+          known = floating(t.dtype) && t.shape == w->second;
+        }
+      }
+    } else if (name == "train.rng_state") {
+      known = t.dtype == DType::kU8 && t.shape.size() == 1;
+    } else if (name.rfind("train.rnn.", 0) == 0 && t.shape.size() == 3 && t.shape[0] == 1 && t.shape[2] == config.dim &&
+               t.shape[1] >= 1 && floating(t.dtype)) {
+      // train.rnn.<tier>.h<layer> or .c<layer> (LSTM), all of one batch size.
+      for (int k = 0; k < config.n_frame_tiers() && !known; ++k) {
+        for (int l = 0; l < config.num_rnn_layers && !known; ++l) {
+          const std::string base = "train.rnn." + std::to_string(k) + ".";
+          known = name == base + "h" + std::to_string(l) ||
+                  (config.rnn_type == RnnType::kLstm && name == base + "c" + std::to_string(l));
+        }
+      }
+      if (known && rnn_batch >= 0 && t.shape[1] != rnn_batch) fail("holds RNN states of different batch sizes");
+      rnn_batch = t.shape[1];
+    }
+    if (!known) fail("holds tensor '" + name + "' (" + dtype_name(t.dtype) + " " + dims(t.shape) + "), which its config does not have");
+  }
 }
 
 bool is_weight_tensor(const std::string& name) {

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "core/config.h"
+#include "core/safetensors.h"
 #include "core/train-state.h"
 
 namespace srnn {
@@ -35,8 +36,17 @@ std::map<std::string, std::string> to_metadata(const CheckpointInfo& info);
 // Throws Error(kInput) naming `path` when the metadata is missing or malformed.
 CheckpointInfo checkpoint_info_from_metadata(const std::map<std::string, std::string>& metadata,
                                              const std::filesystem::path& path);
-// Reads only the header of a checkpoint file.
+// The checkpoint's info from a file load_safetensors read, after checking that its tensors
+// are exactly those of its config (check_checkpoint_tensors). Every loader goes through this.
+CheckpointInfo checkpoint_info_of(const TensorFile& file, const std::filesystem::path& path);
+// Reads only the header of a checkpoint file; checked as checkpoint_info_of does.
 CheckpointInfo read_checkpoint_info(const std::filesystem::path& path);
+
+// Error(kInput) naming the tensor unless the file's listing holds every weight of `config`
+// with its shape and a floating-point dtype, and otherwise only what training stores beside
+// them: optim.<weight>.<slot> (the weight's shape; "step" a single I64), train.rng_state
+// (U8) and train.rnn.<tier>.h<layer> / .c<layer> ((1, batch, dim), one batch for all).
+void check_checkpoint_tensors(const TensorFile& file, const ModelConfig& config, const std::filesystem::path& path);
 
 // True for names of tensors that are model weights (not optimiser or training state).
 bool is_weight_tensor(const std::string& name);

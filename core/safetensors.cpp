@@ -1,5 +1,6 @@
 #include "core/safetensors.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -41,6 +42,69 @@ float f16_to_f32(std::uint16_t h) {
 [[noreturn]] void corrupt(const fs::path& path, const std::string& what) {
   throw Error(ErrorKind::kInput, "'" + path.string() + "' is not a valid checkpoint: " + what,
               "the file may be truncated or not a samplernn checkpoint (safetensors)");
+}
+
+// A JSON number that is a whole number in [0, limit]: never a float, a bool or a negative.
+bool is_count(const json& v, std::uint64_t limit) {
+  return v.is_number_unsigned() && v.get<std::uint64_t>() <= limit;
+}
+
+// One tensor's header entry, checked: {"dtype", "shape", "data_offsets"} and nothing else.
+Tensor parse_entry(const fs::path& path, const std::string& name, const json& entry, std::uint64_t data_size) {
+  const std::string what = "tensor '" + name + "'";
+  if (!entry.is_object() || entry.size() != 3 || !entry.contains("dtype") || !entry.contains("shape") ||
+      !entry.contains("data_offsets")) {
+    corrupt(path, what + " needs exactly dtype, shape and data_offsets");
+  }
+  Tensor t;
+  const json& dt = entry["dtype"];
+  bool known = false;
+  for (const auto& d : kDTypes) {
+    if (dt.is_string() && dt.get<std::string>() == d.name) {
+      t.dtype = d.dtype;
+      known = true;
+    }
+  }
+  if (!known) corrupt(path, what + " has unsupported dtype " + dt.dump());
+  const json& shape = entry["shape"];
+  if (!shape.is_array()) corrupt(path, what + " has a shape that is not a list");
+  // The byte count, with every product checked against the data it must fit in.
+  std::uint64_t n_bytes = dtype_size(t.dtype);
+  for (const json& d : shape) {
+    if (!d.is_number_unsigned()) corrupt(path, what + " has a dimension that is not a count: " + d.dump());
+    const std::uint64_t dim = d.get<std::uint64_t>();
+    if (dim > data_size) corrupt(path, what + " is larger than the file");
+    if (dim != 0 && n_bytes > data_size / dim) corrupt(path, what + " is larger than the file");
+    n_bytes *= dim;
+    t.shape.push_back(static_cast<std::int64_t>(dim));
+  }
+  const json& offsets = entry["data_offsets"];
+  if (!offsets.is_array() || offsets.size() != 2 || !is_count(offsets[0], data_size) ||
+      !is_count(offsets[1], data_size) || offsets[0].get<std::uint64_t>() > offsets[1].get<std::uint64_t>()) {
+    corrupt(path, what + " has data_offsets " + offsets.dump() + ", not two ascending byte positions within the " +
+                      std::to_string(data_size) + " data bytes (truncated?)");
+  }
+  if (offsets[1].get<std::uint64_t>() - offsets[0].get<std::uint64_t>() != n_bytes) {
+    corrupt(path, what + " has " + std::to_string(offsets[1].get<std::uint64_t>() - offsets[0].get<std::uint64_t>()) +
+                      " bytes for its shape, which needs " + std::to_string(n_bytes));
+  }
+  return t;
+}
+
+// The tensors' byte ranges must tile [0, data_size): sorted, each starts where the one before
+// ends. This rules out aliased and overlapping tensors and hidden bytes.
+template <typename Span>
+void check_tiling(const fs::path& path, std::vector<Span>& spans, std::uint64_t data_size) {
+  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  std::uint64_t at = 0;
+  for (const Span& sp : spans) {
+    if (sp.begin < at) corrupt(path, "tensor '" + sp.name + "' overlaps the tensor before it");
+    if (sp.begin > at) corrupt(path, "there are " + std::to_string(sp.begin - at) + " unused bytes before tensor '" + sp.name + "'");
+    at = sp.end;
+  }
+  if (at != data_size) corrupt(path, std::to_string(data_size - at) + " bytes follow the last tensor");
 }
 
 }  // namespace
@@ -191,6 +255,11 @@ TensorFile load_safetensors(const fs::path& path, const std::function<bool(const
   TensorFile out;
   const std::uint64_t data_begin = 8 + header_len;
   const std::uint64_t data_size = file_size - data_begin;
+  struct Span {
+    std::uint64_t begin, end;
+    std::string name;
+  };
+  std::vector<Span> spans;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
       if (!entry.is_object()) corrupt(path, "__metadata__ is not an object");
@@ -200,38 +269,20 @@ TensorFile load_safetensors(const fs::path& path, const std::function<bool(const
       }
       continue;
     }
-    try {
-      Tensor t;
-      const std::string dt = entry.at("dtype").get<std::string>();
-      bool known = false;
-      for (const auto& d : kDTypes) {
-        if (dt == d.name) {
-          t.dtype = d.dtype;
-          known = true;
-        }
-      }
-      if (!known) corrupt(path, "tensor '" + name + "' has unsupported dtype " + dt);
-      t.shape = entry.at("shape").get<std::vector<std::int64_t>>();
-      for (auto d : t.shape) {
-        if (d < 0) corrupt(path, "tensor '" + name + "' has a negative dimension");
-      }
-      const auto offsets = entry.at("data_offsets").get<std::vector<std::uint64_t>>();
-      if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size) {
-        corrupt(path, "tensor '" + name + "' lies outside the file (truncated?)");
-      }
-      const std::uint64_t n_bytes = offsets[1] - offsets[0];
-      if (n_bytes != static_cast<std::uint64_t>(t.numel()) * dtype_size(t.dtype)) {
-        corrupt(path, "tensor '" + name + "' has " + std::to_string(n_bytes) + " bytes for its shape");
-      }
-      if (keep && !keep(name)) continue;
-      t.bytes.resize(n_bytes);
-      in.seekg(static_cast<std::streamoff>(data_begin + offsets[0]));
-      in.read(reinterpret_cast<char*>(t.bytes.data()), static_cast<std::streamsize>(n_bytes));
-      if (!in) corrupt(path, "reading tensor '" + name + "' failed");
-      out.tensors[name] = std::move(t);
-    } catch (const json::exception&) {
-      corrupt(path, "tensor '" + name + "' has a malformed header entry");
-    }
+    const Tensor t = parse_entry(path, name, entry, data_size);
+    const auto& offsets = entry["data_offsets"];
+    spans.push_back({offsets[0].get<std::uint64_t>(), offsets[1].get<std::uint64_t>(), name});
+    out.listing[name] = t;
+  }
+  check_tiling(path, spans, data_size);
+  for (const Span& sp : spans) {
+    if (keep && !keep(sp.name)) continue;
+    Tensor t = out.listing[sp.name];
+    t.bytes.resize(sp.end - sp.begin);
+    in.seekg(static_cast<std::streamoff>(data_begin + sp.begin));
+    in.read(reinterpret_cast<char*>(t.bytes.data()), static_cast<std::streamsize>(t.bytes.size()));
+    if (!in) corrupt(path, "reading tensor '" + sp.name + "' failed");
+    out.tensors[sp.name] = std::move(t);
   }
   return out;
 }

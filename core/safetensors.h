@@ -10,6 +10,12 @@
 //   srnn::save_safetensors("model.ckpt-3", f);          // atomic, flushed to disk
 //   srnn::TensorFile g = srnn::load_safetensors("model.ckpt-3");
 //
+// Reading is strict, as the format's specification asks: the header is a JSON object whose
+// tensor entries have exactly a known dtype, a shape of non-negative integers and two integer
+// data_offsets, each tensor's byte count is its shape times its dtype size, and the tensors
+// tile the data that follows the header exactly, in some order: no overlap, no gap, no byte
+// beyond the last one.
+//
 // Errors: Error(kInput) naming the file and what is wrong with it (truncated, not a
 // safetensors file, inconsistent offsets); Error(kIo) for failed writes.
 #pragma once
@@ -41,6 +47,9 @@ struct Tensor {
 struct TensorFile {
   std::map<std::string, Tensor> tensors;
   std::map<std::string, std::string> metadata;
+  // After load_safetensors: every tensor of the file with its dtype and shape (no bytes),
+  // whether `keep` read it or not.
+  std::map<std::string, Tensor> listing;
 
   void put_f32(const std::string& name, std::vector<std::int64_t> shape, const float* data);
   void put(const std::string& name, Tensor tensor) { tensors[name] = std::move(tensor); }

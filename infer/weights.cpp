@@ -146,7 +146,7 @@ EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& 
 
 EngineWeights load_engine_weights(const std::filesystem::path& checkpoint, bool bf16) {
   TensorFile file = load_safetensors(checkpoint, [](const std::string& name) { return is_weight_tensor(name); });
-  const CheckpointInfo info = checkpoint_info_from_metadata(file.metadata, checkpoint);
+  const CheckpointInfo info = checkpoint_info_of(file, checkpoint);
   try {
     return convert(file, info, bf16, /*release=*/true);
   } catch (const Error& e) {

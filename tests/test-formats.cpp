@@ -91,6 +91,53 @@ TEST(Safetensors, DamagedFilesAreReportedWithTheReason) {
   EXPECT_THROW(load_safetensors(dir / "missing"), Error);
 }
 
+// A safetensors file from a header text and data bytes, as a hostile writer would make it.
+std::string raw_safetensors(std::string header, std::size_t data_bytes) {
+  std::string out(8, '\0');
+  const std::uint64_t n = header.size();
+  std::memcpy(out.data(), &n, 8);
+  return out + header + std::string(data_bytes, '\x01');
+}
+
+TEST(Safetensors, OnlyExactTilingsOfTheDataAreAccepted) {
+  test::TempDir dir;
+  auto expect_bad = [&](const std::string& header, std::size_t data_bytes, const std::string& needle) {
+    std::ofstream(dir / "bad", std::ios::binary) << raw_safetensors(header, data_bytes);
+    try {
+      load_safetensors(dir / "bad");
+      FAIL() << "accepted: " << header;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kInput) << e.what();
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << header << "\n" << e.what();
+    }
+  };
+  const std::string a = R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
+  expect_bad("{" + a + R"(,"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12, "overlaps");
+  expect_bad("{" + a + R"(,"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8, "overlaps");  // aliased
+  expect_bad("{" + a + R"(,"b":{"dtype":"F32","shape":[2],"data_offsets":[12,20]}})", 20, "4 unused bytes");
+  expect_bad("{" + a + "}", 16, "8 bytes follow the last tensor");
+  expect_bad(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0.0,8.5]}})", 8, "data_offsets");
+  expect_bad(R"({"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", 8, "not a count");
+  expect_bad(R"({"a":{"dtype":"F32","shape":[true],"data_offsets":[0,4]}})", 4, "not a count");
+  expect_bad(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4, "not a count");
+  // 2^33 x 2^33 floats: the product overflows 64 bits; it is refused, not wrapped.
+  expect_bad(R"({"a":{"dtype":"F32","shape":[8589934592,8589934592],"data_offsets":[0,8]}})", 8, "larger than the file");
+  expect_bad(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 16, "needs 12");
+  expect_bad(R"({"a":{"dtype":"F32","shape":[3,3,3],"data_offsets":[0,8]}})", 16, "larger than the file");
+  expect_bad(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", 8, "data_offsets");
+  expect_bad(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"extra":1}})", 8, "exactly dtype, shape and data_offsets");
+  expect_bad(R"({"a":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})", 8, "unsupported dtype");
+  expect_bad(R"({"a":[1,2]})", 8, "exactly dtype");
+  // Duplicate names: JSON keeps one of them, and the other's bytes become a gap.
+  expect_bad("{" + a + "," + a + R"(,"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 24, "8 bytes follow");
+  // Two empty tensors may share an offset; the tiling still holds.
+  std::ofstream(dir / "ok", std::ios::binary)
+      << raw_safetensors(R"({"e":{"dtype":"F32","shape":[0],"data_offsets":[8,8]},)" + a.substr(0) +
+                             R"(,"f":{"dtype":"U8","shape":[0],"data_offsets":[8,8]}})",
+                         8);
+  EXPECT_EQ(load_safetensors(dir / "ok").tensors.size(), 3u);
+}
+
 TEST(Safetensors, Bf16ConversionRoundsToNearestEven) {
   EXPECT_EQ(bf16_to_f32(f32_to_bf16(1.0f)), 1.0f);
   EXPECT_EQ(bf16_to_f32(f32_to_bf16(-2.5f)), -2.5f);
@@ -119,6 +166,37 @@ TEST(ModelConfigFile, PrismDefaultIsAcceptedUnchanged) {
   model_config_from_json(nlohmann::json::parse(R"({"dim": 8, "tempo": 120})"), &warnings);
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("tempo"), std::string::npos);
+}
+
+void expect_config_error(const std::string& json_text, const std::string& needle) {
+  std::vector<std::string> warnings;
+  try {
+    model_config_from_json(nlohmann::json::parse(json_text), &warnings);
+    FAIL() << "accepted " << json_text;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kConfig) << e.what();
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << json_text << "\n" << e.what();
+  }
+}
+
+TEST(ModelConfigFile, ModelsTooLargeToHoldAreRefusedBeforeAnyAllocation) {
+  expect_config_error(R"({"dim": 1000000000})", "'dim': must be at most 16384");
+  expect_config_error(R"({"num_rnn_layers": 1000000})", "'num_rnn_layers': must be at most 256");
+  // Within every per-key bound, the total still has to fit: the estimate is in the message.
+  expect_config_error(R"({"q_type": "linear", "q_levels": 65536})", "GB) for its weights");
+  expect_config_error(R"({"dim": 16384, "num_rnn_layers": 8})", "the limit is 2147 million");
+  expect_config_error(R"({"seq_len": 1073741824})", "'seq_len': must be at most 1048576");
+  expect_config_error(R"({"frame_sizes": [16, 131072], "seq_len": 131072})", "must be at most 65536");
+  // Integers are never truncated: 2^32 + 32 is not 32.
+  expect_config_error(R"({"dim": 4294967328})", "'dim': 4294967328 is out of range");
+  expect_config_error(R"({"dim": 18446744073709551615})", "out of range");
+  expect_config_error(R"({"dim": -4294967296})", "out of range");
+  expect_config_error(R"({"dim": 16.5})", "must be an integer");
+  expect_config_error(R"({"dim": 1e300})", "out of range");
+  std::vector<std::string> warnings;
+  EXPECT_EQ(model_config_from_json(nlohmann::json::parse(R"({"dim": 512.0})"), &warnings).dim, 512);
+  // PRiSM's default and the small config are far below the limit.
+  EXPECT_LT(model_floats(ModelConfig{}), kMaxModelFloats / 20);
 }
 
 TEST(ModelConfigFile, DifferencesNameEveryKey) {
@@ -261,6 +339,81 @@ TEST(CheckpointInfo, Format1SkipConnectionModelsAreRefusedClearly) {
     EXPECT_NE(e.message().find("summed the RNN layers' outputs"), std::string::npos) << e.what();
     EXPECT_NE(e.hint().find("retrain"), std::string::npos) << e.what();
   }
+}
+
+// A checkpoint file of `config` with every weight (zeros) and the given extra tensors.
+TensorFile checkpoint_file(const ModelConfig& config) {
+  TensorFile f;
+  for (const auto& [name, shape] : weight_shapes(config)) {
+    std::int64_t n = 1;
+    for (auto d : shape) n *= d;
+    const std::vector<float> zeros(static_cast<std::size_t>(n), 0.0f);
+    f.put_f32(name, shape, zeros.data());
+  }
+  CheckpointInfo info;
+  info.config = config;
+  f.metadata = to_metadata(info);
+  return f;
+}
+
+TEST(CheckpointInfo, TheTensorsMustBeExactlyThoseOfTheConfig) {
+  test::TempDir dir;
+  ModelConfig c;
+  c.dim = 8;
+  c.frame_sizes = {4, 16};
+  c.seq_len = 64;
+  c.num_rnn_layers = 2;
+  c.emb_size = 4;
+  c.skip_conn = true;
+  const auto expect_bad = [&](TensorFile f, const std::string& needle) {
+    save_safetensors(dir / "c", f);
+    try {
+      read_checkpoint_info(dir / "c");
+      FAIL() << "accepted; expected " << needle;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kInput) << e.what();
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  TensorFile good = checkpoint_file(c);
+  save_safetensors(dir / "good", good);
+  EXPECT_EQ(read_checkpoint_info(dir / "good").config.dim, 8);
+  TensorFile f = good;
+  f.tensors.erase("tiers.1.skip0.bias");
+  expect_bad(f, "lacks tensor 'tiers.1.skip0.bias'");
+  f = good;
+  const float x[3] = {0, 0, 0};
+  f.put_f32("tiers.0.input.weight", {8, 3}, x);
+  expect_bad(f, "has tensor 'tiers.0.input.weight' as F32 [8, 3]; its config needs a float [8, 4]");
+  f = good;
+  f.put_f32("backdoor", {3}, x);
+  expect_bad(f, "holds tensor 'backdoor'");
+  f = good;
+  f.put_f32("optim.tiers.0.input.bias.exp_avg", {3}, x);
+  expect_bad(f, "holds tensor 'optim.tiers.0.input.bias.exp_avg'");
+  f = good;
+  f.put_f32("train.rnn.0.h0", {1, 2, 8}, std::vector<float>(16).data());
+  f.put_f32("train.rnn.1.h1", {1, 3, 8}, std::vector<float>(24).data());
+  expect_bad(f, "RNN states of different batch sizes");
+  f = good;
+  f.put_f32("train.rnn.0.c0", {1, 2, 8}, std::vector<float>(16).data());  // a GRU has no cell state
+  expect_bad(f, "holds tensor 'train.rnn.0.c0'");
+  // What training stores beside the weights is accepted.
+  f = good;
+  f.put_f32("optim.tiers.0.input.bias.exp_avg", {8}, std::vector<float>(8).data());
+  Tensor step;
+  step.dtype = DType::kI64;
+  step.shape = {1};
+  step.bytes.assign(8, 0);
+  f.put("optim.tiers.0.input.bias.step", step);
+  Tensor rng;
+  rng.dtype = DType::kU8;
+  rng.shape = {5};
+  rng.bytes.assign(5, 0);
+  f.put("train.rng_state", rng);
+  f.put_f32("train.rnn.1.h1", {1, 2, 8}, std::vector<float>(16).data());
+  save_safetensors(dir / "full", f);
+  EXPECT_EQ(read_checkpoint_info(dir / "full").config.num_rnn_layers, 2);
 }
 
 TEST(CheckpointInfo, TheSampleRateBelongsToTheModel) {
