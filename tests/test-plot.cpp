@@ -76,5 +76,48 @@ TEST(Plot, BadOptionsAndUnwritablePaths) {
   }
 }
 
+// A PNG written by plot_audio, opened again: cairo's status and the size.
+void expect_png(const fs::path& path, int width, int height) {
+  cairo_surface_t* png = cairo_image_surface_create_from_png(path.c_str());
+  EXPECT_EQ(cairo_surface_status(png), CAIRO_STATUS_SUCCESS) << path;
+  EXPECT_EQ(cairo_image_surface_get_width(png), width) << path;
+  EXPECT_EQ(cairo_image_surface_get_height(png), height) << path;
+  cairo_surface_destroy(png);
+}
+
+TEST(Plot, LongAudioLargeFramesAndNonFiniteSamplesAreDrawn) {
+  test::TempDir dir;
+  PlotOptions o;
+  o.width = 800;
+  o.height = 400;
+  // 600 s at 16 kHz: 37,497 spectrogram frames, wider than a cairo image may be.
+  plot_audio({{"long", test::noise(0.3, 600 * 16000), 16000}}, dir / "long.png", o);
+  expect_png(dir / "long.png", 800, 400);
+  // A 65536-point FFT: 32,769 bins, taller than a cairo image may be.
+  o.fft_size = 65536;
+  plot_audio({{"fft", test::noise(0.3, 5 * 16000), 16000}}, dir / "fft.png", o);
+  expect_png(dir / "fft.png", 800, 400);
+  o.fft_size = 1024;
+  // What a float WAV can hold: infinities, NaN, and values far beyond full scale.
+  std::vector<float> wild = test::sine(440, 0.5, 16000, 16000);
+  wild[100] = INFINITY;
+  wild[200] = -INFINITY;
+  wild[300] = NAN;
+  wild[400] = 3e38f;
+  plot_audio({{"wild", wild, 16000}}, dir / "wild.png", o);
+  expect_png(dir / "wild.png", 800, 400);
+  const Spectrogram s = compute_spectrogram(wild, 16000, 1024, 256);
+  for (float v : s.db) ASSERT_TRUE(std::isfinite(v));
+  // FFT sizes beyond 65536 are refused with a reason.
+  o.fft_size = 131072;
+  try {
+    plot_audio({{"x", wild, 16000}}, dir / "x.png", o);
+    FAIL() << "an FFT of 131072 points was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+    EXPECT_NE(e.message().find("65536"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace srnn

@@ -49,7 +49,7 @@ void line(cairo_t* cr, double x0, double y0, double x1, double y1) {
 // A perceptually ordered dark-to-bright map (viridis anchor points).
 void colour(double t, unsigned char rgb[3]) {
   static const double kMap[5][3] = {{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}};
-  t = std::clamp(t, 0.0, 1.0) * 4;
+  t = std::clamp(t == t ? t : 0.0, 0.0, 1.0) * 4;
   const int i = std::min(3, static_cast<int>(t));
   const double f = t - i;
   for (int c = 0; c < 3; ++c) rgb[c] = static_cast<unsigned char>(kMap[i][c] + f * (kMap[i + 1][c] - kMap[i][c]));
@@ -72,14 +72,16 @@ void draw_waveform(cairo_t* cr, const Rect& r, Span<const float> x, int rate_hz)
   const int columns = std::max(1, static_cast<int>(r.w));
   cairo_set_source_rgb(cr, 0.12, 0.35, 0.65);
   cairo_set_line_width(cr, 1.0);
-  auto y_of = [&](double v) { return r.y + r.h * (1 - (std::clamp(v, -1.0, 1.0) + 1) / 2); };
+  // NaN draws as 0; everything beyond full scale at the edge.
+  auto y_of = [&](double v) { return r.y + r.h * (1 - (std::clamp(v == v ? v : 0.0, -1.0, 1.0) + 1) / 2); };
   for (int c = 0; c < columns && !x.empty(); ++c) {
     // Every sample of the column counts: min and max, never a decimated pick.
     const std::size_t i0 = x.size() * c / columns, i1 = std::max(i0 + 1, x.size() * (c + 1) / columns);
-    float lo = x[i0], hi = x[i0];
+    float lo = 1, hi = -1;
     for (std::size_t i = i0; i < std::min(i1, x.size()); ++i) {
-      lo = std::min(lo, x[i]);
-      hi = std::max(hi, x[i]);
+      const float v = x[i] == x[i] ? x[i] : 0.0f;
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
     }
     const double y0 = y_of(hi), y1 = std::max(y_of(lo), y0 + 1);
     line(cr, r.x + c + 0.5, y0, r.x + c + 0.5, y1);
@@ -96,15 +98,26 @@ void draw_waveform(cairo_t* cr, const Rect& r, Span<const float> x, int rate_hz)
 }
 
 void draw_spectrogram(cairo_t* cr, const Rect& r, Span<const float> x, int rate_hz, const PlotOptions& o) {
-  const Spectrogram s = compute_spectrogram(x, rate_hz, o.fft_size, o.hop);
-  const double nyquist = rate_hz / 2.0;
-  const double max_freq = o.max_freq_hz > 0 ? std::min(o.max_freq_hz, nyquist) : nyquist;
-  const int bins = std::max(1, std::min(s.n_bins, static_cast<int>(std::floor(max_freq / s.bin_hz)) + 1));
+  // Frames and bins beyond twice the panel's pixels are pooled (the loudest kept): the image
+  // stays within cairo's size limits and memory, however long the file or large the FFT.
+  SpectrogramOptions so;
+  so.fft_size = o.fft_size;
+  so.hop = o.hop;
+  so.max_hz = o.max_freq_hz;
+  so.max_frames = 2 * std::max(1, static_cast<int>(r.w));
+  so.max_bins = 2 * std::max(1, static_cast<int>(r.h));
+  const Spectrogram s = compute_spectrogram(x, rate_hz, so);
+  const int bins = s.n_bins;
   float top = -120;
   for (float v : s.db) top = std::max(top, v);
   const double bottom = top - kDbRange;
 
   cairo_surface_t* img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, s.n_frames, bins);
+  if (cairo_surface_status(img) != CAIRO_STATUS_SUCCESS) {
+    cairo_surface_destroy(img);
+    throw Error(ErrorKind::kInternal, "cannot make a " + std::to_string(s.n_frames) + " x " + std::to_string(bins) +
+                                          " spectrogram image");
+  }
   cairo_surface_flush(img);
   unsigned char* data = cairo_image_surface_get_data(img);
   const int stride = cairo_image_surface_get_stride(img);

@@ -11,22 +11,44 @@
 namespace srnn {
 namespace {
 std::mutex g_planner_mutex;  // FFTW's planner is not thread-safe
-}
+
+// A sample as the spectrogram reads it: NaN is silence, anything beyond full scale is
+// full scale (an infinity would make every bin of its frames infinite).
+float tame(float x) { return x == x ? std::clamp(x, -1.0f, 1.0f) : 0.0f; }
+
+// n items pooled into at most `limit` groups (0: no limit); group of item i is i * groups / n.
+int groups_of(std::int64_t n, int limit) { return limit > 0 && n > limit ? limit : static_cast<int>(n); }
+
+}  // namespace
 
 Spectrogram compute_spectrogram(Span<const float> x, int rate_hz, int fft_size, int hop) {
-  if (fft_size < 16 || (fft_size & (fft_size - 1)) != 0) {
-    throw Error(ErrorKind::kUsage, "--fft_size must be a power of two of at least 16, got " + std::to_string(fft_size));
+  SpectrogramOptions o;
+  o.fft_size = fft_size;
+  o.hop = hop;
+  return compute_spectrogram(x, rate_hz, o);
+}
+
+Spectrogram compute_spectrogram(Span<const float> x, int rate_hz, const SpectrogramOptions& o) {
+  const int fft_size = o.fft_size, hop = o.hop;
+  if (fft_size < 16 || fft_size > kMaxFftSize || (fft_size & (fft_size - 1)) != 0) {
+    throw Error(ErrorKind::kUsage, "--fft_size must be a power of two from 16 to " + std::to_string(kMaxFftSize) +
+                                       ", got " + std::to_string(fft_size));
   }
   if (hop < 1) throw Error(ErrorKind::kUsage, "--hop must be at least 1, got " + std::to_string(hop));
+  const double fft_bin_hz = static_cast<double>(rate_hz) / fft_size;
+  int all_bins = fft_size / 2 + 1;
+  if (o.max_hz > 0) all_bins = std::min(all_bins, static_cast<int>(std::floor(o.max_hz / fft_bin_hz)) + 1);
+  const std::int64_t all_frames =
+      x.size() < static_cast<std::size_t>(fft_size) ? 1 : static_cast<std::int64_t>((x.size() - fft_size) / hop) + 1;
   Spectrogram s;
-  s.n_bins = fft_size / 2 + 1;
-  s.bin_hz = static_cast<double>(rate_hz) / fft_size;
-  s.hop_s = static_cast<double>(hop) / rate_hz;
-  s.n_frames = x.size() < static_cast<std::size_t>(fft_size) ? 1 : static_cast<int>((x.size() - fft_size) / hop) + 1;
+  s.n_bins = groups_of(all_bins, o.max_bins);
+  s.n_frames = groups_of(all_frames, o.max_frames);
+  s.bin_hz = fft_bin_hz * all_bins / s.n_bins;
+  s.hop_s = static_cast<double>(hop) / rate_hz * static_cast<double>(all_frames) / s.n_frames;
   s.db.assign(static_cast<std::size_t>(s.n_frames) * s.n_bins, -120.0f);
 
   float* in = fftwf_alloc_real(fft_size);
-  fftwf_complex* out = fftwf_alloc_complex(s.n_bins);
+  fftwf_complex* out = fftwf_alloc_complex(fft_size / 2 + 1);
   fftwf_plan plan;
   {
     std::lock_guard<std::mutex> lock(g_planner_mutex);
@@ -40,13 +62,16 @@ Spectrogram compute_spectrogram(Span<const float> x, int rate_hz, int fft_size, 
   }
   // A sine of amplitude A gives |X| = A * sum(window) / 2 at its bin.
   const double scale = 2.0 / window_sum;
-  for (int f = 0; f < s.n_frames; ++f) {
+  for (std::int64_t f = 0; f < all_frames; ++f) {
     const std::size_t start = static_cast<std::size_t>(f) * hop;
-    for (int i = 0; i < fft_size; ++i) in[i] = start + i < x.size() ? x[start + i] * window[i] : 0.0f;
+    for (int i = 0; i < fft_size; ++i) in[i] = start + i < x.size() ? tame(x[start + i]) * window[i] : 0.0f;
     fftwf_execute(plan);
-    for (int k = 0; k < s.n_bins; ++k) {
+    float* column = s.db.data() + static_cast<std::size_t>(f * s.n_frames / all_frames) * s.n_bins;
+    for (int k = 0; k < all_bins; ++k) {
       const double mag = std::hypot(out[k][0], out[k][1]) * scale;
-      s.db[static_cast<std::size_t>(f) * s.n_bins + k] = static_cast<float>(std::max(-120.0, 20 * std::log10(mag + 1e-12)));
+      const float db = static_cast<float>(std::max(-120.0, 20 * std::log10(mag + 1e-12)));
+      float& cell = column[static_cast<std::int64_t>(k) * s.n_bins / all_bins];
+      cell = std::max(cell, db);
     }
   }
   {
