@@ -1,6 +1,8 @@
 #include "audio/decode.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <set>
 #include <system_error>
 
@@ -40,6 +42,8 @@ SndFileHandle open_for_read(const fs::path& path, SF_INFO* info) {
   const fs::file_status st = fs::status(path, ec);
   if (!fs::exists(st)) fail(path, "no such file", "check the path");
   if (fs::is_directory(st)) fail(path, "it is a directory", "use --input_dir for directories");
+  // A FIFO, socket or device would block the open or never end.
+  if (!fs::is_regular_file(st)) fail(path, "it is not a regular file (a pipe, socket or device)");
   if (fs::file_size(path, ec) == 0 && !ec) fail(path, "the file is empty");
   *info = SF_INFO{};
   SndFileHandle f(sf_open(path.c_str(), SFM_READ, info));
@@ -51,7 +55,33 @@ SndFileHandle open_for_read(const fs::path& path, SF_INFO* info) {
     fail(path, "the header gives " + std::to_string(info->channels) + " channels at " +
                    std::to_string(info->samplerate) + " Hz; the file is corrupt");
   }
+  // Resampling from an absurd header rate would multiply the file's size (1 Hz to 16 kHz:
+  // 16000 times); no real recording has such a rate.
+  if (info->samplerate < kMinSampleRateHz || info->samplerate > kMaxSampleRateHz) {
+    fail(path, "the header gives a sample rate of " + std::to_string(info->samplerate) + " Hz, outside " +
+                   std::to_string(kMinSampleRateHz) + " to " + std::to_string(kMaxSampleRateHz) + " Hz",
+         "the header is corrupt; convert the file with a tool that writes a correct one");
+  }
+  if (info->channels > kMaxChannels) {
+    fail(path, "the header gives " + std::to_string(info->channels) + " channels; at most " +
+                   std::to_string(kMaxChannels) + " are read");
+  }
   return f;
+}
+
+// Frames the header announces. libsndfile gives the frames the file really holds, but for a
+// RIFF file cut short it logs "data : <announced bytes> (should be <bytes present>)".
+std::int64_t announced_frames(SNDFILE* f, const SF_INFO& info) {
+  if (info.frames <= 0 || info.frames >= (sf_count_t{1} << 62)) return 0;
+  char log[4096] = {0};
+  sf_command(f, SFC_GET_LOG_INFO, log, sizeof(log) - 1);
+  const char* at = std::strstr(log, "data : ");
+  unsigned long long announced = 0, present = 0;
+  if (at != nullptr && std::sscanf(at, "data : %llu (should be %llu)", &announced, &present) == 2 && present > 0 &&
+      announced > present) {
+    return static_cast<std::int64_t>(static_cast<double>(info.frames) * announced / present);
+  }
+  return static_cast<std::int64_t>(info.frames);
 }
 
 // Reads all frames through `sink(block, n_frames)`; returns the number of frames read.
@@ -110,7 +140,8 @@ DecodedAudio load_mono(const fs::path& path, int target_rate_hz) {
   }
   std::vector<float> mono(kBlockFrames);
   const float scale = 1.0f / static_cast<float>(nc);
-  read_all(f.get(), path, nc, [&](const float* block, sf_count_t n_frames) {
+  out.header_frames = announced_frames(f.get(), info);
+  out.source_frames = read_all(f.get(), path, nc, [&](const float* block, sf_count_t n_frames) {
     // block: (n_frames, nc) interleaved -> mono: (n_frames)
     for (sf_count_t i = 0; i < n_frames; ++i) {
       float sum = 0.0f;

@@ -17,6 +17,12 @@
 
 namespace srnn {
 
+// Header values outside these are refused as corrupt (Error(kInput)): they would make
+// resampling or mixing down blow up the file's size.
+constexpr int kMinSampleRateHz = 1000;
+constexpr int kMaxSampleRateHz = 768000;
+constexpr int kMaxChannels = 256;
+
 struct AudioInfo {
   int rate_hz = 0;
   int n_channels = 0;
@@ -29,6 +35,10 @@ struct DecodedAudio {
   int rate_hz = 0;             // rate of `samples`
   int source_rate_hz = 0;      // rate of the file
   int source_channels = 0;
+  std::int64_t source_frames = 0;  // frames decoded
+  std::int64_t header_frames = 0;  // frames the header announced (0: unknown)
+  // True when the file ended before its header said it would (a cut-off download or copy).
+  bool truncated() const { return header_frames > 0 && source_frames < header_frames; }
 };
 
 // Header information without decoding the samples.

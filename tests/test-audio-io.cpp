@@ -2,6 +2,7 @@
 // the clear errors for bad files.
 #include <gtest/gtest.h>
 #include <sndfile.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 
 #include <cmath>
@@ -156,6 +157,25 @@ TEST(Decode, ATruncatedFileDecodesWhatIsThere) {
   std::ofstream(dir / "half.wav", std::ios::binary) << bytes.substr(0, 44 + 16000);  // 8000 samples
   const DecodedAudio a = load_mono(dir / "half.wav", 0);
   EXPECT_EQ(a.samples.size(), 8000u);
+  // The header still announces 16000 frames: the caller can tell the user.
+  EXPECT_EQ(a.header_frames, 16000);
+  EXPECT_EQ(a.source_frames, 8000);
+  EXPECT_TRUE(a.truncated());
+  EXPECT_FALSE(load_mono(dir / "good.wav", 0).truncated());
+}
+
+TEST(Decode, HeadersThatWouldBlowUpTheFileAreRefused) {
+  TempDir dir;
+  // A header claiming 1 Hz: resampled to 16 kHz, 44100 frames would become 705 million samples.
+  test::write_sndfile(dir / "one-hz.wav", test::sine(0.1, 0.5, 1, 44100), 1, 1, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  expect_input_error(dir / "one-hz.wav", "sample rate of 1 Hz, outside 1000 to 768000 Hz");
+}
+
+TEST(Decode, APipeNamedLikeAudioIsRefusedWithoutBlocking) {
+  TempDir dir;
+  ASSERT_EQ(mkfifo((dir / "fifo.wav").c_str(), 0600), 0);
+  // Opening a FIFO for reading blocks until a writer comes; the check must come first.
+  expect_input_error(dir / "fifo.wav", "not a regular file");
 }
 
 TEST(Write, Pcm16RoundTripsExactlyAndClips) {
