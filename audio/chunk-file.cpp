@@ -8,6 +8,7 @@
 #include "audio/decode.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/interrupt.h"
 #include "core/log.h"
 #include "core/threads.h"
 
@@ -42,10 +43,20 @@ ChunkFileResult chunk_file(const fs::path& input, const std::string& stem, const
   ChunkFileResult result;
   result.input = input;
   result.audio_seconds = static_cast<double>(audio.samples.size()) / audio.rate_hz;
+  if (audio.truncated()) {
+    log_warn("'" + input.string() + "' ends after " + fixed(static_cast<double>(audio.source_frames) / audio.source_rate_hz, 2) +
+             " s, before the " + fixed(static_cast<double>(audio.header_frames) / audio.source_rate_hz, 2) +
+             " s its header announces (a cut-off copy?); chunking what it has");
+  }
+  if (result.audio_seconds * 1000 < job.chunk.chunk_length_ms) {
+    log_warn("'" + input.string() + "' (" + fixed(result.audio_seconds, 2) + " s) is shorter than one chunk (" +
+             fixed(job.chunk.chunk_length_ms / 1000.0, 2) + " s): no chunk comes from it");
+  }
 
   const SilenceDetector silence(audio.samples, audio.rate_hz);
   const std::string ext = job.format.extension();
   for (const ChunkSpan& c : plan_chunks(audio.samples.size(), audio.rate_hz, job.chunk)) {
+    if (interrupted()) throw Error(ErrorKind::kInterrupted, "interrupted while chunking '" + input.string() + "'");
     ++result.n_chunks;
     if (silence.has_silent_window(c, job.chunk)) {
       ++result.n_silent;
@@ -62,6 +73,20 @@ ChunkFileResult chunk_file(const fs::path& input, const std::string& stem, const
   }
   result.ok = true;
   return result;
+}
+
+void refuse_colliding_stems(const std::vector<fs::path>& inputs, const std::vector<std::string>& stems,
+                            const ChunkJob& job) {
+  std::map<std::string, std::size_t> first;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const auto [it, fresh] = first.emplace(stems[i], i);
+    if (!fresh) {
+      throw Error(ErrorKind::kUsage,
+                  "'" + inputs[it->second].string() + "' and '" + inputs[i].string() + "' would both write " +
+                      stems[i] + "_chunk_<n>." + job.format.extension() + "; nothing was written",
+                  "rename or move one of them");
+    }
+  }
 }
 
 std::vector<std::string> output_stems(const std::vector<fs::path>& inputs, const fs::path& root) {
@@ -88,8 +113,10 @@ std::vector<ChunkFileResult> chunk_files(const std::vector<fs::path>& inputs, co
                                          const ChunkJob& job, int n_threads,
                                          const std::function<void(const ChunkFileResult&, std::size_t)>& on_done) {
   validate(job.chunk);
+  refuse_colliding_stems(inputs, stems, job);
   protect_inputs(inputs, stems, job);
   ensure_directory(job.output_dir);
+  remove_stale_temp_files(job.output_dir);
   std::vector<ChunkFileResult> results(inputs.size());
   std::mutex mutex;
   std::size_t n_done = 0;

@@ -47,12 +47,18 @@ ChunkFileResult chunk_file(const std::filesystem::path& input, const std::string
 std::vector<std::string> output_stems(const std::vector<std::filesystem::path>& inputs,
                                       const std::filesystem::path& root);
 
+// Throws Error(kUsage) naming both inputs when two of them have the same stem (a.wav and
+// a.flac; x/a.wav and x_a.wav beside another a.wav): their chunks would overwrite each other.
+void refuse_colliding_stems(const std::vector<std::filesystem::path>& inputs, const std::vector<std::string>& stems,
+                            const ChunkJob& job);
+
 // Throws Error(kUsage) when an input file sits in job.output_dir under a name this run could
 // write (<stem>_chunk_<n>.<ext> for one of `stems`), before anything is written.
 void protect_inputs(const std::vector<std::filesystem::path>& inputs, const std::vector<std::string>& stems,
                     const ChunkJob& job);
 
-// Chunks every input on n_threads threads, after protect_inputs(). on_done(result, n_done) is called under a lock
+// Chunks every input on n_threads threads, after refuse_colliding_stems() and
+// protect_inputs(); temporary files a killed run left in the output folder are removed. on_done(result, n_done) is called under a lock
 // after each file, in completion order. Never throws for a single bad file.
 std::vector<ChunkFileResult> chunk_files(
     const std::vector<std::filesystem::path>& inputs, const std::vector<std::string>& stems,

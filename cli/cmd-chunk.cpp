@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/interrupt.h"
 #include "core/log.h"
 #include "core/threads.h"
 
@@ -38,6 +39,14 @@ bool is_under(const fs::path& p, const fs::path& dir) {
   return !rel.empty() && *rel.begin() != "..";
 }
 
+// After Ctrl-C: one line saying what was written (every chunk written is whole).
+void throw_if_interrupted(int n_saved) {
+  if (interrupted()) {
+    throw Error(ErrorKind::kInterrupted, "interrupted after writing " + std::to_string(n_saved) + " whole chunks",
+                "run the same command again to chunk everything");
+  }
+}
+
 void print_summary(int n_chunks, int n_silent, int n_saved, const std::string& dir) {
   std::printf("%d chunks processed, %d were silent. Saved %d chunks to %s.\n", n_chunks, n_silent, n_saved, dir.c_str());
   std::fflush(stdout);
@@ -58,10 +67,12 @@ int run_chunk(const ChunkArgs& a) {
     throw Error(ErrorKind::kUsage, "--sample_rate must be in [1000, 384000] Hz, got " + std::to_string(a.sample_rate_hz));
   }
   if (a.num_threads < 1) throw Error(ErrorKind::kUsage, "--num_threads must be at least 1");
+  const InterruptScope interrupt;  // Ctrl-C stops between chunks; no partial chunk is left
 
   if (!a.input_file.empty()) {
     const std::vector<fs::path> input = {a.input_file};
     const ChunkFileResult r = chunk_files(input, {fs::path(a.input_file).stem().string()}, job, 1, nullptr).front();
+    throw_if_interrupted(r.n_saved);
     if (!r.ok) {
       log_error(r.error);
       return r.error_code;
@@ -95,7 +106,7 @@ int run_chunk(const ChunkArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   double audio_seconds = 0.0;
   const auto on_done = [&](const ChunkFileResult& r, std::size_t n_done) {
-    if (!r.ok) log_error(r.error);
+    if (!r.ok && !interrupted()) log_error(r.error);
     audio_seconds += r.audio_seconds;
     const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     log_progress("[" + std::to_string(n_done) + "/" + std::to_string(inputs.size()) + " files] " +
@@ -116,6 +127,7 @@ int run_chunk(const ChunkArgs& a) {
       if (first_error_code == 0) first_error_code = r.error_code;
     }
   }
+  throw_if_interrupted(n_saved);
   print_summary(n_chunks, n_silent, n_saved, a.output_dir);
   if (n_failed > 0) {
     log_error(std::to_string(n_failed) + " of " + std::to_string(inputs.size()) +

@@ -1,12 +1,15 @@
 #include "core/fs.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <regex>
 #include <system_error>
 
 #include "core/error.h"
@@ -58,6 +61,46 @@ void AtomicFile::commit(bool durable) {
     const fs::path dir = final_path_.has_parent_path() ? final_path_.parent_path() : fs::path(".");
     fsync_file(dir, true);
   }
+}
+
+DirectoryLock::DirectoryLock(const fs::path& dir, const std::string& what) {
+  ensure_directory(dir);
+  const fs::path path = dir / ".lock";
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error(ErrorKind::kIo, "cannot open the lock file '" + path.string() + "': " + errno_text(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {0};
+    const ssize_t n = ::pread(fd_, buf, sizeof(buf) - 1, 0);
+    ::close(fd_);
+    fd_ = -1;
+    const std::string holder = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "unknown";
+    throw Error(ErrorKind::kUsage,
+                what + " is in use by another samplernn process (pid " + holder.substr(0, holder.find('\n')) + ")",
+                "wait for it to finish or stop it, or use another --id");
+  }
+  // Should this fail, the lock still holds; only a second process's message lacks the pid.
+  const std::string pid = std::to_string(getpid()) + "\n";
+  if (::ftruncate(fd_, 0) == 0) (void)!::pwrite(fd_, pid.data(), pid.size(), 0);
+}
+
+DirectoryLock::~DirectoryLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
+}
+
+int remove_stale_temp_files(const fs::path& dir) {
+  static const std::regex kTempName(R"(.+\.tmp-(\d{1,9})-\d+)");
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::smatch m;
+    const std::string name = e.path().filename().string();
+    if (!std::regex_match(name, m, kTempName) || !e.is_regular_file(ec)) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(m[1].str()));
+    // kill(pid, 0) fails with ESRCH only when no such process exists.
+    if (pid == getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    if (fs::remove(e.path(), ec)) ++removed;
+  }
+  return removed;
 }
 
 void ensure_directory(const fs::path& dir) {

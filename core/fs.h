@@ -38,6 +38,27 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// Removes the temporary files AtomicFile leaves in `dir` (not recursively) when a process
+// is killed before it commits: "<name>.tmp-<pid>-<n>" whose process no longer runs. Returns
+// how many were removed; never throws.
+int remove_stale_temp_files(const std::filesystem::path& dir);
+
+// An exclusive lock on a folder for this process's lifetime (flock on <dir>/.lock, which
+// holds the owner's pid): two trainings of one id never share a run folder. The lock dies
+// with the process, however it ends.
+class DirectoryLock {
+ public:
+  // Creates the folder if needed. Error(kUsage) naming the holder's pid when another process
+  // holds the lock; `what` says what is locked ("training id 'aamgen'").
+  DirectoryLock(const std::filesystem::path& dir, const std::string& what);
+  ~DirectoryLock();
+  DirectoryLock(const DirectoryLock&) = delete;
+  DirectoryLock& operator=(const DirectoryLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 // Creates `dir` and its parents if needed. Throws Error(kIo) naming the path when it cannot,
 // or when the path exists and is not a directory.
 void ensure_directory(const std::filesystem::path& dir);

@@ -2,8 +2,10 @@
 #include <gtest/gtest.h>
 #include <sndfile.h>
 
+#include <csignal>
 #include <fstream>
 #include <regex>
+#include <thread>
 
 #include "audio/decode.h"
 #include "core/error.h"
@@ -23,6 +25,7 @@ std::string q(const fs::path& p) { return test::shell_quote(p); }
 // seconds of a -20 dBFS tone at rate_hz, stereo, silent in [gap_begin_s, gap_end_s).
 void write_tone(const fs::path& path, int seconds, int rate_hz, int format, double gap_begin_s = -1,
                 double gap_end_s = -1) {
+  fs::create_directories(path.parent_path());
   std::vector<float> mono = test::sine(330.0, 0.1, rate_hz, static_cast<std::size_t>(seconds) * rate_hz);
   for (std::size_t i = 0; i < mono.size(); ++i) {
     const double t = static_cast<double>(i) / rate_hz;
@@ -204,6 +207,65 @@ TEST(CliChunk, WriteErrorsAreReportedAndLeaveNoPartialFiles) {
   EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kIo)) << r.output;
   EXPECT_NE(r.output.find("cannot write"), std::string::npos) << r.output;
   EXPECT_TRUE(test::list_names(dir / "full").empty());
+}
+
+TEST(CliChunk, InputsWhoseChunksWouldCollideAreRefusedBeforeWriting) {
+  TempDir dir;
+  write_tone(dir / "in" / "a.wav", 10, 16000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  write_tone(dir / "in" / "a.flac", 10, 16000, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+  test::expect_one_error_line(kBin + " chunk --input_dir " + q(dir / "in") + " --output_dir " + q(dir / "out"),
+                              exit_code(ErrorKind::kUsage), "a.flac' and '");
+  EXPECT_FALSE(fs::exists(dir / "out"));
+  // x/a.wav is named x_a once another a.wav is there; so is x_a.wav.
+  fs::remove(dir / "in" / "a.flac");
+  write_tone(dir / "in" / "x" / "a.wav", 10, 16000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  write_tone(dir / "in" / "x_a.wav", 10, 16000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  test::expect_one_error_line(kBin + " chunk --input_dir " + q(dir / "in") + " --output_dir " + q(dir / "out"),
+                              exit_code(ErrorKind::kUsage), "would both write x_a_chunk_<n>.wav");
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+TEST(CliChunk, ShortAndCutOffInputsAreNamed) {
+  TempDir dir;
+  write_tone(dir / "in" / "short.wav", 3, 16000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  write_tone(dir / "full.wav", 20, 16000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  const std::string bytes = test::read_file(dir / "full.wav");
+  std::ofstream(dir / "in" / "cut.wav", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  const auto r = run_command(kBin + " chunk --input_dir " + q(dir / "in") + " --output_dir " + q(dir / "out"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("cut.wav' ends after 10.00 s, before the 20.00 s its header announces"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("short.wav' (3.00 s) is shorter than one chunk (8.00 s)"), std::string::npos) << r.output;
+}
+
+TEST(CliChunk, CtrlCStopsBetweenChunksAndLeavesOnlyWholeOnes) {
+  TempDir dir;
+  // Twenty minutes in 250 ms FLAC chunks: seconds of work, stopped early. A stale temporary of
+  // a killed run (its pid cannot exist) is cleared on the way.
+  test::write_sndfile(dir / "long.wav", test::sine(330, 0.1, 16000, 1200 * 16000), 16000, 1, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  fs::create_directories(dir / "out");
+  std::ofstream(dir / "out" / "long_chunk_9.flac.tmp-999999999-0") << "x";
+  const fs::path log = dir / "log";
+  run_command("( " + kBin + " chunk --input_file " + q(dir / "long.wav") + " --output_dir " + q(dir / "out") +
+              " --chunk_length 250 --format flac > " + q(log) + " 2>&1 & echo $! > " + q(dir / "pid") +
+              "; wait $!; echo exit=$? >> " + q(log) + " ) > /dev/null 2>&1 &");
+  for (int i = 0; i < 200 && test::list_names(dir / "out").size() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(::kill(std::stoi(test::read_file(dir / "pid")), SIGINT), 0);
+  std::string text;
+  for (int i = 0; i < 500 && text.find("exit=") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    text = test::read_file(log);
+  }
+  EXPECT_NE(text.find("exit=130"), std::string::npos) << text;
+  EXPECT_NE(text.find("error: interrupted after writing "), std::string::npos) << text;
+  const auto names = test::list_names(dir / "out");
+  EXPECT_LT(names.size(), 4700u) << "it did not stop early";
+  for (const auto& name : names) {
+    EXPECT_EQ(name.find(".tmp-"), std::string::npos) << "a temporary file is left: " << name;
+    EXPECT_EQ(probe_audio(dir / "out" / name).n_frames, 4000) << name;  // whole chunks only
+  }
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // core/: atomic files, directory helpers, parallel_for, errors.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <fstream>
 #include <set>
@@ -95,11 +97,11 @@ TEST(Threads, ParallelForVisitsEveryIndexOnce) {
 TEST(Errors, ExitCodesAreDistinctAndNonZero) {
   std::set<int> codes;
   for (ErrorKind k : {ErrorKind::kInternal, ErrorKind::kUsage, ErrorKind::kInput, ErrorKind::kConfig, ErrorKind::kIo,
-                      ErrorKind::kDiverged, ErrorKind::kPeer, ErrorKind::kInterrupted}) {
+                      ErrorKind::kDiverged, ErrorKind::kPeer, ErrorKind::kMemory, ErrorKind::kInterrupted}) {
     EXPECT_NE(exit_code(k), 0);
     codes.insert(exit_code(k));
   }
-  EXPECT_EQ(codes.size(), 8u);
+  EXPECT_EQ(codes.size(), 9u);
   const Error e(ErrorKind::kInput, "cannot read 'x'", "check the path");
   EXPECT_STREQ(e.what(), "cannot read 'x' (hint: check the path)");
   EXPECT_EQ(e.message(), "cannot read 'x'");
@@ -124,6 +126,48 @@ TEST(RunLayout, ACheckpointPathMayBeARunOrAnIdFolder) {
     EXPECT_EQ(e.kind(), ErrorKind::kInput);
     EXPECT_NE(e.message().find("without checkpoints"), std::string::npos);
   }
+}
+
+TEST(RunLayout, AnEpochNumberTooLongForAnIntIsNotACheckpointName) {
+  test::TempDir dir;
+  fs::create_directories(dir / "run");
+  std::ofstream(dir / "run" / "model.ckpt-99999999999") << "x";
+  std::ofstream(dir / "run" / "model.ckpt-7") << "x";
+  const auto found = checkpoints_in(dir / "run");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].first, 7);
+}
+
+TEST(Fs, StaleTemporaryFilesOfDeadProcessesAreRemoved) {
+  test::TempDir dir;
+  // pid 999999999 cannot exist (Linux pids stay below 2^22); this process's own are kept.
+  const std::string mine = "b.wav.tmp-" + std::to_string(getpid()) + "-0";
+  for (const std::string& name : {std::string("a.wav.tmp-999999999-3"), mine, std::string("c.wav"),
+                                  std::string("d.tmp-notapid-1")}) {
+    std::ofstream(dir / name) << "x";
+  }
+  EXPECT_EQ(remove_stale_temp_files(dir.path()), 1);
+  EXPECT_EQ(test::list_names(dir.path()), (std::vector<std::string>{mine, "c.wav", "d.tmp-notapid-1"}));
+  EXPECT_EQ(remove_stale_temp_files(dir / "missing"), 0);
+}
+
+TEST(Fs, ADirectoryLockIsExclusiveAndNamesItsHolder) {
+  test::TempDir dir;
+  {
+    const DirectoryLock held(dir / "id", "training id 'x'");
+    // A second lock (here from this process, through another open file) is refused.
+    try {
+      const DirectoryLock second(dir / "id", "training id 'x'");
+      FAIL() << "a second lock was granted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+      EXPECT_NE(e.message().find("training id 'x' is in use by another samplernn process (pid " +
+                                 std::to_string(getpid()) + ")"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  const DirectoryLock again(dir / "id", "training id 'x'");  // released with the first
 }
 
 }  // namespace
