@@ -15,6 +15,14 @@ class SndFileHandle {
   SndFileHandle(const SndFileHandle&) = delete;
   SndFileHandle& operator=(const SndFileHandle&) = delete;
   SndFileHandle(SndFileHandle&& other) noexcept : f_(other.f_) { other.f_ = nullptr; }
+  SndFileHandle& operator=(SndFileHandle&& other) noexcept {
+    if (this != &other) {
+      close();
+      f_ = other.f_;
+      other.f_ = nullptr;
+    }
+    return *this;
+  }
 
   SNDFILE* get() const { return f_; }
   // Closes the file and returns libsndfile's error code (0 on success).

@@ -1,5 +1,8 @@
 #include "audio/wav-stream.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <string>
@@ -51,7 +54,7 @@ std::vector<unsigned char> encode_wav16(Span<const float> samples, int rate_hz) 
   return b;
 }
 
-WavStreamWriter::WavStreamWriter(std::FILE* out, int rate_hz) : out_(out) {
+WavStreamWriter::WavStreamWriter(std::FILE* out, int rate_hz) : out_(out), rate_hz_(rate_hz) {
   const std::vector<unsigned char> h = wav16_header(rate_hz, 0xFFFFFFFFu);
   if (std::fwrite(h.data(), 1, h.size(), out_) != h.size()) {
     throw Error(ErrorKind::kIo, "cannot write the WAV stream: " + errno_text(errno));
@@ -62,11 +65,26 @@ void WavStreamWriter::write(Span<const float> samples) {
   buf_.clear();
   put_samples(buf_, samples);
   if (!buf_.empty() && std::fwrite(buf_.data(), 1, buf_.size(), out_) != buf_.size()) {
-    throw Error(ErrorKind::kIo, "cannot write the WAV stream: " + errno_text(errno), "did the reading program exit?");
+    throw Error(ErrorKind::kIo, "cannot write the WAV stream after " + std::to_string(n_samples_) + " samples: " +
+                                    errno_text(errno),
+                "did the reading program exit?");
   }
+  n_samples_ += samples.size();
   std::fflush(out_);
 }
 
-void WavStreamWriter::finish() { std::fflush(out_); }
+void WavStreamWriter::finish() {
+  if (std::fflush(out_) != 0) throw Error(ErrorKind::kIo, "cannot write the WAV stream: " + errno_text(errno));
+  struct stat st {};
+  if (fstat(fileno(out_), &st) != 0 || !S_ISREG(st.st_mode)) return;  // a pipe: the sizes stay "unknown"
+  // A regular file: the header gets the real sizes (capped at the format's 4 GB).
+  const std::uint32_t data_bytes = static_cast<std::uint32_t>(std::min<std::uint64_t>(n_samples_ * 2, 0xFFFFFFFFu - 36));
+  const std::vector<unsigned char> h = wav16_header(rate_hz_, data_bytes);
+  const long end = std::ftell(out_);
+  const bool ok = end >= 0 && std::fseek(out_, end - static_cast<long>(n_samples_ * 2) - static_cast<long>(h.size()), SEEK_SET) == 0 &&
+                  std::fwrite(h.data(), 1, h.size(), out_) == h.size() && std::fseek(out_, end, SEEK_SET) == 0 &&
+                  std::fflush(out_) == 0;
+  if (!ok) throw Error(ErrorKind::kIo, "cannot write the WAV header: " + errno_text(errno));
+}
 
 }  // namespace srnn

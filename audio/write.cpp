@@ -70,45 +70,73 @@ AudioFormat parse_audio_format(const std::string& name) {
               std::string("choose one of: ") + audio_format_names());
 }
 
-void write_audio(const fs::path& path, Span<const float> mono, int rate_hz, AudioFormat format) {
-  if (rate_hz <= 0) throw Error(ErrorKind::kInternal, "write_audio: rate must be positive");
-  AtomicFile out(path);
+struct AudioFileWriter::Impl {
+  fs::path path;
+  AtomicFile out;
+  AudioFormat format;
+  SndFileHandle file;
+  std::int64_t written = 0;
+  std::vector<std::int16_t> pcm16;
+  std::vector<std::int32_t> pcm24;
+  std::vector<float> clipped;
+
+  Impl(const fs::path& p, AudioFormat f) : path(p), out(p), format(f) {}
+};
+
+AudioFileWriter::AudioFileWriter(const fs::path& path, int rate_hz, AudioFormat format)
+    : impl_(std::make_unique<Impl>(path, format)) {
+  if (rate_hz <= 0) throw Error(ErrorKind::kInternal, "AudioFileWriter: rate must be positive");
   SF_INFO info{};
   info.samplerate = rate_hz;
   info.channels = 1;
   info.format = sndfile_format(format);
-  SndFileHandle f(sf_open(out.temp_path().c_str(), SFM_WRITE, &info));
-  if (f.get() == nullptr) write_failed(path, sf_strerror(nullptr));
+  impl_->file = SndFileHandle(sf_open(impl_->out.temp_path().c_str(), SFM_WRITE, &info));
+  if (impl_->file.get() == nullptr) write_failed(path, sf_strerror(nullptr));
+}
 
-  std::vector<std::int16_t> pcm16;
-  std::vector<std::int32_t> pcm24;
-  std::vector<float> clipped;
+AudioFileWriter::~AudioFileWriter() = default;  // an unfinished file's temporary goes with impl_->out
+
+void AudioFileWriter::write(Span<const float> mono) {
+  Impl& m = *impl_;
+  if (m.format.container == Container::kWav && m.written + static_cast<std::int64_t>(mono.size()) > kMaxWavSamples16) {
+    write_failed(m.path, "a WAV file holds at most " + std::to_string(kMaxWavSamples16) + " samples");
+  }
   for (std::size_t begin = 0; begin < mono.size(); begin += kBlock) {
     const std::size_t n = std::min(kBlock, mono.size() - begin);
     const float* x = mono.data() + begin;
     sf_count_t written = 0;
-    switch (format.sample) {
+    switch (m.format.sample) {
       case SampleFormat::kPcm16:
-        pcm16.resize(n);
-        for (std::size_t i = 0; i < n; ++i) pcm16[i] = float_to_pcm16(x[i]);
-        written = sf_writef_short(f.get(), pcm16.data(), static_cast<sf_count_t>(n));
+        m.pcm16.resize(n);
+        for (std::size_t i = 0; i < n; ++i) m.pcm16[i] = float_to_pcm16(x[i]);
+        written = sf_writef_short(m.file.get(), m.pcm16.data(), static_cast<sf_count_t>(n));
         break;
       case SampleFormat::kPcm24:
-        pcm24.resize(n);
-        for (std::size_t i = 0; i < n; ++i) pcm24[i] = float_to_pcm24_in_int32(x[i]);
-        written = sf_writef_int(f.get(), pcm24.data(), static_cast<sf_count_t>(n));
+        m.pcm24.resize(n);
+        for (std::size_t i = 0; i < n; ++i) m.pcm24[i] = float_to_pcm24_in_int32(x[i]);
+        written = sf_writef_int(m.file.get(), m.pcm24.data(), static_cast<sf_count_t>(n));
         break;
       case SampleFormat::kFloat32:
-        clipped.resize(n);
-        for (std::size_t i = 0; i < n; ++i) clipped[i] = x[i] == x[i] ? std::clamp(x[i], -1.0f, 1.0f) : 0.0f;
-        written = sf_writef_float(f.get(), clipped.data(), static_cast<sf_count_t>(n));
+        m.clipped.resize(n);
+        for (std::size_t i = 0; i < n; ++i) m.clipped[i] = x[i] == x[i] ? std::clamp(x[i], -1.0f, 1.0f) : 0.0f;
+        written = sf_writef_float(m.file.get(), m.clipped.data(), static_cast<sf_count_t>(n));
         break;
     }
-    if (written != static_cast<sf_count_t>(n)) write_failed(path, sf_strerror(f.get()));
+    if (written != static_cast<sf_count_t>(n)) write_failed(m.path, sf_strerror(m.file.get()));
+    m.written += static_cast<std::int64_t>(n);
   }
+}
+
+void AudioFileWriter::finish() {
   // Closing writes the header's final sizes and flushes buffered data, so it can fail too.
-  if (f.close() != 0) write_failed(path, "closing the file failed (disk full?)");
-  out.commit();
+  if (impl_->file.close() != 0) write_failed(impl_->path, "closing the file failed (disk full?)");
+  impl_->out.commit();
+}
+
+void write_audio(const fs::path& path, Span<const float> mono, int rate_hz, AudioFormat format) {
+  AudioFileWriter out(path, rate_hz, format);
+  out.write(mono);
+  out.finish();
 }
 
 }  // namespace srnn

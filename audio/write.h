@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "core/span.h"
@@ -38,6 +39,28 @@ const char* audio_format_names();
 
 void write_audio(const std::filesystem::path& path, Span<const float> mono, int rate_hz,
                  AudioFormat format = {});
+
+// The same, written block by block: nothing appears under `path` until finish() has
+// succeeded, and a writer destroyed before that removes its temporary file.
+class AudioFileWriter {
+ public:
+  AudioFileWriter(const std::filesystem::path& path, int rate_hz, AudioFormat format = {});
+  ~AudioFileWriter();
+  AudioFileWriter(const AudioFileWriter&) = delete;
+  AudioFileWriter& operator=(const AudioFileWriter&) = delete;
+
+  void write(Span<const float> mono);
+  // Closes the file (writing its header's sizes) and renames it into place.
+  void finish();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Samples of 16-bit mono PCM a WAV file can hold (its sizes are 32-bit): about 37 hours at
+// 16 kHz. The writer refuses more.
+constexpr std::int64_t kMaxWavSamples16 = (std::int64_t{1} << 31) - 64;
 
 // Sample conversion used by the writer, exposed for tests: round(x * 32768) clipped.
 std::int16_t float_to_pcm16(float x);

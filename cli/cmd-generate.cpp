@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -15,6 +16,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/interrupt.h"
 #include "core/log.h"
 #include "core/run-layout.h"
 #include "core/naming.h"
@@ -43,6 +45,27 @@ struct GenerateArgs {
   std::string device = "cpu";
 };
 
+// At most this many sequences at once (each has its own engine state and output).
+constexpr int kMaxSequences = 4096;
+// The statistics line of a sequence covers at most its first ten minutes, and all
+// sequences together keep at most 2^24 samples (64 MB) for them.
+constexpr double kStatsSeconds = 600;
+constexpr std::int64_t kStatsSamples = std::int64_t{1} << 24;
+
+// Where one sequence goes, and what of it is kept for its statistics line.
+struct Output {
+  std::unique_ptr<AudioFileWriter> file;  // null when streaming to stdout
+  std::string path;
+  std::vector<float> head;                // the first samples
+  std::int64_t done = 0;
+};
+
+// --output_path without ".wav": clip_name() adds "_e=<epoch>..._t=<temp>.wav".
+std::string output_stem(std::string path) {
+  if (path.size() > 4 && path.compare(path.size() - 4, 4, ".wav") == 0) path.resize(path.size() - 4);
+  return path;
+}
+
 // Fails early, before minutes of generation, when the output cannot be written.
 void check_writable_dir(const fs::path& dir) {
   ensure_directory(dir);
@@ -57,16 +80,22 @@ void check_writable_dir(const fs::path& dir) {
 
 int run_generate(const GenerateArgs& a) {
   const fs::path checkpoint = resolve_checkpoint_path(a.checkpoint_path);
-  if (!(a.dur > 0)) throw Error(ErrorKind::kUsage, "--dur must be positive, got " + fixed(a.dur, 3));
-  if (a.num_seqs < 1) throw Error(ErrorKind::kUsage, "--num_seqs must be at least 1");
+  if (!(a.dur > 0 && std::isfinite(a.dur))) throw Error(ErrorKind::kUsage, "--dur must be a positive number of seconds");
+  if (a.num_seqs < 1 || a.num_seqs > kMaxSequences) {
+    throw Error(ErrorKind::kUsage, "--num_seqs must be in [1, " + std::to_string(kMaxSequences) + "]");
+  }
   if (a.sample_rate != 0 && a.sample_rate < 1000) throw Error(ErrorKind::kUsage, "--sample_rate must be at least 1000 Hz");
   if (a.num_threads < 1) throw Error(ErrorKind::kUsage, "--num_threads must be at least 1");
-  for (double t : a.temperature) {
-    if (!(t > 0)) throw Error(ErrorKind::kUsage, "--temperature values must be positive");
-  }
+  check_temperatures(a.temperature);
   const bool to_stdout = a.output_path == "-";
   if (to_stdout && a.num_seqs != 1) throw Error(ErrorKind::kUsage, "--output_path - streams one sequence; use --num_seqs 1");
-  if (!to_stdout) check_writable_dir(fs::path(a.output_path).has_parent_path() ? fs::path(a.output_path).parent_path() : ".");
+  if (!to_stdout) {
+    const fs::path dir = fs::path(a.output_path).has_parent_path() ? fs::path(a.output_path).parent_path() : ".";
+    check_writable_dir(dir);
+    if (const int stale = remove_stale_temp_files(dir); stale > 0) {
+      log_info("Removed " + std::to_string(stale) + " temporary files left by an interrupted run.");
+    }
+  }
 
   const EngineWeights weights = load_engine_weights(checkpoint, a.weights == "bf16");
   const ModelConfig& c = weights.config;
@@ -85,8 +114,17 @@ int run_generate(const GenerateArgs& a) {
 
   GenerateRequest req;
   req.temperatures = expand_temperatures(a.temperature, a.num_seqs);
-  req.n_samples = static_cast<std::int64_t>(a.dur * rate + 0.5);
-  if (req.n_samples < 1) throw Error(ErrorKind::kUsage, "--dur gives no samples at " + std::to_string(rate) + " Hz");
+  const double n_samples = a.dur * rate + 0.5;
+  if (n_samples < 1) throw Error(ErrorKind::kUsage, "--dur gives no samples at " + std::to_string(rate) + " Hz");
+  // Files are WAV, whose sizes are 32-bit; a stream to stdout has no such limit.
+  const double limit = to_stdout ? 9e15 : static_cast<double>(kMaxWavSamples16);
+  if (n_samples > limit) {
+    throw Error(ErrorKind::kUsage,
+                "--dur " + fixed(a.dur, 0) + " s is longer than a WAV file holds (" + fixed(limit / rate / 3600, 1) +
+                    " h at " + std::to_string(rate) + " Hz)",
+                "generate less, or stream it: --output_path - | another program");
+  }
+  req.n_samples = static_cast<std::int64_t>(n_samples);
   req.rng_seed = a.rng_seed >= 0 ? static_cast<std::uint64_t>(a.rng_seed) : std::random_device{}();
   req.n_threads = a.num_threads;
   std::vector<float> seed_audio;
@@ -107,17 +145,39 @@ int run_generate(const GenerateArgs& a) {
     };
   }
 
+  // Each sequence goes to its file (or stdout) block by block as it is generated; only the
+  // first minutes of each are kept, for its statistics line.
+  const std::string stem = output_stem(a.output_path);
+  std::vector<Output> outputs(static_cast<std::size_t>(a.num_seqs));
+  const std::size_t kept = static_cast<std::size_t>(std::min<double>(
+      {n_samples, kStatsSeconds * rate, std::max<double>(rate, static_cast<double>(kStatsSamples) / a.num_seqs)}));
   std::unique_ptr<WavStreamWriter> stream;
-  std::vector<float> block;
   if (to_stdout) {
     stream = std::make_unique<WavStreamWriter>(stdout, rate);
     if (a.include_seed) stream->write(seed_audio);
-    req.on_samples = [&](const std::int32_t* levels, std::int64_t n) {
-      block.resize(static_cast<std::size_t>(n));
-      for (std::int64_t i = 0; i < n; ++i) block[i] = quantizer.dequantize(levels[i]);
-      stream->write(block);
-    };
   }
+  for (int i = 0; i < a.num_seqs; ++i) {
+    Output& o = outputs[static_cast<std::size_t>(i)];
+    if (!to_stdout) {
+      o.path = clip_name(stem, weights.info.train.epoch, i, a.num_seqs, req.temperatures[i]);
+      o.file = std::make_unique<AudioFileWriter>(o.path, rate);
+      if (a.include_seed) o.file->write(seed_audio);
+    }
+    o.head.reserve(kept);
+  }
+  std::vector<float> block;
+  req.on_samples = [&](int i, const std::int32_t* levels, std::int64_t n) {
+    block.resize(static_cast<std::size_t>(n));
+    for (std::int64_t j = 0; j < n; ++j) block[j] = quantizer.dequantize(levels[j]);
+    Output& o = outputs[static_cast<std::size_t>(i)];
+    if (stream) stream->write(block);
+    else o.file->write(block);
+    o.head.insert(o.head.end(), block.begin(), block.begin() + std::min(block.size(), kept - o.head.size()));
+    o.done += n;
+  };
+  const InterruptScope interrupt;  // Ctrl-C stops after the block in progress
+  req.stop = &interrupt_flag();
+
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t last_done = 0;
   double last_s = 0;
@@ -144,26 +204,25 @@ int run_generate(const GenerateArgs& a) {
                    : a.weights + " weights, " + kernel_level_name(kernel_level()) + " kernels, " +
                          std::to_string(std::min(a.num_threads, a.num_seqs)) + " threads") +
            ", rng_seed " + std::to_string(req.rng_seed) + ")");
-  const std::vector<std::vector<std::int32_t>> levels =
-      on_gpu ? generate_on_device(checkpoint, req, a.device) : generate(weights, req);
+  if (on_gpu) generate_on_device(checkpoint, req, a.device);
+  else generate(weights, req);
+  if (interrupted()) {
+    throw Error(ErrorKind::kInterrupted, "interrupted after " + std::to_string(outputs[0].done) + " of " +
+                                             std::to_string(req.n_samples) + " samples" +
+                                             (stream ? "; the stream ends there" : "; no file was written"));
+  }
   if (stream) {
     stream->finish();
     return 0;
   }
-
-  std::string stem = a.output_path;
-  if (stem.size() > 4 && stem.compare(stem.size() - 4, 4, ".wav") == 0) stem.resize(stem.size() - 4);
-  for (int i = 0; i < a.num_seqs; ++i) {
-    std::vector<float> audio;
-    if (a.include_seed) audio = seed_audio;
-    for (std::int32_t l : levels[i]) audio.push_back(quantizer.dequantize(l));
-    const std::string path = clip_name(stem, weights.info.train.epoch, i, a.num_seqs, req.temperatures[i]);
-    write_audio(path, audio, rate);
-    std::printf("Generated sample output to %s\n", path.c_str());
+  for (Output& o : outputs) {
+    o.file->finish();
+    std::printf("Generated sample output to %s\n", o.path.c_str());
     std::fflush(stdout);
-    log_clip_stats(fs::path(path).filename().string(), audio, rate);
+    std::string what = fs::path(o.path).filename().string();
+    if (o.head.size() < static_cast<std::size_t>(req.n_samples)) what += " (first " + fixed(o.head.size() / double(rate), 0) + " s)";
+    log_clip_stats(what, o.head, rate);
   }
-  std::fflush(stdout);
   return 0;
 }
 

@@ -1,7 +1,10 @@
 #include "core/naming.h"
 
 #include <cmath>
+#include <cstdio>
 #include <sstream>
+
+#include "core/error.h"
 
 namespace srnn {
 
@@ -20,6 +23,17 @@ std::vector<double> expand_temperatures(std::vector<double> temperatures, int n)
   if (static_cast<int>(temperatures.size()) > n) temperatures.resize(static_cast<std::size_t>(n));
   while (static_cast<int>(temperatures.size()) < n) temperatures.push_back(temperatures.back());
   return temperatures;
+}
+
+void check_temperatures(const std::vector<double>& temperatures) {
+  for (double t : temperatures) {
+    if (!(std::isfinite(t) && t >= kMinTemperature)) {
+      char text[32];
+      std::snprintf(text, sizeof(text), "%g", t);
+      throw Error(ErrorKind::kUsage, std::string("--temperature ") + text + " is not a finite number of at least 1e-06",
+                  "1e-06 already picks the most likely level every time");
+    }
+  }
 }
 
 }  // namespace srnn

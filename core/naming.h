@@ -14,4 +14,10 @@ std::string clip_name(const std::string& stem, int epoch, int index, int n_seque
 // Too many values are truncated to n, too few repeat the last (0.95 when none are given).
 std::vector<double> expand_temperatures(std::vector<double> temperatures, int n);
 
+// Below this a temperature picks the most likely level every time, as this one already does;
+// a smaller one would overflow the sampler's arithmetic.
+constexpr double kMinTemperature = 1e-6;
+// Error(kUsage) unless every value is finite and at least kMinTemperature.
+void check_temperatures(const std::vector<double>& temperatures);
+
 }  // namespace srnn

@@ -276,15 +276,23 @@ std::vector<std::vector<std::int32_t>> generate(const EngineWeights& w, const Ge
   if (N < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sequence");
   if (req.n_samples < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sample");
   const std::int64_t L = c.lookback();
-  // History per sequence: the seed (whole top frames, at least one lookback of q_zero) then the new samples.
+  // The seed: its last whole top frames; without one, a lookback of q_zero.
   const std::int64_t n_seed = req.seed_levels.size() >= static_cast<std::size_t>(L)
                                   ? static_cast<std::int64_t>(req.seed_levels.size()) / L * L
                                   : L;
+  const std::int32_t* seed = req.seed_levels.size() >= static_cast<std::size_t>(L)
+                                 ? req.seed_levels.data() + (req.seed_levels.size() - n_seed)
+                                 : nullptr;
   const std::int64_t total = n_seed + req.n_samples;
-  std::vector<std::vector<std::int32_t>> hist(N, std::vector<std::int32_t>(total, c.q_levels / 2));
-  if (req.seed_levels.size() >= static_cast<std::size_t>(L)) {
-    const auto first = req.seed_levels.end() - n_seed;
-    for (auto& h : hist) std::copy(first, req.seed_levels.end(), h.begin());
+  // Each sequence's history lives in a buffer of a lookback plus a block; when it is full,
+  // the new block is handed over and the last lookback moves to the front. The block is a
+  // multiple of the lookback, so every tier's phase is the same in the buffer as in the
+  // sequence.
+  const std::int64_t block = (std::max<std::int64_t>(req.block, L) + L - 1) / L * L;
+  const std::int64_t capacity = L + block;
+  std::vector<std::vector<std::int32_t>> out(N);
+  if (!req.on_samples) {
+    for (auto& o : out) o.reserve(static_cast<std::size_t>(req.n_samples));
   }
   // Sequences are shared out between threads; with fewer sequences than threads, the
   // threads of a group share each product instead.
@@ -292,7 +300,6 @@ std::vector<std::vector<std::int32_t>> generate(const EngineWeights& w, const Ge
   const int team_size = std::max(1, req.n_threads / n_threads);
   std::mutex progress_mutex;
   std::vector<std::int64_t> done(n_threads, 0);
-  const std::int64_t report_every = 4096;
 
   auto run_group = [&](int g) {
     // Sequences g, g + n_threads, ...: each group gets its own engine over the shared weights.
@@ -301,51 +308,62 @@ std::vector<std::vector<std::int32_t>> generate(const EngineWeights& w, const Ge
     const int n = static_cast<int>(seqs.size());
     ThreadTeam team(team_size);
     Engine engine(w, n, &team);
+    std::vector<std::vector<std::int32_t>> buf(n, std::vector<std::int32_t>(static_cast<std::size_t>(capacity)));
     std::vector<const std::int32_t*> rows(n);
     std::vector<SequenceRng> rngs;
     std::vector<float> inv_temp(n), scratch(static_cast<std::size_t>(c.q_levels));
+    const auto seed_at = [&](std::int64_t p) { return seed != nullptr ? seed[p] : c.q_levels / 2; };
     for (int i = 0; i < n; ++i) {
-      rows[i] = hist[seqs[i]].data();
+      for (std::int64_t p = 0; p < L; ++p) buf[i][p] = seed_at(p);
+      rows[i] = buf[i].data();
       rngs.emplace_back(req.rng_seed, static_cast<std::uint64_t>(seqs[i]));
       inv_temp[i] = static_cast<float>(1.0 / req.temperatures[seqs[i]]);
     }
-    // Priming: the seed runs through the frame tiers (teacher forced) before the first draw.
-    std::int64_t primed_reported = L;
-    for (std::int64_t t = L; t < n_seed; t += c.frame_sizes[0]) {
-      engine.step_frames(rows.data(), t);
-      if (g == 0 && req.on_priming && (t - primed_reported >= report_every * 4 || t + c.frame_sizes[0] >= n_seed)) {
-        std::lock_guard<std::mutex> lock(progress_mutex);
-        primed_reported = t;
-        req.on_priming(std::min(t + c.frame_sizes[0], n_seed), n_seed);
+    std::int64_t base = 0;          // the sequence position of buf[.][0]
+    std::int64_t emitted = n_seed;  // new levels handed over so far end here
+    const auto emit = [&](std::int64_t upto) {
+      if (upto <= emitted) return;
+      std::lock_guard<std::mutex> lock(progress_mutex);
+      for (int i = 0; i < n; ++i) {
+        const std::int32_t* from = buf[i].data() + (emitted - base);
+        if (req.on_samples) req.on_samples(seqs[i], from, upto - emitted);
+        else out[seqs[i]].insert(out[seqs[i]].end(), from, from + (upto - emitted));
       }
-    }
-    std::int64_t streamed = n_seed;
-    for (std::int64_t t = n_seed; t < total; ++t) {
+      emitted = upto;
+      done[g] = upto - n_seed;
+      if (req.on_progress) req.on_progress(*std::min_element(done.begin(), done.end()));
+    };
+    std::int64_t p = L;
+    for (; p < total; ++p) {
+      if (p - base == capacity) {
+        emit(p);
+        for (auto& b : buf) std::copy(b.end() - L, b.end(), b.begin());
+        base += block;
+        if (req.stop != nullptr && req.stop->load()) break;
+      }
+      const std::int64_t t = p - base;
       engine.step_frames(rows.data(), t);
+      if (p < n_seed) {
+        // Priming: the seed runs through the frame tiers, teacher forced.
+        for (int i = 0; i < n; ++i) buf[i][t] = seed_at(p);
+        if (g == 0 && req.on_priming && ((p + 1) % (4 * kGenerateBlock) == 0 || p + 1 == n_seed)) {
+          std::lock_guard<std::mutex> lock(progress_mutex);
+          req.on_priming(p + 1, n_seed);
+        }
+        continue;
+      }
       const float* logits = engine.sample_logits(rows.data(), t);
       for (int i = 0; i < n; ++i) {
-        hist[seqs[i]][t] = sample_level(logits + static_cast<std::size_t>(i) * c.q_levels, c.q_levels, inv_temp[i],
-                                        rngs[i].uniform(), scratch.data());
-      }
-      const std::int64_t k = t - n_seed + 1;
-      if (k % report_every == 0 || t + 1 == total) {
-        std::lock_guard<std::mutex> lock(progress_mutex);
-        done[g] = k;
-        if (req.on_samples && N == 1) {
-          req.on_samples(hist[0].data() + streamed, t + 1 - streamed);
-          streamed = t + 1;
-        }
-        if (req.on_progress) req.on_progress(*std::min_element(done.begin(), done.end()));
+        buf[i][t] = sample_level(logits + static_cast<std::size_t>(i) * c.q_levels, c.q_levels, inv_temp[i],
+                                 rngs[i].uniform(), scratch.data());
       }
     }
+    emit(p);
   };
   std::vector<std::thread> threads;
   for (int g = 1; g < n_threads; ++g) threads.emplace_back(run_group, g);
   run_group(0);
   for (auto& th : threads) th.join();
-
-  std::vector<std::vector<std::int32_t>> out(N);
-  for (int s = 0; s < N; ++s) out[s].assign(hist[s].begin() + n_seed, hist[s].end());
   return out;
 }
 

@@ -12,6 +12,7 @@
 //   std::vector<std::vector<int32_t>> levels = srnn::generate(w, req);
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -85,6 +86,9 @@ std::vector<double> teacher_forced_nll_sums(const EngineWeights& weights,
                                             const std::function<void(std::int64_t)>& on_progress = {});
 constexpr int kNllBatch = 16;
 
+// Levels are handed over (and progress reported) in blocks of about this many samples.
+constexpr std::int64_t kGenerateBlock = 4096;
+
 struct GenerateRequest {
   std::int64_t n_samples = 16000;        // per sequence, after the seed
   std::vector<double> temperatures;      // one per sequence
@@ -96,14 +100,23 @@ struct GenerateRequest {
   // Called now and then while the seed primes the tiers, with the seed samples done and
   // their total (from any thread, serialised).
   std::function<void(std::int64_t, std::int64_t)> on_priming;
-  // With one sequence: called with each new block of generated levels, in order.
-  std::function<void(const std::int32_t*, std::int64_t)> on_samples;
+  // When set, each sequence's new levels are handed over block by block, in order, as
+  // on_samples(sequence, levels, n) (from any thread, serialised), and generate() keeps none
+  // of them: memory stays bounded however long the sequences are.
+  std::function<void(int, const std::int32_t*, std::int64_t)> on_samples;
+  // Polled after every block: once it reads true, generation stops early, after handing
+  // over what it has (the caller says why).
+  const std::atomic<bool>* stop = nullptr;
+  // Samples per block, rounded up to whole lookbacks (the output does not depend on it).
+  std::int64_t block = kGenerateBlock;
 };
 
 // Generates temperatures.size() sequences. With n_threads >= sequences, each sequence gets
-// its own thread; with fewer sequences than threads, the threads share each product. Returns the generated levels of each (the seed
-// is not included). The seed primes every tier: its whole length (rounded down to whole
-// top frames) is run through the frame tiers before the first sample is drawn.
+// its own thread; with fewer sequences than threads, the threads share each product. Returns
+// the generated levels of each (the seed is not included), or nothing when on_samples takes
+// them. The seed primes every tier: its whole length (rounded down to whole top frames) is
+// run through the frame tiers before the first sample is drawn. Memory per sequence is a
+// lookback and a block, whatever n_samples and the seed's length.
 std::vector<std::vector<std::int32_t>> generate(const EngineWeights& weights, const GenerateRequest& request);
 
 }  // namespace srnn

@@ -3,8 +3,13 @@
 #include <sndfile.h>
 
 #include <cmath>
+#include <sys/stat.h>
+
+#include <csignal>
+#include <cstring>
 #include <fstream>
 #include <regex>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -46,8 +51,8 @@ class CliGenerate : public ::testing::Test {
     delete checkpoint_;
     delete dir_;
   }
-  static std::string gen(const std::string& args) {
-    return "cd " + q(dir_->path()) + " && " + kBin + " generate --checkpoint_path " + q(*checkpoint_) + " " + args;
+  static std::string gen(const std::string& args, const std::string& wrapper = "") {
+    return "cd " + q(dir_->path()) + " && " + wrapper + kBin + " generate --checkpoint_path " + q(*checkpoint_) + " " + args;
   }
   static test::TempDir* dir_;
   static fs::path* checkpoint_;
@@ -269,6 +274,58 @@ TEST_F(CliGenerate, StreamsAValidWavToStdout) {
   EXPECT_EQ(load_mono(dir_->path() / "f" / "x_e=1_t=0.95.wav", 0).samples, a.samples);
 }
 
+TEST_F(CliGenerate, AStreamToAFileGetsTheRealSizesInItsHeader) {
+  const fs::path out = dir_->path() / "sized.wav";
+  ASSERT_EQ(run_command("( " + gen("--output_path - --dur 0.5 --rng_seed 4") + " > " + q(out) + " 2> /dev/null )").exit_code, 0);
+  const std::string bytes = test::read_file(out);
+  ASSERT_EQ(bytes.size(), 44u + 16000u);
+  std::uint32_t riff = 0, data = 0;
+  std::memcpy(&riff, bytes.data() + 4, 4);
+  std::memcpy(&data, bytes.data() + 40, 4);
+  EXPECT_EQ(riff, 36u + 16000u);
+  EXPECT_EQ(data, 16000u);
+}
+
+TEST_F(CliGenerate, AVeryLongStreamUsesBoundedMemoryAndAClosedPipeIsOneLine) {
+  // --dur 1e6 is 16 billion samples: streamed, memory stays flat; the reader stops after a
+  // megabyte, and generate says so in one line instead of dying on SIGPIPE.
+  const fs::path rss = dir_->path() / "rss.txt";
+  const auto r = run_command("bash -c " + test::shell_quote(gen("--output_path - --dur 1e6 --rng_seed 1",
+                                                                  "/usr/bin/time -f %M -o " + rss.string() + " ") +
+                                                              " | head -c 1000000 > /dev/null; exit ${PIPESTATUS[0]}"));
+  EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kIo)) << r.output;
+  EXPECT_NE(r.output.find("error: cannot write the WAV stream after "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("did the reading program exit?"), std::string::npos) << r.output;
+  // /usr/bin/time writes the peak resident size in kB as the last line.
+  std::string report = test::read_file(rss);
+  while (!report.empty() && report.back() == '\n') report.pop_back();
+  const long peak_kb = std::stol(report.substr(report.find_last_of('\n') + 1));
+  EXPECT_LT(peak_kb, 400 * 1024) << "peak RSS " << peak_kb << " kB";
+  // A file of that length would exceed what a WAV holds: refused before any work.
+  test::expect_one_error_line(gen("--output_path long/x.wav --dur 1e6"), exit_code(ErrorKind::kUsage),
+                              "longer than a WAV file holds (37.3 h at 16000 Hz)");
+}
+
+TEST_F(CliGenerate, CtrlCLeavesNoFileAndSaysSo) {
+  const fs::path log = dir_->path() / "gen.log", pid = dir_->path() / "gen.pid";
+  run_command("( " + gen("--output_path stopped/x.wav --dur 600 --num_seqs 2") + " > " + q(log) + " 2>&1 & echo $! > " +
+              q(pid) + "; wait $!; echo exit=$? >> " + q(log) + " ) > /dev/null 2>&1 &");
+  std::string text;
+  for (int i = 0; i < 300 && text.find("Generating 2 x") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    text = test::read_file(log);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // blocks are on their way to the files
+  ASSERT_EQ(::kill(std::stoi(test::read_file(pid)), SIGINT), 0);
+  for (int i = 0; i < 300 && text.find("exit=") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    text = test::read_file(log);
+  }
+  EXPECT_NE(text.find("exit=130"), std::string::npos) << text;
+  EXPECT_NE(text.find("; no file was written"), std::string::npos) << text;
+  EXPECT_TRUE(test::list_names(dir_->path() / "stopped").empty()) << "a partial or temporary file is left";
+}
+
 TEST_F(CliGenerate, BadInputIsOneClearLine) {
   const fs::path d = dir_->path();
   auto expect = [](const std::string& cmd, ErrorKind kind, const std::string& needle) {
@@ -289,6 +346,19 @@ TEST_F(CliGenerate, BadInputIsOneClearLine) {
   test::write_sndfile(d / "short.wav", test::sine(330, 0.3, 16000, 10), 16000, 1, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
   expect(gen("--output_path bad/x.wav --seed short.wav"), ErrorKind::kInput, "fewer than 16 samples");
   expect(gen("--output_path - --num_seqs 2"), ErrorKind::kUsage, "one sequence");
+  // A temperature so small that 1/T overflows a float gave a clip of only +1.0.
+  expect(gen("--output_path bad/x.wav --temperature 1e-300"), ErrorKind::kUsage, "at least 1e-06");
+  expect(gen("--output_path bad/x.wav --dur nan"), ErrorKind::kUsage, "--dur");
+  // A pipe named like audio would block the seed's decoder (and stats, eval) forever.
+  ASSERT_EQ(mkfifo((d / "fifo.wav").c_str(), 0600), 0);
+  expect(gen("--output_path bad/x.wav --seed fifo.wav", "timeout 20 "), ErrorKind::kInput, "not a regular file");
+  expect("timeout 20 " + kBin + " stats " + q(d / "fifo.wav"), ErrorKind::kInput, "not a regular file");
+  expect("timeout 20 " + kBin + " eval --checkpoint_path " + q(*checkpoint_) + " " + q(d / "fifo.wav"), ErrorKind::kInput,
+         "not a regular file");
+  // A checkpoint name whose epoch does not fit an int is not a checkpoint.
+  fs::create_directories(d / "odd-run");
+  std::ofstream(d / "odd-run" / "model.ckpt-99999999999") << "x";
+  expect(base + "--checkpoint_path odd-run", ErrorKind::kInput, "without checkpoints");
 }
 
 TEST_F(CliGenerate, EvalScoresFilesAndFoldersAgainstTheLevelHistogram) {

@@ -2,6 +2,7 @@
 // logits, the state a seed leaves behind, determinism across threads, and the sampler.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <set>
 
@@ -164,12 +165,50 @@ TEST(Engine, SameSeedSameAudioWhateverTheThreadCount) {
   EXPECT_NE(one[0], one[1]);
   req.rng_seed = 43;
   EXPECT_NE(generate(w, req), one);
-  // Streaming hands over every sample of a single sequence, in order.
-  req.temperatures = {0.9};
-  std::vector<std::int32_t> streamed;
-  req.on_samples = [&](const std::int32_t* p, std::int64_t n) { streamed.insert(streamed.end(), p, p + n); };
-  const auto single = generate(w, req);
-  EXPECT_EQ(streamed, single[0]);
+}
+
+TEST(Engine, StreamingAndBlockSizeDoNotChangeTheAudio) {
+  // The history lives in a buffer of a lookback plus a block that shifts when full: with
+  // blocks of one lookback it shifts every 16 samples, with the default every 4096; a seed
+  // longer than a block primes across shifts. Every variant must draw the same levels, and
+  // streaming must hand over every level of every sequence, in order, keeping none.
+  const ModelConfig c = config({4, 16}, RnnType::kLstm, true, QType::kMuLaw, 256);
+  SampleRNN model = random_model(c, 12);
+  const EngineWeights w = engine_weights_of(model);
+  GenerateRequest req;
+  req.n_samples = 9000;
+  req.temperatures = {1.0, 0.9, 0.8};
+  req.rng_seed = 5;
+  for (int i = 0; i < 5000; ++i) req.seed_levels.push_back(80 + (i * 13) % 90);
+  req.n_threads = 2;
+  const auto reference = generate(w, req);
+  ASSERT_EQ(reference.size(), 3u);
+  ASSERT_EQ(reference[2].size(), 9000u);
+  for (std::int64_t block : {std::int64_t{1}, std::int64_t{100}, std::int64_t{20000}}) {
+    req.block = block;
+    EXPECT_EQ(generate(w, req), reference) << "block " << block;
+  }
+  std::vector<std::vector<std::int32_t>> streamed(3);
+  req.block = kGenerateBlock;
+  req.on_samples = [&](int s, const std::int32_t* p, std::int64_t n) { streamed[s].insert(streamed[s].end(), p, p + n); };
+  const auto kept = generate(w, req);
+  EXPECT_EQ(streamed, reference);
+  for (const auto& k : kept) EXPECT_TRUE(k.empty());
+  // A stop flag ends generation after the block in progress, handing over what is done:
+  // raised at the first hand-over, when the buffer (16 + 4096) fills for the second time at
+  // sample 8208, after 4992 samples of seed (its whole top frames).
+  std::atomic<bool> stop{false};
+  req.stop = &stop;
+  for (auto& s : streamed) s.clear();
+  req.on_samples = [&](int s, const std::int32_t* p, std::int64_t n) {
+    streamed[s].insert(streamed[s].end(), p, p + n);
+    stop = true;
+  };
+  generate(w, req);
+  for (int s = 0; s < 3; ++s) {
+    ASSERT_EQ(streamed[s].size(), 8208u - 4992u) << "sequence " << s;
+    EXPECT_EQ(std::vector<std::int32_t>(reference[s].begin(), reference[s].begin() + 3216), streamed[s]);
+  }
 }
 
 TEST(Engine, AgreesWithTheLibTorchGeneratorAtAColdTemperature) {
@@ -253,12 +292,13 @@ TEST(Engine, TheLibTorchPathOfGenerateReadsTheCheckpointAndAgrees) {
   std::vector<std::int64_t> progress;
   req.on_progress = [&](std::int64_t done) { progress.push_back(done); };
   std::int64_t streamed = 0;
-  req.on_samples = [&](const std::int32_t*, std::int64_t n) { streamed += n; };
-  const auto from_file = generate_on_device(dir / "model.ckpt-4", req, "cpu");
+  req.on_samples = [&](int, const std::int32_t*, std::int64_t n) { streamed += n; };
+  EXPECT_TRUE(generate_on_device(dir / "model.ckpt-4", req, "cpu")[0].empty());  // streamed, not kept
   EXPECT_EQ(progress, (std::vector<std::int64_t>{1024, 2048, 2100}));
   EXPECT_EQ(streamed, 2100);
   req.on_progress = nullptr;
   req.on_samples = nullptr;
+  const auto from_file = generate_on_device(dir / "model.ckpt-4", req, "cpu");
   const auto engine_levels = generate(engine_weights_of(model), req);
   ASSERT_EQ(from_file.size(), 1u);
   ASSERT_EQ(from_file[0].size(), 2100u);

@@ -75,6 +75,17 @@ torch::Tensor generate_torch(SampleRNN& model, const TorchGenerateOptions& o,
 
 std::vector<std::vector<std::int32_t>> generate_on_device(const std::filesystem::path& checkpoint,
                                                           const GenerateRequest& request, const std::string& device) {
+  // The LibTorch path holds every sequence whole (int64 levels on the device), so it is
+  // bounded; the CPU engine streams and is not.
+  const double held = static_cast<double>(request.temperatures.size()) *
+                      static_cast<double>(request.n_samples + static_cast<std::int64_t>(request.seed_levels.size()));
+  if (held > static_cast<double>(kMaxDeviceSamples)) {
+    throw Error(ErrorKind::kUsage,
+                "generating on a device holds every sequence in memory, and " + std::to_string(request.temperatures.size()) +
+                    " x " + std::to_string(request.n_samples) + " samples is more than " +
+                    std::to_string(kMaxDeviceSamples),
+                "use --device cpu, which streams, or a shorter --dur or fewer --num_seqs");
+  }
   const torch::Device dev = resolve_device(device, 0);
   SampleRNN model(read_checkpoint_info(checkpoint).config);
   load_checkpoint(checkpoint, model, nullptr);
@@ -91,9 +102,9 @@ std::vector<std::vector<std::int32_t>> generate_on_device(const std::filesystem:
   std::vector<std::vector<std::int32_t>> out(static_cast<std::size_t>(levels.size(0)));
   for (std::size_t i = 0; i < out.size(); ++i) {
     const std::int32_t* row = levels[static_cast<std::int64_t>(i)].data_ptr<std::int32_t>();
-    out[i].assign(row, row + levels.size(1));
+    if (request.on_samples) request.on_samples(static_cast<int>(i), row, levels.size(1));
+    else out[i].assign(row, row + levels.size(1));
   }
-  if (request.on_samples && out.size() == 1) request.on_samples(out[0].data(), static_cast<std::int64_t>(out[0].size()));
   return out;
 }
 

@@ -74,7 +74,9 @@ bool torch_cuda_available();
 
 // Generation with the LibTorch model on `device` (auto, cpu, cuda or cuda:N): what
 // `samplernn generate --device cuda` runs. Takes the engine's request; progress is reported
-// every 1024 samples, and a stream (one sequence) receives the audio at the end.
+// every 1024 samples, and on_samples receives each sequence whole at the end. It holds all
+// sequences in memory: at most kMaxDeviceSamples levels (Error(kUsage) beyond).
+constexpr std::int64_t kMaxDeviceSamples = std::int64_t{1} << 30;
 std::vector<std::vector<std::int32_t>> generate_on_device(const std::filesystem::path& checkpoint,
                                                           const GenerateRequest& request, const std::string& device);
 
