@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -13,8 +14,10 @@
 #include "core/log.h"
 
 int main(int argc, char** argv) {
-  // A write past a file-size limit must fail with EFBIG and be reported, not kill us.
+  // A write past a file-size limit must fail with EFBIG, and a write to a closed pipe with
+  // EPIPE, and be reported, not kill us.
   std::signal(SIGXFSZ, SIG_IGN);
+  std::signal(SIGPIPE, SIG_IGN);
   // Training spends its time in BLAS; make sure OpenBLAS uses the CPU's vector units.
   if (argc > 1 && std::string(argv[1]) == "train") srnn::select_openblas_kernels(argv);
   srnn::set_command_line(argc, argv);
@@ -70,8 +73,17 @@ int main(int argc, char** argv) {
   } catch (const srnn::Error& e) {
     srnn::log_error(e.what());
     return srnn::exit_code(e.kind());
+  } catch (const std::bad_alloc&) {
+    srnn::log_error("out of memory (hint: ask for less: a shorter --dur, fewer --num_seqs, a smaller --batch_size "
+                    "or model)");
+    return srnn::exit_code(srnn::ErrorKind::kMemory);
   } catch (const std::exception& e) {
-    srnn::log_error(std::string("unexpected failure: ") + e.what());
-    return 1;
+    // Library messages (LibTorch's) carry backtraces after their first line.
+    std::string what = e.what();
+    if (std::getenv("SRNN_DEBUG") == nullptr || std::string(std::getenv("SRNN_DEBUG")) != "1") {
+      what = what.substr(0, what.find('\n'));
+    }
+    srnn::log_error("unexpected failure: " + what + " (hint: SRNN_DEBUG=1 prints the details; please report it)");
+    return srnn::exit_code(srnn::ErrorKind::kInternal);
   }
 }

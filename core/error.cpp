@@ -13,6 +13,7 @@ int exit_code(ErrorKind kind) {
     case ErrorKind::kIo: return 5;
     case ErrorKind::kDiverged: return 6;
     case ErrorKind::kPeer: return 7;
+    case ErrorKind::kMemory: return 8;
     case ErrorKind::kInterrupted: return 130;
   }
   return 1;

@@ -22,6 +22,7 @@ enum class ErrorKind {
   kIo,        // a failed write: full disk, no permission, ...
   kDiverged,  // training produced a NaN or infinite loss
   kPeer,      // distributed training: a rank died, never arrived, or its port was taken
+  kMemory,    // not enough memory for what was asked
   kInterrupted,
 };
 

@@ -40,7 +40,8 @@ std::vector<fs::path> run_folders(const fs::path& id_dir) {
 }
 
 std::vector<std::pair<int, fs::path>> checkpoints_in(const fs::path& run_dir) {
-  static const std::regex kCheckpointName(R"(model\.ckpt-(\d+))");
+  // Epochs of up to 9 digits: a longer number is not a name samplernn writes (nor fits an int).
+  static const std::regex kCheckpointName(R"(model\.ckpt-(\d{1,9}))");
   std::vector<std::pair<int, fs::path>> out;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(run_dir, ec)) {

@@ -2,6 +2,7 @@
 // continue on a second folder, and the PRiSM command line.
 #include <gtest/gtest.h>
 #include <sndfile.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <fstream>
@@ -12,6 +13,7 @@
 
 #include "core/checkpoint-info.h"
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/run-layout.h"
 #include "core/safetensors.h"
 #include "tests/test-util.h"
@@ -227,6 +229,24 @@ TEST_F(CliTrain, BadInputIsOneClearLine) {
   expect(train_cmd("--resume_from logdir/nothing/model.ckpt-3"), ErrorKind::kInput, "does not exist");
   // The sample rate must match the data: chunks are 16 kHz.
   expect(train_cmd("--sample_rate 22050"), ErrorKind::kInput, "samplernn chunk --sample_rate 22050");
+  // Flags outside what can work, refused before anything is written.
+  expect(train_cmd("--learning_rate nan"), ErrorKind::kUsage, "--learning_rate");
+  expect(train_cmd("--output_file_dur 99999"), ErrorKind::kUsage, "--output_file_dur must be at most 3600");
+  expect(train_cmd("--temperature 1e-300"), ErrorKind::kUsage, "at least 1e-06");
+  expect(train_cmd("--id ../../escaped"), ErrorKind::kUsage, "is not a plain name");
+  EXPECT_FALSE(fs::exists(dir_.path().parent_path() / "escaped"));
+  // A missing seed is found before the first step, not after the first epoch.
+  expect(train_cmd("--seed nowhere.wav --batch_size 2"), ErrorKind::kInput, "nowhere.wav");  // 2: no file left over
+  EXPECT_FALSE(fs::exists(dir_ / "logdir")) << "a run was started before the checks";
+}
+
+TEST_F(CliTrain, ASecondTrainingOfTheSameIdIsRefused) {
+  // The test holds the id's lock as a running training would.
+  const DirectoryLock held(dir_ / "logdir" / "song", "training id 'song' in 'logdir'");
+  test::expect_one_error_line(train_cmd("--max_steps 2 --generate False --batch_size 2"), exit_code(ErrorKind::kUsage),
+                              "training id 'song' in './logdir' is in use by another samplernn process (pid " +
+                                  std::to_string(getpid()) + ")");
+  EXPECT_TRUE(run_folders(dir_ / "logdir" / "song").empty());
 }
 
 }  // namespace

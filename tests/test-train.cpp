@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 
 #include "audio/write.h"
@@ -512,6 +513,78 @@ TEST(Train, TheSampleRateBelongsToTheModel) {
   o.sample_rate = 22050;
   ASSERT_EQ(run_training(o), 0);
   EXPECT_EQ(read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "rate")).train.epoch, 2);
+}
+
+TEST(Train, AFileThatFailsMidEpochSkipsItsBatchAndTrainingGoesOn) {
+  // FLAC files whose headers are fine at listing time, one of them damaged in the middle:
+  // it decodes to a fraction of its announced length when its batch comes.
+  test::TempDir dir;
+  fs::create_directories(dir / "data");
+  for (int i = 0; i < 12; ++i) {
+    write_audio(dir / "data" / ("f" + std::to_string(i) + ".flac"), test::sine(200.0 + 37.0 * i, 0.3, 16000, 8000), 16000,
+                parse_audio_format("flac"));
+  }
+  std::string bytes = test::read_file(dir / "data" / "f3.flac");
+  for (std::size_t i = bytes.size() / 3; i < bytes.size() / 3 + 2000; ++i) bytes[i] = static_cast<char>(i * 37);
+  std::ofstream(dir / "data" / "f3.flac", std::ios::binary) << bytes;
+  write_config(dir / "tiny.config.json");
+  TrainOptions o = tiny_options(dir, "damaged");
+  o.num_epochs = 1;
+  o.val_frac = 0;
+  o.monitor = "loss";
+  testing::internal::CaptureStderr();
+  const int rc = run_training(o);
+  const std::string said = testing::internal::GetCapturedStderr();
+  ASSERT_EQ(rc, 0) << said;
+  EXPECT_NE(said.find("warning: skipping batch"), std::string::npos) << said;
+  EXPECT_NE(said.find("f3.flac'"), std::string::npos) << said;
+  const CheckpointInfo info = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "damaged"));
+  EXPECT_TRUE(info.train.epoch_complete);
+  EXPECT_EQ(info.train.step, 2 * 31);  // three batches of 31 windows, one skipped
+}
+
+// Replaces tensor `name` of a checkpoint, keeping everything else.
+void edit_checkpoint(const fs::path& path, const std::string& name, Tensor t) {
+  TensorFile f = load_safetensors(path);
+  ASSERT_TRUE(f.has(name)) << name;
+  f.put(name, std::move(t));
+  save_safetensors(path, f);
+}
+
+TEST(Train, ACheckpointWithBadOptimiserStateIsRefusedNotTrainedOn) {
+  test::TempDir dir;
+  write_corpus(dir / "data", 8);
+  write_config(dir / "tiny.config.json");
+  TrainOptions o = tiny_options(dir, "bad");
+  o.num_epochs = 1;
+  ASSERT_EQ(run_training(o), 0);
+  const fs::path ckpt = find_latest_checkpoint(dir / "logdir", "bad");
+  const TensorFile good = load_safetensors(ckpt);
+  o.num_epochs = 2;
+  o.config_file_given = false;
+  const auto expect_refused = [&](const std::string& needle) {
+    expect_error(o, ErrorKind::kInput, needle);
+    EXPECT_EQ(find_latest_checkpoint(dir / "logdir", "bad"), ckpt) << "a new checkpoint was written";
+    save_safetensors(ckpt, good);
+  };
+  // A NaN in Adam's second moment would turn every weight NaN at the first step.
+  Tensor moment = good.at("optim.sample.output.weight.exp_avg_sq");
+  const float nan = NAN;
+  std::memcpy(moment.bytes.data() + 4 * 5, &nan, 4);
+  edit_checkpoint(ckpt, "optim.sample.output.weight.exp_avg_sq", moment);
+  expect_refused("holds NaN or infinite values in 'optim.sample.output.weight.exp_avg_sq'");
+  Tensor step = good.at("optim.sample.output.weight.step");
+  const std::int64_t negative = -5;
+  std::memcpy(step.bytes.data(), &negative, 8);
+  edit_checkpoint(ckpt, "optim.sample.output.weight.step", step);
+  expect_refused("optimiser step count of -5");
+  Tensor rng;
+  rng.dtype = DType::kU8;
+  rng.shape = {10};
+  rng.bytes.assign(10, 7);
+  edit_checkpoint(ckpt, "train.rng_state", rng);
+  expect_refused("an RNG state LibTorch does not accept");
+  ASSERT_EQ(run_training(o), 0);  // the good file still resumes
 }
 
 TEST(Train, NamingAndTemperatureRules) {

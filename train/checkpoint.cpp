@@ -57,6 +57,52 @@ std::string rnn_state_name(std::size_t tier, const char* kind, std::size_t layer
   return "train.rnn." + std::to_string(tier) + "." + kind + std::to_string(layer);
 }
 
+// The first parameter or optimiser slot holding NaN or an infinity, as "<name>", or "".
+std::string first_non_finite(SampleRNN& model, torch::optim::Optimizer* optimizer) {
+  torch::NoGradGuard ng;
+  const auto bad = [](const torch::Tensor& t) { return t.defined() && !torch::isfinite(t).all().item<bool>(); };
+  for (const auto& item : model->named_parameters()) {
+    if (bad(item.value())) return item.key();
+  }
+  if (optimizer == nullptr) return "";
+  for (const auto& item : model->named_parameters()) {
+    auto it = optimizer->state().find(state_key(item.value()));
+    if (it == optimizer->state().end()) continue;
+    const std::string base = "optim." + item.key() + ".";
+    if (auto* a = dynamic_cast<torch::optim::AdamParamState*>(it->second.get())) {
+      if (bad(a->exp_avg())) return base + "exp_avg";
+      if (bad(a->exp_avg_sq())) return base + "exp_avg_sq";
+    } else if (auto* g = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
+      if (bad(g->momentum_buffer())) return base + "momentum_buffer";
+    } else if (auto* r = dynamic_cast<torch::optim::RMSpropParamState*>(it->second.get())) {
+      if (bad(r->square_avg())) return base + "square_avg";
+      if (bad(r->momentum_buffer())) return base + "momentum_buffer";
+    }
+  }
+  return "";
+}
+
+// Error(kInput) when a loaded weight or optimiser slot holds NaN or an infinity.
+void require_finite(SampleRNN& model, torch::optim::Optimizer* optimizer, const std::filesystem::path& path) {
+  const std::string bad = first_non_finite(model, optimizer);
+  if (!bad.empty()) {
+    throw Error(ErrorKind::kInput, "'" + path.string() + "' holds NaN or infinite values in '" + bad + "'",
+                "the run diverged before this checkpoint was written, or the file is damaged; resume from an "
+                "earlier checkpoint with --resume_from");
+  }
+}
+
+// An optimiser step count as stored: a single non-negative number of plausible size.
+std::int64_t step_count(const TensorFile& f, const std::string& name, const std::filesystem::path& path) {
+  const std::int64_t step = from_file_tensor(f.at(name)).item<int64_t>();
+  if (step < 0 || step > (std::int64_t{1} << 48)) {
+    throw Error(ErrorKind::kInput, "'" + path.string() + "' has an optimiser step count of " + std::to_string(step) +
+                                       " in '" + name + "'",
+                "the checkpoint is damaged; resume from an earlier one");
+  }
+  return step;
+}
+
 }  // namespace
 
 TensorFile weights_to_tensor_file(SampleRNN& model) {
@@ -67,6 +113,13 @@ TensorFile weights_to_tensor_file(SampleRNN& model) {
 
 void save_checkpoint(const std::filesystem::path& path, SampleRNN& model, torch::optim::Optimizer* optimizer,
                      const CheckpointInfo& info, const ModelState* rnn_state) {
+  const std::string bad = first_non_finite(model, optimizer);
+  if (!bad.empty()) {
+    throw Error(ErrorKind::kDiverged, "'" + bad + "' holds NaN or infinite values at step " +
+                                          std::to_string(info.train.step) + ", so '" + path.string() +
+                                          "' was not written",
+                "lower --learning_rate, or resume from the last checkpoint");
+  }
   TensorFile f = weights_to_tensor_file(model);
   if (optimizer != nullptr) {
     auto& state = optimizer->state();
@@ -108,7 +161,7 @@ CheckpointInfo load_checkpoint(const std::filesystem::path& path, SampleRNN& mod
   const TensorFile f = load_safetensors(path, [&](const std::string& name) {
     return optimizer != nullptr || is_weight_tensor(name) || (rnn_state != nullptr && name.rfind("train.rnn.", 0) == 0);
   });
-  const CheckpointInfo info = checkpoint_info_from_metadata(f.metadata, path);
+  const CheckpointInfo info = checkpoint_info_of(f, path);
   const std::string diff = config_differences(info.config, model->config());
   if (!diff.empty()) {
     throw Error(ErrorKind::kConfig, "the config disagrees with checkpoint '" + path.string() + "': " + diff,
@@ -138,7 +191,10 @@ CheckpointInfo load_checkpoint(const std::filesystem::path& path, SampleRNN& mod
       }
     }
   }
-  if (optimizer == nullptr) return info;
+  if (optimizer == nullptr) {
+    require_finite(model, nullptr, path);
+    return info;
+  }
   auto& state = optimizer->state();
   for (const auto& item : model->named_parameters()) {
     const std::string base = "optim." + item.key() + ".";
@@ -147,7 +203,7 @@ CheckpointInfo load_checkpoint(const std::filesystem::path& path, SampleRNN& mod
       auto s = std::make_unique<torch::optim::AdamParamState>();
       s->exp_avg(checked(f, base + "exp_avg", p, path, holder));
       s->exp_avg_sq(checked(f, base + "exp_avg_sq", p, path, holder));
-      s->step(from_file_tensor(f.at(base + "step")).item<int64_t>());
+      s->step(step_count(f, base + "step", path));
       state[state_key(p)] = std::move(s);
     } else if (info.train.optimizer == "sgd" && f.has(base + "momentum_buffer")) {
       auto s = std::make_unique<torch::optim::SGDParamState>();
@@ -157,14 +213,20 @@ CheckpointInfo load_checkpoint(const std::filesystem::path& path, SampleRNN& mod
       auto s = std::make_unique<torch::optim::RMSpropParamState>();
       s->square_avg(checked(f, base + "square_avg", p, path, holder));
       if (f.has(base + "momentum_buffer")) s->momentum_buffer(checked(f, base + "momentum_buffer", p, path, holder));
-      s->step(from_file_tensor(f.at(base + "step")).item<int64_t>());
+      s->step(step_count(f, base + "step", path));
       state[state_key(p)] = std::move(s);
     }
   }
+  require_finite(model, optimizer, path);
   if (f.has("train.rng_state")) {
     at::Generator gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(from_file_tensor(f.at("train.rng_state")));
+    try {
+      gen.set_state(from_file_tensor(f.at("train.rng_state")));
+    } catch (const c10::Error&) {
+      throw Error(ErrorKind::kInput, "'" + path.string() + "' has an RNG state LibTorch does not accept",
+                  "the checkpoint is damaged, or was written by another LibTorch; resume from an earlier one");
+    }
   }
   return info;
 }

@@ -213,25 +213,27 @@ void BatchLoader::run() {
       error = std::current_exception();
     }
     std::unique_lock<std::mutex> lock(mutex_);
-    cv_.wait(lock, [&] { return stop_ || !ready_.has_value(); });
+    cv_.wait(lock, [&] { return stop_ || !has_ready_; });
     if (stop_) return;
     ready_ = std::move(batch);
     error_ = error;
-    ++produced_;
+    has_ready_ = true;
     cv_.notify_all();
-    if (error) return;
   }
 }
 
 std::optional<Batch> BatchLoader::next() {
   std::unique_lock<std::mutex> lock(mutex_);
   if (consumed_ == batches_.size()) return std::nullopt;
-  cv_.wait(lock, [&] { return ready_.has_value() || error_; });
-  if (error_) std::rethrow_exception(error_);
+  cv_.wait(lock, [&] { return has_ready_; });
   std::optional<Batch> out = std::move(ready_);
+  const std::exception_ptr error = error_;
   ready_.reset();
+  error_ = nullptr;
+  has_ready_ = false;
   ++consumed_;
   cv_.notify_all();
+  if (error) std::rethrow_exception(error);
   return out;
 }
 

@@ -114,7 +114,8 @@ class BatchLoader {
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
 
-  // The next batch, or nullopt at the end. Rethrows a loading error.
+  // The next batch, or nullopt at the end. A batch that failed to load rethrows its error
+  // here; the loader goes on with the next batch at the next call.
   std::optional<Batch> next();
 
  private:
@@ -125,9 +126,10 @@ class BatchLoader {
   Shard shard_;
   std::mutex mutex_;
   std::condition_variable cv_;
+  bool has_ready_ = false;
   std::optional<Batch> ready_;
   std::exception_ptr error_;
-  std::size_t produced_ = 0, consumed_ = 0;
+  std::size_t consumed_ = 0;
   bool stop_ = false;
   std::thread thread_;
 };

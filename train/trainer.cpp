@@ -4,16 +4,16 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <fstream>
 #include <thread>
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/interrupt.h"
 #include "core/log.h"
+#include "core/naming.h"
 #include "core/run-layout.h"
 #include "train/checkpoint.h"
 #include "train/clips.h"
@@ -35,28 +35,21 @@ fs::path find_latest_checkpoint(const fs::path& logdir_root, const std::string& 
 
 namespace {
 
-std::atomic<int> g_stop_signal{0};
-extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
-
-// Ctrl-C and SIGTERM set a flag the loop reads after each step, for the scope's lifetime.
-class StopSignals {
- public:
-  StopSignals() {
-    g_stop_signal = 0;
-    old_int_ = std::signal(SIGINT, on_stop_signal);
-    old_term_ = std::signal(SIGTERM, on_stop_signal);
-  }
-  ~StopSignals() {
-    std::signal(SIGINT, old_int_);
-    std::signal(SIGTERM, old_term_);
-  }
-
- private:
-  void (*old_int_)(int) = nullptr;
-  void (*old_term_)(int) = nullptr;
-};
-
 void check_options(const TrainOptions& o) {
+  // The id names a folder under --logdir_root and --output_dir: it must stay inside them.
+  if (o.id.empty() || o.id == "." || o.id == ".." || o.id.find('/') != std::string::npos) {
+    throw Error(ErrorKind::kUsage, "--id '" + o.id + "' is not a plain name",
+                "use a name without '/', such as --id aamgen; it becomes a folder under --logdir_root");
+  }
+  if (!(std::isfinite(o.learning_rate) && o.learning_rate >= 0)) {
+    throw Error(ErrorKind::kUsage, "--learning_rate must be a finite number of at least 0");
+  }
+  if (!(std::isfinite(o.momentum) && o.momentum >= 0 && o.momentum < 1)) {
+    throw Error(ErrorKind::kUsage, "--momentum must be in [0, 1)");
+  }
+  // A clip is generated in memory after every checkpoint: an hour per clip, 256 clips at most.
+  if (o.output_file_dur > 3600) throw Error(ErrorKind::kUsage, "--output_file_dur must be at most 3600 seconds");
+  if (o.max_generate_per_epoch > 256) throw Error(ErrorKind::kUsage, "--max_generate_per_epoch must be at most 256");
   if (o.num_epochs < 1) throw Error(ErrorKind::kUsage, "--num_epochs must be at least 1");
   if (o.checkpoint_every < 1) throw Error(ErrorKind::kUsage, "--checkpoint_every must be at least 1");
   if (o.checkpoint_policy != "Always" && o.checkpoint_policy != "Best") {
@@ -68,9 +61,7 @@ void check_options(const TrainOptions& o) {
   if (o.num_threads < 1) throw Error(ErrorKind::kUsage, "--num_threads must be at least 1");
   if (o.output_file_dur < 1) throw Error(ErrorKind::kUsage, "--output_file_dur must be at least 1 second");
   if (o.dist_timeout_s < 1) throw Error(ErrorKind::kUsage, "--dist_timeout must be at least 1 second");
-  for (double t : o.temperature) {
-    if (!(t > 0)) throw Error(ErrorKind::kUsage, "--temperature values must be positive");
-  }
+  check_temperatures(o.temperature);
 }
 
 // PRiSM's scheduler, applied at the start of each epoch (0-based): from epoch N on,
@@ -134,7 +125,10 @@ class Trainer {
   void restore();
   void open_run_folder();
   bool train_epoch(int epoch);
+  void begin_epoch(int epoch);
+  std::optional<Batch> next_batch(BatchLoader& loader);
   void train_window(const Batch& batch, int w, std::int64_t steps_in_epoch);
+  void keep_steps_before_failing();
   void finish_epoch();
   StepResult validate();
   void save();
@@ -142,6 +136,7 @@ class Trainer {
   bool budget_spent() const { return o_.max_steps > 0 && state_.step >= o_.max_steps; }
 
   TrainOptions o_;
+  std::unique_ptr<DirectoryLock> lock_;  // rank 0's hold on the id's folder
   DistEnv env_;
   bool writer_ = true;  // rank 0 alone writes files
   std::unique_ptr<Collective> dist_;
@@ -161,6 +156,7 @@ class Trainer {
   fs::path run_dir_, last_checkpoint_;
   std::unique_ptr<TrainLog> log_;
   bool stop_requested_ = false, early_stop_ = false;
+  std::int64_t steps_this_run_ = 0;
   double lr_ = 0;
 };
 
@@ -227,7 +223,7 @@ void Trainer::prepare() {
   step_options_.precision = precision_;
   step_options_.scaler = scaler_->enabled() ? scaler_.get() : nullptr;
   step_options_.after_backward = [this](StepResult& r) {
-    std::vector<double> sums = {r.loss, r.accuracy, g_stop_signal != 0 ? 1.0 : 0.0};
+    std::vector<double> sums = {r.loss, r.accuracy, interrupted() ? 1.0 : 0.0};
     if (dist_) dist_->average_gradients(params_, &sums);
     const double n = dist_ ? dist_->world_size() : 1;
     r.loss = sums[0] / n;
@@ -320,8 +316,16 @@ int Trainer::run() {
              std::to_string(o_.max_steps) + " steps; nothing to do (raise --max_steps to continue).");
     return 0;
   }
-  if (writer_) open_run_folder();
-  const StopSignals signals;
+  if (writer_) {
+    // One training per id at a time: two would share run folders, logs and checkpoints.
+    lock_ = std::make_unique<DirectoryLock>(o_.logdir_root / o_.id, "training id '" + o_.id + "' in '" +
+                                                                       o_.logdir_root.string() + "'");
+    int stale = remove_stale_temp_files(o_.logdir_root / o_.id) + remove_stale_temp_files(o_.output_dir / o_.id);
+    for (const fs::path& run : run_folders(o_.logdir_root / o_.id)) stale += remove_stale_temp_files(run);
+    if (stale > 0) log_info("Removed " + std::to_string(stale) + " temporary files left by an interrupted run.");
+    open_run_folder();
+  }
+  const InterruptScope interrupt;  // Ctrl-C and SIGTERM stop after the step, with a checkpoint
   for (int epoch = state_.next_epoch(); epoch <= o_.num_epochs && !early_stop_; ++epoch) {
     if (!train_epoch(epoch)) return stop();
     finish_epoch();
@@ -333,7 +337,8 @@ int Trainer::run() {
 }
 
 // Trains `epoch` from the state's position; false when a stop comes before its end.
-bool Trainer::train_epoch(int epoch) {
+// Resets the state for a new epoch (a resumed one keeps its position) and sets its rate.
+void Trainer::begin_epoch(int epoch) {
   if (state_.epoch_complete) {
     state_.epoch = epoch;
     state_.epoch_complete = false;
@@ -345,6 +350,11 @@ bool Trainer::train_epoch(int epoch) {
   for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr_);
   state_.learning_rate = lr_;
   model_->train();
+}
+
+// Trains `epoch` from the state's position; false when a stop comes before its end.
+bool Trainer::train_epoch(int epoch) {
+  begin_epoch(epoch);
   const auto batches = data_->train_batches(epoch);
   std::int64_t steps_in_epoch = 0;
   for (const auto& b : batches) steps_in_epoch += data_->windows_in(b);
@@ -353,7 +363,7 @@ bool Trainer::train_epoch(int epoch) {
   const double seconds_before = state_.epoch_seconds;
   const auto t0 = std::chrono::steady_clock::now();
   try {
-    while (auto batch = loader.next()) {
+    while (auto batch = next_batch(loader)) {
       if (state_.window == 0) carried_ = model_->initial_state(batch->batch_size);
       for (int w = state_.window; w < batch->n_windows; ++w) {
         train_window(*batch, w, steps_in_epoch);
@@ -367,17 +377,49 @@ bool Trainer::train_epoch(int epoch) {
       }
     }
   } catch (const Error& e) {
-    // A rank died or hung. The weights are those after the last whole step (the failed
-    // collective comes before the update), so rank 0 keeps them; the RNN state of the other
-    // ranks is lost with them, so the batch in progress starts again on resume.
-    if (e.kind() == ErrorKind::kPeer && writer_ && state_.epoch_steps > 0) {
-      state_.window = 0;
-      save();
-      log_info("Kept the steps done so far; rerun the same command to resume.");
-    }
+    if (e.kind() != ErrorKind::kDiverged) keep_steps_before_failing();
+    throw;
+  } catch (const std::exception&) {
+    keep_steps_before_failing();
     throw;
   }
   return true;
+}
+
+// The next batch, skipping with a warning one whose files fail to load (changed or damaged
+// since they were listed); every rank skips it together. nullopt at the epoch's end.
+std::optional<Batch> Trainer::next_batch(BatchLoader& loader) {
+  for (;;) {
+    std::optional<Batch> batch;
+    std::string failure;
+    try {
+      batch = loader.next();
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kInput) throw;
+      failure = e.message();
+    }
+    const bool skip = dist_ ? dist_->sum({failure.empty() ? 0.0 : 1.0})[0] > 0 : !failure.empty();
+    if (!skip) return batch;
+    log_warn("skipping batch " + std::to_string(state_.batch + 1) + " of epoch " + std::to_string(state_.epoch) + ": " +
+             (failure.empty() ? "a file failed to load on another rank" : failure));
+    ++state_.batch;
+    state_.window = 0;
+  }
+}
+
+// A failure inside an epoch (a lost rank, a full disk, no memory) keeps the steps done so
+// far in a checkpoint on rank 0, unless the weights went bad. The batch in progress starts
+// again on resume: after a failed step or collective its RNN state cannot be trusted, and a
+// lost rank took its share of it along.
+void Trainer::keep_steps_before_failing() {
+  if (!writer_ || steps_this_run_ == 0 || run_dir_.empty()) return;
+  state_.window = 0;
+  try {
+    save();
+    log_info("Kept the steps done so far; rerun the same command to resume.");
+  } catch (const std::exception& e) {
+    log_warn(std::string("could not keep the steps done so far: ") + e.what());
+  }
 }
 
 void Trainer::train_window(const Batch& batch, int w, std::int64_t steps_in_epoch) {
@@ -394,6 +436,7 @@ void Trainer::train_window(const Batch& batch, int w, std::int64_t steps_in_epoc
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ++state_.step;
   ++state_.epoch_steps;
+  ++steps_this_run_;
   state_.loss_sum += r.loss;
   state_.accuracy_sum += r.accuracy;
   if (writer_) {
