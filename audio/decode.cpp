@@ -17,6 +17,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr sf_count_t kBlockFrames = 1 << 15;
+constexpr sf_count_t kMaxReserve = 1 << 24;  // samples reserved up front from a header's count
 
 std::string quoted(const fs::path& p) { return "'" + p.string() + "'"; }
 
@@ -115,7 +116,10 @@ std::vector<float> load_interleaved(const fs::path& path, AudioInfo* out_info) {
   SF_INFO info;
   SndFileHandle f = open_for_read(path, &info);
   std::vector<float> samples;
-  if (info.frames > 0 && info.frames < (sf_count_t{1} << 34)) samples.reserve(info.frames * info.channels);
+  // The header's frame count is a hint, not a promise: reserve at most 64 MB from it.
+  if (info.frames > 0) {
+    samples.reserve(static_cast<std::size_t>(std::min<double>(static_cast<double>(info.frames) * info.channels, kMaxReserve)));
+  }
   const int nc = info.channels;
   const std::int64_t n = read_all(f.get(), path, nc, [&](const float* block, sf_count_t n_frames) {
     samples.insert(samples.end(), block, block + n_frames * nc);
@@ -135,8 +139,9 @@ DecodedAudio load_mono(const fs::path& path, int target_rate_hz) {
   out.rate_hz = out_rate;
   out.source_rate_hz = info.samplerate;
   out.source_channels = nc;
-  if (info.frames > 0 && info.frames < (sf_count_t{1} << 34)) {
-    out.samples.reserve(static_cast<std::size_t>(info.frames * (double(out_rate) / info.samplerate)) + 64);
+  if (info.frames > 0) {
+    const double expected = static_cast<double>(info.frames) * out_rate / info.samplerate + 64;
+    out.samples.reserve(static_cast<std::size_t>(std::min<double>(expected, kMaxReserve)));
   }
   std::vector<float> mono(kBlockFrames);
   const float scale = 1.0f / static_cast<float>(nc);

@@ -48,7 +48,14 @@ int run_export(const ExportArgs& a) {
   if (!rate_note.empty()) log_warn(rate_note);
   TensorFile out;
   out.metadata = to_metadata(info);
-  for (const auto& [name, t] : in.tensors) out.put(name, a.weights == "bf16" ? to_bf16(t) : t);
+  for (const auto& [name, t] : in.tensors) {
+    // A shared model must work: weights of a diverged run are refused, not passed on.
+    if (!t.all_finite()) {
+      throw Error(ErrorKind::kInput, "'" + checkpoint.string() + "' holds NaN or infinite values in '" + name + "'",
+                  "export an earlier checkpoint of the run");
+    }
+    out.put(name, a.weights == "bf16" ? to_bf16(t) : t);
+  }
   const fs::path target(a.output);
   if (target.has_parent_path()) ensure_directory(target.parent_path());
   save_safetensors(target, out);

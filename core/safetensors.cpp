@@ -169,6 +169,14 @@ std::vector<float> Tensor::to_f32() const {
   return out;
 }
 
+bool Tensor::all_finite() const {
+  if (dtype != DType::kF32 && dtype != DType::kF64 && dtype != DType::kBF16 && dtype != DType::kF16) return true;
+  for (float x : to_f32()) {
+    if (!std::isfinite(x)) return false;
+  }
+  return true;
+}
+
 void TensorFile::put_f32(const std::string& name, std::vector<std::int64_t> shape, const float* data) {
   Tensor t;
   t.dtype = DType::kF32;

@@ -42,6 +42,8 @@ struct Tensor {
   std::int64_t numel() const;
   // The data as floats (F32 as is; BF16, F16 and F64 converted). Throws for integer types.
   std::vector<float> to_f32() const;
+  // False when a floating-point tensor holds NaN or an infinity (integer tensors: true).
+  bool all_finite() const;
 };
 
 struct TensorFile {

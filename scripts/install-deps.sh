@@ -3,7 +3,8 @@
 # Safe to run again: packages already present are skipped by apt.
 #
 #   sudo scripts/install-deps.sh            # build and test dependencies (Chromium and
-#                                           # Node.js for the report's browser test)
+#                                           # Node.js for the report's browser test, clang
+#                                           # and its sanitizer runtimes for fuzzing)
 #   sudo scripts/install-deps.sh --corpus   # also the default corpus (wesnoth-1.16-music)
 #   sudo scripts/install-deps.sh --bench    # also python3-torch, for the Python reference
 #
@@ -18,7 +19,8 @@ packages=(
   nlohmann-json3-dev libcli11-dev
   libtorch-dev libgloo-dev libopenblas0-openmp
   libgtest-dev libbenchmark-dev
-  chromium
+  chromium time
+  clang libclang-rt-14-dev
 )
 # Node.js and npm run the report's browser test. Machines that already have them (from
 # another source) keep theirs; Debian's packages would conflict with it.

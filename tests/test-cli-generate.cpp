@@ -355,6 +355,15 @@ TEST_F(CliGenerate, BadInputIsOneClearLine) {
   expect("timeout 20 " + kBin + " stats " + q(d / "fifo.wav"), ErrorKind::kInput, "not a regular file");
   expect("timeout 20 " + kBin + " eval --checkpoint_path " + q(*checkpoint_) + " " + q(d / "fifo.wav"), ErrorKind::kInput,
          "not a regular file");
+  // Weights of a diverged run are neither generated from nor exported.
+  TensorFile diverged = load_safetensors(*checkpoint_);
+  const float nan = NAN;
+  std::memcpy(diverged.tensors.at("sample.output.bias").bytes.data(), &nan, 4);
+  save_safetensors(d / "nan.ckpt", diverged);
+  expect(base + "--checkpoint_path nan.ckpt", ErrorKind::kInput, "NaN or infinite values");
+  expect("cd " + q(d) + " && " + kBin + " export --checkpoint_path nan.ckpt --output nan-export.st", ErrorKind::kInput,
+         "holds NaN or infinite values in 'sample.output.bias'");
+  EXPECT_FALSE(fs::exists(d / "nan-export.st"));
   // A checkpoint name whose epoch does not fit an int is not a checkpoint.
   fs::create_directories(d / "odd-run");
   std::ofstream(d / "odd-run" / "model.ckpt-99999999999") << "x";

@@ -383,7 +383,7 @@ TEST(CheckpointInfo, TheTensorsMustBeExactlyThoseOfTheConfig) {
   expect_bad(f, "lacks tensor 'tiers.1.skip0.bias'");
   f = good;
   const float x[3] = {0, 0, 0};
-  f.put_f32("tiers.0.input.weight", {8, 3}, x);
+  f.put_f32("tiers.0.input.weight", {8, 3}, std::vector<float>(24).data());
   expect_bad(f, "has tensor 'tiers.0.input.weight' as F32 [8, 3]; its config needs a float [8, 4]");
   f = good;
   f.put_f32("backdoor", {3}, x);

@@ -176,16 +176,21 @@ Batch Dataset::load(const std::vector<AudioFileEntry>& files, Shard shard) const
   b.seq_len = m.seq_len;
   b.lookback = m.lookback();
   b.n_windows = windows_in(files);
-  b.levels.assign(static_cast<std::size_t>(b.batch_size * b.row_len()), quantizer.q_zero());
+  // The files are decoded before the batch is allocated: a header that claims more than the
+  // file holds is found out here, not by an allocation of its claimed size.
+  const std::int64_t n = static_cast<std::int64_t>(b.n_windows) * m.seq_len;
+  std::vector<DecodedAudio> audio;
   for (int i = 0; i < b.batch_size; ++i) {
     const AudioFileEntry& file = files[first + i];
-    const DecodedAudio a = load_mono(file.path, 0);
-    const std::int64_t n = static_cast<std::int64_t>(b.n_windows) * m.seq_len;
-    if (static_cast<std::int64_t>(a.samples.size()) < n) {
+    audio.push_back(load_mono(file.path, 0));
+    if (static_cast<std::int64_t>(audio.back().samples.size()) < n) {
       throw Error(ErrorKind::kInput, "'" + file.path.string() + "' is shorter than its header says",
                   "the file may have changed or be truncated");
     }
-    quantizer.quantize(Span<const float>(a.samples.data(), static_cast<std::size_t>(n)),
+  }
+  b.levels.assign(static_cast<std::size_t>(b.batch_size * b.row_len()), quantizer.q_zero());
+  for (int i = 0; i < b.batch_size; ++i) {
+    quantizer.quantize(Span<const float>(audio[i].samples.data(), static_cast<std::size_t>(n)),
                        Span<std::int32_t>(b.levels.data() + i * b.row_len() + b.lookback, static_cast<std::size_t>(n)));
   }
   return b;
