@@ -230,7 +230,7 @@ def main():
     p = subprocess.Popen([r.binary] + base + ["--id", "twice", "--num_epochs", "1000"], cwd=work,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.5)
-    r.run(base + ["--id", "twice", "--num_epochs", "1000", "--max_steps", "1"], "a second training of one id",
+    r.run(base + ["--id", "twice", "--num_epochs", "1000"], "a second training of one id",
           expect={2})
     p.send_signal(signal.SIGINT)
     p.wait(timeout=60)

@@ -245,19 +245,10 @@ TEST(CliChunk, CtrlCStopsBetweenChunksAndLeavesOnlyWholeOnes) {
   test::write_sndfile(dir / "long.wav", test::sine(330, 0.1, 16000, 1200 * 16000), 16000, 1, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
   fs::create_directories(dir / "out");
   std::ofstream(dir / "out" / "long_chunk_9.flac.tmp-999999999-0") << "x";
-  const fs::path log = dir / "log";
-  run_command("( " + kBin + " chunk --input_file " + q(dir / "long.wav") + " --output_dir " + q(dir / "out") +
-              " --chunk_length 250 --format flac > " + q(log) + " 2>&1 & echo $! > " + q(dir / "pid") +
-              "; wait $!; echo exit=$? >> " + q(log) + " ) > /dev/null 2>&1 &");
-  for (int i = 0; i < 200 && test::list_names(dir / "out").size() < 3; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_EQ(::kill(std::stoi(test::read_file(dir / "pid")), SIGINT), 0);
-  std::string text;
-  for (int i = 0; i < 500 && text.find("exit=") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    text = test::read_file(log);
-  }
+  const std::string text = test::interrupt_when(
+      kBin + " chunk --input_file " + q(dir / "long.wav") + " --output_dir " + q(dir / "out") +
+          " --chunk_length 250 --format flac",
+      dir / "log", [&](const std::string&) { return test::list_names(dir / "out").size() >= 3; });
   EXPECT_NE(text.find("exit=130"), std::string::npos) << text;
   EXPECT_NE(text.find("error: interrupted after writing "), std::string::npos) << text;
   const auto names = test::list_names(dir / "out");

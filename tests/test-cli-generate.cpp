@@ -307,20 +307,11 @@ TEST_F(CliGenerate, AVeryLongStreamUsesBoundedMemoryAndAClosedPipeIsOneLine) {
 }
 
 TEST_F(CliGenerate, CtrlCLeavesNoFileAndSaysSo) {
-  const fs::path log = dir_->path() / "gen.log", pid = dir_->path() / "gen.pid";
-  run_command("( " + gen("--output_path stopped/x.wav --dur 600 --num_seqs 2") + " > " + q(log) + " 2>&1 & echo $! > " +
-              q(pid) + "; wait $!; echo exit=$? >> " + q(log) + " ) > /dev/null 2>&1 &");
-  std::string text;
-  for (int i = 0; i < 300 && text.find("Generating 2 x") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    text = test::read_file(log);
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // blocks are on their way to the files
-  ASSERT_EQ(::kill(std::stoi(test::read_file(pid)), SIGINT), 0);
-  for (int i = 0; i < 300 && text.find("exit=") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    text = test::read_file(log);
-  }
+  // Once generation has started, blocks are on their way to the files when the signal comes.
+  const std::string text = test::interrupt_when(gen("--output_path stopped/x.wav --dur 600 --num_seqs 2"),
+                                                dir_->path() / "gen.log", [](const std::string& log) {
+                                                  return log.find("Generating 2 x") != std::string::npos;
+                                                });
   EXPECT_NE(text.find("exit=130"), std::string::npos) << text;
   EXPECT_NE(text.find("; no file was written"), std::string::npos) << text;
   EXPECT_TRUE(test::list_names(dir_->path() / "stopped").empty()) << "a partial or temporary file is left";

@@ -147,22 +147,11 @@ TEST_F(CliTrain, CtrlCAndTheSameCommandEndAsAnUninterruptedRun) {
   const auto straight = run_command(train_cmd(flags, "once"));
   ASSERT_EQ(straight.exit_code, 0) << straight.output;
 
-  // Start in the background, wait for some steps, then interrupt as Ctrl-C would; the shell
-  // records the exit status.
-  const fs::path log = dir_ / "train.log", pid_file = dir_ / "train.pid";
-  run_command("( " + train_cmd(flags) + " > " + q(log) + " 2>&1 & echo $! > " + q(pid_file) + "; wait $!; echo \"exit=$?\" >> " +
-              q(log) + " ) > /dev/null 2>&1 &");
-  std::string text;
-  for (int i = 0; i < 600 && text.find("Step: 40/") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    text = test::read_file(log);
-  }
+  // Interrupted as Ctrl-C would, some steps into the run.
+  const std::string text = test::interrupt_when(train_cmd(flags), dir_ / "train.log", [](const std::string& log) {
+    return log.find("Step: 40/") != std::string::npos;
+  });
   ASSERT_NE(text.find("Step: 40/"), std::string::npos) << text;
-  ASSERT_EQ(::kill(std::stoi(test::read_file(pid_file)), SIGINT), 0);
-  for (int i = 0; i < 600 && text.find("exit=") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    text = test::read_file(log);
-  }
   EXPECT_NE(text.find("exit=130"), std::string::npos) << text;
   EXPECT_NE(text.find("Stopped by signal; resume with the same command."), std::string::npos) << text;
   std::smatch m;

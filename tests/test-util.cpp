@@ -2,17 +2,20 @@
 
 #include <sndfile.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <thread>
 #include <stdexcept>
 
 namespace srnn::test {
@@ -77,6 +80,30 @@ CommandResult run_command(const std::string& command_line) {
   const int status = pclose(pipe);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
+}
+
+std::string interrupt_when(const std::string& command_line, const fs::path& log,
+                           const std::function<bool(const std::string&)>& ready) {
+  const fs::path pid_file = log.string() + ".pid";
+  run_command("( " + command_line + " > " + shell_quote(log) + " 2>&1 & echo $! > " + shell_quote(pid_file) +
+              "; wait $!; echo exit=$? >> " + shell_quote(log) + " ) > /dev/null 2>&1 &");
+  const auto wait_for = [&](const std::function<bool(const std::string&)>& done) {
+    std::string text;
+    for (int i = 0; i < 1200; ++i) {
+      text = read_file(log);
+      if (done(text)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return text;
+  };
+  wait_for([&](const std::string& text) { return ready(text) || text.find("exit=") != std::string::npos; });
+  std::string pid;
+  for (int i = 0; i < 100 && pid.empty(); ++i) {
+    pid = read_file(pid_file);
+    if (pid.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!pid.empty()) ::kill(std::stoi(pid), SIGINT);
+  return wait_for([](const std::string& text) { return text.find("exit=") != std::string::npos; });
 }
 
 void expect_one_error_line(const std::string& command_line, int exit_code, const std::string& needle) {

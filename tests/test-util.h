@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -42,6 +43,13 @@ std::string shell_quote(const std::filesystem::path& p);
 
 // Runs a shell command line, capturing its output.
 CommandResult run_command(const std::string& command_line);
+
+// Runs `command_line` in the background with its output in `log`, waits (up to a minute)
+// until ready(log text) holds, sends it SIGINT as Ctrl-C would, and returns the log once it
+// has ended, with "exit=<status>" as its last line. ready() false after the minute: the
+// signal is sent anyway, and the log says why the test failed.
+std::string interrupt_when(const std::string& command_line, const std::filesystem::path& log,
+                           const std::function<bool(const std::string&)>& ready);
 
 // Runs a command that must fail with `exit_code` and print exactly one line that starts with
 // "error: " and contains `needle` (a failure of the calling test otherwise).
