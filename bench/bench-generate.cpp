@@ -19,7 +19,7 @@
 int main(int argc, char** argv) {
   std::string config_name = "small";
   int num_seqs = 1, threads = 1, reps = 5;
-  bool bf16 = false;
+  srnn::WeightFormat format = srnn::WeightFormat::kF32;
   long long dur = 16384;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
@@ -28,10 +28,10 @@ int main(int argc, char** argv) {
     else if (k == "--dur_samples") dur = std::stoll(v);
     else if (k == "--threads") threads = std::stoi(v);
     else if (k == "--reps") reps = std::stoi(v);
-    else if (k == "--weights") bf16 = v == "bf16";
+    else if (k == "--weights") format = srnn::parse_weight_format(v);
     else {
       std::fprintf(stderr, "usage: bench-generate [--config small|default] [--num_seqs N] [--dur_samples N] "
-                           "[--threads N] [--reps N] [--weights fp32|bf16]\n");
+                           "[--threads N] [--reps N] [--weights fp32|bf16|int8]\n");
       return 2;
     }
   }
@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
     srnn::SampleRNN model(c);
     srnn::CheckpointInfo info;
     info.config = c;
-    w = srnn::engine_weights_from(srnn::weights_to_tensor_file(model), info, bf16);
+    w = srnn::engine_weights_from(srnn::weights_to_tensor_file(model), info, format);
   }
   srnn::GenerateRequest req;
   req.temperatures.assign(num_seqs, 1.0);
@@ -67,9 +67,10 @@ int main(int argc, char** argv) {
   getrusage(RUSAGE_SELF, &ru);
   std::printf(
       "{\"impl\": \"samplernn\", \"config\": \"%s\", \"what\": \"generate\", \"num_seqs\": %d, \"threads\": %d, "
-      "\"kernels\": \"%s\", \"weights\": \"%s\", \"samples_per_sec\": %.1f, \"min\": %.1f, \"max\": %.1f, \"reps\": %d, \"peak_rss_mb\": %.0f}\n",
-      config_name.c_str(), num_seqs, threads, srnn::kernel_level_name(srnn::kernel_level()), bf16 ? "bf16" : "fp32",
+      "\"kernels\": \"%s\", \"weights\": \"%s\", \"samples_per_sec\": %.1f, \"min\": %.1f, \"max\": %.1f, \"reps\": %d, \"peak_rss_mb\": %.0f, "
+      "\"weight_mb_per_sample\": %.3f}\n",
+      config_name.c_str(), num_seqs, threads, srnn::kernel_level_name(srnn::kernel_level()), srnn::weight_format_name(format),
       rates[rates.size() / 2],
-      rates.front(), rates.back(), reps, ru.ru_maxrss / 1024.0);
+      rates.front(), rates.back(), reps, ru.ru_maxrss / 1024.0, srnn::weight_bytes_per_sample(w) / 1e6);
   return 0;
 }

@@ -45,7 +45,7 @@ int run_eval(const EvalArgs& a) {
   if (!(a.segment_dur >= 0.1)) throw Error(ErrorKind::kUsage, "--segment_dur must be at least 0.1 s");
   if (a.num_threads < 1) throw Error(ErrorKind::kUsage, "--num_threads must be at least 1");
   if (a.sample_rate < 0) throw Error(ErrorKind::kUsage, "--sample_rate must not be negative");
-  const EngineWeights weights = load_engine_weights(checkpoint, a.weights == "bf16");
+  const EngineWeights weights = load_engine_weights(checkpoint, parse_weight_format(a.weights));
   const ModelConfig& c = weights.config;
   const Quantizer quantizer(c.q_type, c.q_levels);
   std::string rate_note;
@@ -144,8 +144,8 @@ CommandRunner add_eval_command(CLI::App& app) {
                   "Rate the audio is resampled to; 0: the model's. Another rate than the model's is an error");
   add_flag_option(*cmd, "segment_dur", a->segment_dur, "Seconds per independently scored segment (as training files)");
   add_flag_option(*cmd, "num_threads", a->num_threads, "Threads; batches of 16 segments are shared out between them");
-  add_flag_option(*cmd, "weights", a->weights, "fp32, or bf16 weights (as generate --weights)")
-      ->check(CLI::IsMember({"fp32", "bf16"}));
+  add_flag_option(*cmd, "weights", a->weights, "fp32, bf16 or int8 weights (as generate --weights)")
+      ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
   cmd->add_flag("--json", a->json, "Print JSON instead of text");
   return [a]() { return run_eval(*a); };
 }

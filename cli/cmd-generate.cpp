@@ -97,7 +97,7 @@ int run_generate(const GenerateArgs& a) {
     }
   }
 
-  const EngineWeights weights = load_engine_weights(checkpoint, a.weights == "bf16");
+  const EngineWeights weights = load_engine_weights(checkpoint, parse_weight_format(a.weights));
   const ModelConfig& c = weights.config;
   if (!a.config_file.empty()) {
     std::vector<std::string> warnings;
@@ -252,8 +252,9 @@ CommandRunner add_generate_command(CLI::App& app) {
   add_flag_option(*cmd, "device", a->device,
                   "cpu: the fast CPU engine; cuda or cuda:N: the LibTorch model on a GPU; auto: a GPU if there is one");
   add_flag_option(*cmd, "weights", a->weights,
-                  "fp32, or bf16: weights stored as bfloat16 (half the memory traffic; arithmetic stays fp32)")
-      ->check(CLI::IsMember({"fp32", "bf16"}));
+                  "fp32; bf16: weights stored as bfloat16 (half the memory traffic; arithmetic stays fp32); "
+                  "int8: weights and activations as int8 (a quarter of the traffic)")
+      ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
   return [a]() { return run_generate(*a); };
 }
 

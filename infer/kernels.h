@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <string>
 #include <vector>
 
 namespace srnn {
@@ -58,31 +59,59 @@ struct AlignedAllocator {
   bool operator!=(const AlignedAllocator<U>&) const { return false; }
 };
 
+// How a packed matrix stores its weights.
+// - kF32: as they are.
+// - kBf16: as bfloat16 (half the bytes to stream; rounded to nearest even), widened to float
+//   in registers, so the arithmetic stays in float.
+// - kInt8: as int8 with one scale per output column (max |w| / 127, a row of the PyTorch
+//   weight); each product quantises the rows of x to int8 on the fly with one scale per row
+//   (max |x| / 127) and accumulates in int32, exactly, before scaling back to float.
+enum class WeightFormat { kF32, kBf16, kInt8 };
+const char* weight_format_name(WeightFormat format);
+// "fp32", "bf16" or "int8"; anything else is a usage Error.
+WeightFormat parse_weight_format(const std::string& name);
+
 // A weight matrix (K, N) packed for gemm_packed: ceil(N / 64) stripes of 64 columns, each
-// stored as K contiguous rows of 64 floats (zero-padded past N). The kernel then reads the
+// stored as K contiguous rows of 64 weights (zero-padded past N). The kernel then reads the
 // weights strictly in sequence, which is what the prefetchers stream fastest; generation is
 // bound by that bandwidth when it runs few sequences.
-// With bf16, the weights are stored as bfloat16 (half the bytes to stream; rounded to
-// nearest even) and widened to float in registers, so the arithmetic stays in float.
+// int8 stripes hold groups of four rows instead, column by column (64 x 4 bytes per group,
+// K padded to a multiple of 4): the order VNNI's dot product of four bytes reads.
 struct PackedMatrix {
   static constexpr std::size_t kStripe = 64;
   std::size_t K = 0, N = 0;
-  bool bf16 = false;
+  WeightFormat format = WeightFormat::kF32;
   std::vector<float, AlignedAllocator<float>> data;                   // (n_stripes, K, 64)
   std::vector<std::uint16_t, AlignedAllocator<std::uint16_t>> data16;  // the same, bf16
+  std::vector<std::int8_t, AlignedAllocator<std::int8_t>> data8;      // int8: (n_stripes, K / 4, 64, 4)
+  std::vector<float, AlignedAllocator<float>> scale;                  // int8: per column, (n_stripes * 64)
+  std::vector<std::int32_t, AlignedAllocator<std::int32_t>> col_offset;  // int8: 128 * sum over k, per column
   std::size_t n_stripes() const { return (N + kStripe - 1) / kStripe; }
+  std::size_t k_groups() const { return (K + 3) / 4; }
+  // Bytes a product streams from memory.
+  std::size_t bytes() const;
 };
 
 // b: (K, N) row-major.
-PackedMatrix pack_matrix(const float* b, std::size_t K, std::size_t N, bool bf16 = false);
+PackedMatrix pack_matrix(const float* b, std::size_t K, std::size_t N, WeightFormat format = WeightFormat::kF32);
 
 // y (M, N) = x (M, K) . B (+ bias) (+ y when accumulate), computing only the columns of
 // stripes [stripe_begin, stripe_end) (all by default), so threads can share one product.
+// int8 at the avx512 level runs AVX-512 VNNI, or the AVX2 kernel on a CPU without VNNI.
 void gemm_packed(std::size_t M, const PackedMatrix& b, const float* x, std::size_t ldx, const float* bias, float* y,
                  std::size_t ldy, bool accumulate = false, std::size_t stripe_begin = 0,
                  std::size_t stripe_end = static_cast<std::size_t>(-1));
 void gemm_packed_at(KernelLevel level, std::size_t M, const PackedMatrix& b, const float* x, std::size_t ldx,
                     const float* bias, float* y, std::size_t ldy, bool accumulate, std::size_t stripe_begin,
                     std::size_t stripe_end);
+
+// The int8 product's parts, for tests and the kernels' scalar twin.
+// Each row m of x (M, K) to int8 (xq, row stride ldq >= K rounded up to 4, zero padded):
+// xq = round(x / sx[m]) with sx[m] = max |x[m, :]| / 127 (0 for a row of zeros or
+// non-finite values, which then quantises to zeros).
+void quantize_rows(std::size_t M, std::size_t K, const float* x, std::size_t ldx, std::int8_t* xq, std::size_t ldq,
+                   float* sx);
+// True when this CPU has AVX-512 VNNI (the int8 kernel at the avx512 level).
+bool int8_vnni_available();
 
 }  // namespace srnn

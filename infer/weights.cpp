@@ -51,25 +51,28 @@ struct Loader {
 };
 
 // A (rows, cols) row-major weight, transposed to (cols, rows) and packed for gemm_packed.
-PackedMatrix transpose_pack(const std::vector<float>& a, int rows, int cols, bool bf16) {
+PackedMatrix transpose_pack(const std::vector<float>& a, int rows, int cols, WeightFormat format) {
   std::vector<float> t(a.size());
   for (int r = 0; r < rows; ++r) {
     for (int c = 0; c < cols; ++c) t[static_cast<std::size_t>(c) * rows + r] = a[static_cast<std::size_t>(r) * cols + c];
   }
-  return pack_matrix(t.data(), cols, rows, bf16);
+  return pack_matrix(t.data(), cols, rows, format);
 }
 
 }  // namespace
 
 namespace {
 
-EngineWeights convert(TensorFile& file, const CheckpointInfo& info, bool bf16, bool release) {
+EngineWeights convert(TensorFile& file, const CheckpointInfo& info, WeightFormat format, bool release) {
   const ModelConfig& c = info.config;
   const Loader L{file, release};
   EngineWeights w;
   w.config = c;
   w.info = info;
-  w.bf16 = bf16;
+  w.format = format;
+  // The frame inputs have as many rows as the frame has samples (16 or so): too few for int8
+  // to pay, and the one place where quantising would blur the audio itself. They stay bf16.
+  const WeightFormat input_format = format == WeightFormat::kInt8 ? WeightFormat::kBf16 : format;
   const int dim = c.dim, q = c.q_levels, F1 = c.frame_sizes[0], emb = c.embedding_size();
   const int G = c.rnn_type == RnnType::kGru ? 3 : 4;
   for (int k = 0; k < c.n_frame_tiers(); ++k) {
@@ -77,7 +80,8 @@ EngineWeights convert(TensorFile& file, const CheckpointInfo& info, bool bf16, b
     FrameTierWeights t;
     t.frame_size = c.frame_sizes[k];
     t.ratio = c.upsample_ratio(k);
-    t.input_t = transpose_pack(L.linear_weight(p + "input", dim, t.frame_size, c.weight_norm), dim, t.frame_size, bf16);
+    t.input_t = transpose_pack(L.linear_weight(p + "input", dim, t.frame_size, c.weight_norm), dim, t.frame_size,
+                               input_format);
     t.input_b = L.get(p + "input.bias", {dim});
     for (int l = 0; l < c.num_rnn_layers; ++l) {
       const std::string r = p + "rnn" + std::to_string(l) + ".";
@@ -95,14 +99,14 @@ EngineWeights convert(TensorFile& file, const CheckpointInfo& info, bool bf16, b
       } else {
         w_ih = L.get(r + "weight_ih", {G * dim, dim});
       }
-      lw.w_ih_t = transpose_pack(w_ih, G * dim, dim, bf16);
-      lw.w_hh_t = transpose_pack(L.get(r + "weight_hh", {G * dim, dim}), G * dim, dim, bf16);
+      lw.w_ih_t = transpose_pack(w_ih, G * dim, dim, format);
+      lw.w_hh_t = transpose_pack(L.get(r + "weight_hh", {G * dim, dim}), G * dim, dim, format);
       lw.b_ih = L.get(r + "bias_ih", {G * dim});
       lw.b_hh = L.get(r + "bias_hh", {G * dim});
       t.layers.push_back(std::move(lw));
       if (c.skip_conn) {
         const std::string sp = p + "skip" + std::to_string(l);
-        t.skip_t.push_back(transpose_pack(L.linear_weight(sp, dim, dim, c.weight_norm), dim, dim, bf16));
+        t.skip_t.push_back(transpose_pack(L.linear_weight(sp, dim, dim, c.weight_norm), dim, dim, format));
         if (l == 0) t.skip_b = L.get(sp + ".bias", {dim});
       }
     }
@@ -111,7 +115,7 @@ EngineWeights convert(TensorFile& file, const CheckpointInfo& info, bool bf16, b
       if (c.rnn_type == RnnType::kLstm) t.c0 = L.get(p + "c0", {c.num_rnn_layers, dim});
     }
     const std::vector<float> up = L.get(p + "upsample.weight", {dim, t.ratio, dim});  // already (dim, r * dim)
-    t.upsample = pack_matrix(up.data(), dim, static_cast<std::size_t>(t.ratio) * dim, bf16);
+    t.upsample = pack_matrix(up.data(), dim, static_cast<std::size_t>(t.ratio) * dim, format);
     w.tiers.push_back(std::move(t));
   }
   // table[level * F1 + j][d] = sum_e E[level][e] W[e][j][d], accumulated in double.
@@ -128,30 +132,41 @@ EngineWeights convert(TensorFile& file, const CheckpointInfo& info, bool bf16, b
     }
     for (std::size_t i = 0; i < acc.size(); ++i) w.table[static_cast<std::size_t>(level) * F1 * dim + i] = static_cast<float>(acc[i]);
   }
-  w.hidden1_t = transpose_pack(L.linear_weight("sample.hidden1", dim, dim, c.weight_norm), dim, dim, bf16);
+  w.hidden1_t = transpose_pack(L.linear_weight("sample.hidden1", dim, dim, c.weight_norm), dim, dim, format);
   w.hidden1_b = L.get("sample.hidden1.bias", {dim});
-  w.hidden2_t = transpose_pack(L.linear_weight("sample.hidden2", dim, dim, c.weight_norm), dim, dim, bf16);
+  w.hidden2_t = transpose_pack(L.linear_weight("sample.hidden2", dim, dim, c.weight_norm), dim, dim, format);
   w.hidden2_b = L.get("sample.hidden2.bias", {dim});
-  w.output_t = transpose_pack(L.linear_weight("sample.output", q, dim, c.weight_norm), q, dim, bf16);
+  w.output_t = transpose_pack(L.linear_weight("sample.output", q, dim, c.weight_norm), q, dim, format);
   w.output_b = L.get("sample.output.bias", {q});
   return w;
 }
 
 }  // namespace
 
-EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& info, bool bf16) {
+EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& info, WeightFormat format) {
   TensorFile copy = file;
-  return convert(copy, info, bf16, false);
+  return convert(copy, info, format, false);
 }
 
-EngineWeights load_engine_weights(const std::filesystem::path& checkpoint, bool bf16) {
+EngineWeights load_engine_weights(const std::filesystem::path& checkpoint, WeightFormat format) {
   TensorFile file = load_safetensors(checkpoint, [](const std::string& name) { return is_weight_tensor(name); });
   const CheckpointInfo info = checkpoint_info_of(file, checkpoint);
   try {
-    return convert(file, info, bf16, /*release=*/true);
+    return convert(file, info, format, /*release=*/true);
   } catch (const Error& e) {
     throw Error(ErrorKind::kInput, "'" + checkpoint.string() + "': " + e.message(), e.hint());
   }
+}
+
+double weight_bytes_per_sample(const EngineWeights& w) {
+  double bytes = static_cast<double>(w.hidden1_t.bytes() + w.hidden2_t.bytes() + w.output_t.bytes());
+  for (const FrameTierWeights& t : w.tiers) {
+    std::size_t tier = t.input_t.bytes() + t.upsample.bytes();
+    for (const RnnLayerWeights& l : t.layers) tier += l.w_ih_t.bytes() + l.w_hh_t.bytes();
+    for (const PackedMatrix& s : t.skip_t) tier += s.bytes();
+    bytes += static_cast<double>(tier) / t.frame_size;
+  }
+  return bytes;
 }
 
 }  // namespace srnn

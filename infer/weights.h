@@ -41,7 +41,9 @@ struct FrameTierWeights {
 
 struct EngineWeights {
   ModelConfig config;
-  bool bf16 = false;  // matrices stored as bfloat16 (biases, table and states stay float)
+  // How the matrices are stored (biases, the table and states stay float). With int8, the
+  // frame inputs stay bf16.
+  WeightFormat format = WeightFormat::kF32;
   CheckpointInfo info;
   std::vector<FrameTierWeights> tiers;  // lowest first
   std::vector<float> table;             // (q * F_1, dim)
@@ -49,10 +51,16 @@ struct EngineWeights {
   std::vector<float> hidden1_b, hidden2_b, output_b;
 };
 
-// Reads and checks a checkpoint (Error(kInput) naming the file and the problem). With bf16
-// the matrices are stored as bfloat16, halving the memory generation streams.
-EngineWeights load_engine_weights(const std::filesystem::path& checkpoint, bool bf16 = false);
+// Reads and checks a checkpoint (Error(kInput) naming the file and the problem). bf16 halves
+// the memory generation streams, int8 quarters it (kernels.h, WeightFormat).
+EngineWeights load_engine_weights(const std::filesystem::path& checkpoint, WeightFormat format = WeightFormat::kF32);
 // The same from tensors already in memory (tests).
-EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& info, bool bf16 = false);
+EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& info,
+                                  WeightFormat format = WeightFormat::kF32);
+
+// Bytes of matrices one sequence streams per generated sample: each frame tier's matrices once
+// per frame, the sample tier's every sample. At one sequence, generation can go no faster
+// than the memory bandwidth divided by this (the roofline in docs/benchmarks.md).
+double weight_bytes_per_sample(const EngineWeights& weights);
 
 }  // namespace srnn

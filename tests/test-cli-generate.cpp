@@ -89,6 +89,11 @@ TEST_F(CliGenerate, WritesClipsNamedAsPrismNamesThem) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("bf16 weights"), std::string::npos) << r.output;
   EXPECT_EQ(probe_audio(dir_->path() / "b16" / "x_e=1_t=0.95.wav").n_frames, 8000);
+  r = run_command(gen("--output_path i8/x.wav --dur 0.5 --weights int8"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("int8 weights"), std::string::npos) << r.output;
+  EXPECT_EQ(probe_audio(dir_->path() / "i8" / "x_e=1_t=0.95.wav").n_frames, 8000);
+  expect_not_silent(dir_->path() / "i8" / "x_e=1_t=0.95.wav");
 
   r = run_command(gen("--output_path single.wav --dur 0.5"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -405,6 +410,12 @@ TEST_F(CliGenerate, EvalScoresFilesAndFoldersAgainstTheLevelHistogram) {
   EXPECT_GE(noise["nll_bits_per_sample"].get<double>(), noise["histogram_entropy_bits"].get<double>() - 0.1)
       << noise.dump();
   EXPECT_DOUBLE_EQ(file_entry("c.flac")["seconds"].get<double>(), 1.2);
+
+  // int8 weights score within a few hundredths of a bit of fp32.
+  r = run_command(eval + " --json --weights int8");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j8 = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_NEAR(j8["nll_bits_per_sample"].get<double>(), all_bits, 0.05) << r.output;
 
   r = run_command("cd " + q(d) + " && " + kBin + " eval --checkpoint_path " + q(*checkpoint_) + " missing.wav");
   EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kInput)) << r.output;

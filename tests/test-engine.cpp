@@ -305,9 +305,9 @@ TEST(Engine, TheLibTorchPathOfGenerateReadsTheCheckpointAndAgrees) {
   for (int t = 0; t < 100; ++t) ASSERT_EQ(from_file[0][t], engine_levels[0][t]) << "sample " << t;
 }
 
-TEST(Engine, Bf16WeightsMoveHeldOutNllByLessThanAHundredthOfABit) {
+TEST(Engine, Bf16AndInt8WeightsMoveHeldOutNllByLittle) {
   // Train a small model on a few seconds of synthetic music, then score audio it has not
-  // seen with fp32 and with bf16 weights.
+  // seen with fp32, bf16 and int8 weights.
   ModelConfig c = config({4, 16}, RnnType::kGru, false, QType::kMuLaw, 256);
   c.dim = 64;
   c.seq_len = 256;
@@ -341,11 +341,14 @@ TEST(Engine, Bf16WeightsMoveHeldOutNllByLessThanAHundredthOfABit) {
   info.config = c;
   const TensorFile file = weights_to_tensor_file(model);
   const auto held_out = music(4000, 5.0);
-  const double fp32 = teacher_forced_nll(engine_weights_from(file, info, false), held_out) / std::log(2.0);
-  const double bf16 = teacher_forced_nll(engine_weights_from(file, info, true), held_out) / std::log(2.0);
+  const auto bits = [&](WeightFormat f) {
+    return teacher_forced_nll(engine_weights_from(file, info, f), held_out) / std::log(2.0);
+  };
+  const double fp32 = bits(WeightFormat::kF32), bf16 = bits(WeightFormat::kBf16), int8 = bits(WeightFormat::kInt8);
   EXPECT_LT(fp32, 6.0) << "the model did not learn; the comparison would mean little";
   EXPECT_LT(std::fabs(bf16 - fp32), 0.01) << "fp32 " << fp32 << " bits/sample, bf16 " << bf16;
-  std::printf("held-out NLL: fp32 %.4f, bf16 %.4f bits/sample\n", fp32, bf16);
+  EXPECT_LT(std::fabs(int8 - fp32), 0.02) << "fp32 " << fp32 << " bits/sample, int8 " << int8;
+  std::printf("held-out NLL: fp32 %.4f, bf16 %.4f, int8 %.4f bits/sample\n", fp32, bf16, int8);
 }
 
 TEST(Sampler, FollowsTheSoftmaxWithTemperature) {

@@ -4,9 +4,11 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <vector>
 
+#include "core/error.h"
 #include "core/safetensors.h"
 #include "infer/kernels.h"
 #include "infer/thread-team.h"
@@ -105,7 +107,7 @@ TEST_P(GemmPacked, Bf16WeightsMatchScalarOnTheRoundedMatrix) {
       const std::size_t K = 33;
       const auto x = random_vector(M * K, 9), bias = random_vector(N, 10);
       std::vector<float> b = random_vector(K * N, 11);
-      const PackedMatrix p = pack_matrix(b.data(), K, N, /*bf16=*/true);
+      const PackedMatrix p = pack_matrix(b.data(), K, N, WeightFormat::kBf16);
       for (float& v : b) v = bf16_to_f32(f32_to_bf16(v));  // what the packed matrix holds
       std::vector<float> y0(M * N), y1(M * N);
       gemm_small_scalar(M, N, K, x.data(), K, b.data(), N, bias.data(), y0.data(), N, false);
@@ -115,6 +117,106 @@ TEST_P(GemmPacked, Bf16WeightsMatchScalarOnTheRoundedMatrix) {
       }
     }
   }
+}
+
+// What an int8 product must equal: quantise x's rows and W's columns as documented, multiply
+// in double, scale back. Independent of the packed layout and of every kernel.
+std::vector<double> int8_reference(std::size_t M, std::size_t N, std::size_t K, const std::vector<float>& x,
+                                   const std::vector<float>& b, const std::vector<float>& bias,
+                                   const std::vector<float>& y_in, bool accumulate) {
+  std::vector<double> y(M * N);
+  for (std::size_t n = 0; n < N; ++n) {
+    float wmax = 0;
+    for (std::size_t k = 0; k < K; ++k) wmax = std::max(wmax, std::fabs(b[k * N + n]));
+    for (std::size_t m = 0; m < M; ++m) {
+      float xmax = 0;
+      for (std::size_t k = 0; k < K; ++k) xmax = std::max(xmax, std::fabs(x[m * K + k]));
+      double sum = 0;
+      for (std::size_t k = 0; k < K; ++k) {
+        const double xq = xmax > 0 ? std::nearbyint(x[m * K + k] * (127.0f / xmax)) : 0;
+        const double wq = wmax > 0 ? std::nearbyint(b[k * N + n] * (127.0f / wmax)) : 0;
+        sum += xq * wq;
+      }
+      y[m * N + n] = sum * (xmax / 127.0f) * (wmax / 127.0f) + bias[n] + (accumulate ? y_in[m * N + n] : 0.0);
+    }
+  }
+  return y;
+}
+
+using GemmInt8 = AtLevel;
+
+TEST_P(GemmInt8, MatchesTheQuantisedProductAndTheScalarTwinExactly) {
+  const KernelLevel level = GetParam();
+  if (level == KernelLevel::kAvx512 && !int8_vnni_available()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  for (std::size_t M : {1u, 2u, 4u, 5u, 9u}) {
+    for (std::size_t N : {1u, 15u, 16u, 17u, 63u, 64u, 65u, 200u}) {
+      for (std::size_t K : {1u, 3u, 4u, 5u, 31u, 32u, 33u, 64u, 65u, 300u}) {
+        for (bool accumulate : {false, true}) {
+          const auto x = random_vector(M * K, 12), b = random_vector(K * N, 13), bias = random_vector(N, 14);
+          const PackedMatrix p = pack_matrix(b.data(), K, N, WeightFormat::kInt8);
+          ASSERT_EQ(reinterpret_cast<std::uintptr_t>(p.data8.data()) % 64, 0u);
+          const std::vector<float> y_in = random_vector(M * N, 15);
+          std::vector<float> y0 = y_in, y1 = y_in;
+          gemm_packed_at(KernelLevel::kScalar, M, p, x.data(), K, bias.data(), y0.data(), N, accumulate, 0,
+                         p.n_stripes());
+          const std::size_t half = p.n_stripes() / 2;  // in two parts, as a thread team splits it
+          gemm_packed_at(level, M, p, x.data(), K, bias.data(), y1.data(), N, accumulate, 0, half);
+          gemm_packed_at(level, M, p, x.data(), K, bias.data(), y1.data(), N, accumulate, half, p.n_stripes());
+          const std::vector<double> ref = int8_reference(M, N, K, x, b, bias, y_in, accumulate);
+          for (std::size_t i = 0; i < y0.size(); ++i) {
+            // The integer sums are exact at every level and share one epilogue.
+            ASSERT_EQ(y0[i], y1[i]) << kernel_level_name(level) << " M=" << M << " N=" << N << " K=" << K
+                                    << " acc=" << accumulate << " at " << i;
+            ASSERT_NEAR(y0[i], ref[i], 1e-5 * (1.0 + std::fabs(ref[i]))) << " M=" << M << " N=" << N << " K=" << K;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(GemmInt8, WidestValuesNeitherSaturateNorOverflow) {
+  // Every weight and activation at +-max quantises to +-127: AVX2's pairwise int16 sums are
+  // then 2 * 127 * 127, the largest there can be, and K = 4096 takes the int32 sums to 66M.
+  const KernelLevel level = GetParam();
+  if (level == KernelLevel::kAvx512 && !int8_vnni_available()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  const std::size_t M = 3, N = 70, K = 4096;
+  std::vector<float> x(M * K), b(K * N), bias(N, 0.0f);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = (i % 3 == 0) ? -2.0f : 2.0f;
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = (i % 5 == 0) ? -0.5f : 0.5f;
+  const PackedMatrix p = pack_matrix(b.data(), K, N, WeightFormat::kInt8);
+  std::vector<float> y(M * N);
+  gemm_packed_at(level, M, p, x.data(), K, bias.data(), y.data(), N, false, 0, p.n_stripes());
+  for (std::size_t m = 0; m < M; ++m) {
+    for (std::size_t n = 0; n < N; ++n) {
+      double exact = 0;
+      for (std::size_t k = 0; k < K; ++k) exact += double(x[m * K + k]) * b[k * N + n];
+      ASSERT_NEAR(y[m * N + n], exact, 1e-4 * std::fabs(exact) + 1e-3) << kernel_level_name(level) << " " << m << "," << n;
+    }
+  }
+}
+
+TEST(GemmInt8Scalar, ZeroRowsColumnsAndNonFiniteInputsGiveZerosNotNaN) {
+  const std::size_t M = 3, N = 5, K = 6;
+  std::vector<float> x(M * K, 0.5f), b(K * N, 0.25f), bias(N, 1.0f);
+  for (std::size_t k = 0; k < K; ++k) x[0 * K + k] = 0.0f;  // a row of zeros
+  x[2 * K + 1] = std::numeric_limits<float>::infinity();    // a row with an infinity
+  for (std::size_t k = 0; k < K; ++k) b[k * N + 3] = 0.0f;  // a column of zeros
+  const PackedMatrix p = pack_matrix(b.data(), K, N, WeightFormat::kInt8);
+  std::vector<float> y(M * N);
+  gemm_packed_at(KernelLevel::kScalar, M, p, x.data(), K, bias.data(), y.data(), N, false, 0, p.n_stripes());
+  for (std::size_t n = 0; n < N; ++n) {
+    EXPECT_EQ(y[0 * N + n], 1.0f);
+    EXPECT_EQ(y[2 * N + n], 1.0f);
+    EXPECT_NEAR(y[1 * N + n], n == 3 ? 1.0f : 1.0f + K * 0.5f * 0.25f, 1e-5f);
+  }
+}
+
+TEST(WeightFormat, NamesRoundTripAndUnknownIsAUsageError) {
+  for (WeightFormat f : {WeightFormat::kF32, WeightFormat::kBf16, WeightFormat::kInt8}) {
+    EXPECT_EQ(parse_weight_format(weight_format_name(f)), f);
+  }
+  EXPECT_THROW(parse_weight_format("int4"), Error);
 }
 
 TEST(ThreadTeam, EveryMemberRunsEachJobOnce) {
@@ -149,6 +251,8 @@ INSTANTIATE_TEST_SUITE_P(Simd, GemmSmall, ::testing::Values(KernelLevel::kAvx2, 
 // The packed kernels have a scalar form of their own, compared too.
 INSTANTIATE_TEST_SUITE_P(AllLevels, GemmPacked,
                          ::testing::Values(KernelLevel::kScalar, KernelLevel::kAvx2, KernelLevel::kAvx512), level_name);
+// int8 at the avx512 level is VNNI; its scalar twin is the reference.
+INSTANTIATE_TEST_SUITE_P(Simd, GemmInt8, ::testing::Values(KernelLevel::kAvx2, KernelLevel::kAvx512), level_name);
 
 }  // namespace
 }  // namespace srnn
