@@ -12,9 +12,10 @@
 #include "core/error.h"
 
 #include "core/safetensors.h"
+#include "infer/kernels-impl.h"
 
 namespace srnn {
-namespace {
+namespace detail {
 
 bool cpu_has(KernelLevel level) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -24,6 +25,22 @@ bool cpu_has(KernelLevel level) {
 #endif
   return level == KernelLevel::kScalar;
 }
+
+bool cpu_has_vnni() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::cpu_has;
 
 KernelLevel detect() {
   if (const char* env = std::getenv("SRNN_KERNELS")) {
@@ -175,150 +192,6 @@ void packed_rows_avx512(std::size_t M, const W* bs, std::size_t K, const float* 
 constexpr StripeFn kAvx2[4] = {stripe_avx2<1>, stripe_avx2<2>, stripe_avx2<3>, stripe_avx2<4>};
 #endif
 
-// int8 products. Every level computes the same int32 sums, exactly, and hands them to one
-// scalar epilogue (int8_store), so the levels agree bit for bit.
-//
-// The int32 sums of one row against one stripe: acc[c] = sum_k xq[k] * w[k, c], c < 64.
-void int8_sums_scalar(const std::int8_t* ws, std::size_t KG, const std::int8_t* xq, std::int32_t* acc) {
-  for (std::size_t c = 0; c < 64; ++c) acc[c] = 0;
-  for (std::size_t g = 0; g < KG; ++g) {
-    const std::int8_t* wg = ws + g * 256;
-    const std::int8_t* xg = xq + 4 * g;
-    for (std::size_t c = 0; c < 64; ++c) {
-      std::int32_t sum = 0;
-      for (int i = 0; i < 4; ++i) sum += static_cast<std::int32_t>(xg[i]) * wg[4 * c + i];
-      acc[c] += sum;
-    }
-  }
-}
-
-// y[c] = acc[c] * (sx * scale[c]) (+ bias[c]) (+ y[c]) for the c < n_valid columns.
-void int8_store(const std::int32_t* acc, float sx, const float* scale, const float* bias, float* y, bool accumulate,
-                std::size_t n_valid) {
-  for (std::size_t c = 0; c < n_valid; ++c) {
-    float v = static_cast<float>(acc[c]) * (sx * scale[c]);
-    if (bias != nullptr) v += bias[c];
-    if (accumulate) v += y[c];
-    y[c] = v;
-  }
-}
-
-#if defined(__x86_64__)
-// AVX2 has no unsigned-by-signed dot product of four bytes, only of two (maddubs, which
-// saturates at int16). With |x| and w carrying the sign of x, each pair sums to at most
-// 2 * 127 * 127 < 32767, so nothing saturates; madd with ones then widens pairs to int32.
-__attribute__((target("avx2,fma"))) void int8_sums_avx2(const std::int8_t* ws, std::size_t KG,
-                                                        const std::int8_t* xq, std::int32_t* acc) {
-  __m256i sum[8];
-  for (auto& v : sum) v = _mm256_setzero_si256();
-  const __m256i ones = _mm256_set1_epi16(1);
-  for (std::size_t g = 0; g < KG; ++g) {
-    std::int32_t four;
-    std::memcpy(&four, xq + 4 * g, 4);
-    const __m256i xv = _mm256_set1_epi32(four);
-    const __m256i ax = _mm256_sign_epi8(xv, xv);
-    const std::int8_t* wg = ws + g * 256;
-    for (int c = 0; c < 8; ++c) {
-      const __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(wg + 32 * c));
-      const __m256i pairs = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(w, xv));
-      sum[c] = _mm256_add_epi32(sum[c], _mm256_madd_epi16(pairs, ones));
-    }
-  }
-  for (int c = 0; c < 8; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 8 * c), sum[c]);
-}
-
-// VNNI multiplies unsigned by signed bytes: x + 128 as unsigned gives sum (x + 128) w, and
-// 128 * sum_k w (col_offset) is taken off after. kRows rows of x share each load of the stripe.
-template <int kRows>
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void int8_sums_vnni(const std::int8_t* ws, std::size_t KG,
-                                                                           const std::uint8_t* xu, std::size_t ldu,
-                                                                           const std::int32_t* col_offset,
-                                                                           std::int32_t* acc) {
-  __m512i sum[kRows][4];
-  for (int r = 0; r < kRows; ++r) {
-    for (int c = 0; c < 4; ++c) sum[r][c] = _mm512_setzero_si512();
-  }
-  for (std::size_t g = 0; g < KG; ++g) {
-    const std::int8_t* wg = ws + g * 256;
-    const __m512i w0 = _mm512_load_si512(wg), w1 = _mm512_load_si512(wg + 64), w2 = _mm512_load_si512(wg + 128),
-                  w3 = _mm512_load_si512(wg + 192);
-    for (int r = 0; r < kRows; ++r) {
-      std::int32_t four;
-      std::memcpy(&four, xu + r * ldu + 4 * g, 4);
-      const __m512i xv = _mm512_set1_epi32(four);
-      sum[r][0] = _mm512_dpbusd_epi32(sum[r][0], xv, w0);
-      sum[r][1] = _mm512_dpbusd_epi32(sum[r][1], xv, w1);
-      sum[r][2] = _mm512_dpbusd_epi32(sum[r][2], xv, w2);
-      sum[r][3] = _mm512_dpbusd_epi32(sum[r][3], xv, w3);
-    }
-  }
-  for (int c = 0; c < 4; ++c) {
-    const __m512i offset = _mm512_load_si512(col_offset + 16 * c);
-    for (int r = 0; r < kRows; ++r) {
-      _mm512_storeu_si512(acc + r * 64 + 16 * c, _mm512_sub_epi32(sum[r][c], offset));
-    }
-  }
-}
-
-using VnniFn = void (*)(const std::int8_t*, std::size_t, const std::uint8_t*, std::size_t, const std::int32_t*,
-                        std::int32_t*);
-constexpr VnniFn kVnni[4] = {int8_sums_vnni<1>, int8_sums_vnni<2>, int8_sums_vnni<3>, int8_sums_vnni<4>};
-#endif
-
-bool cpu_has_vnni() {
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vnni");
-#else
-  return false;
-#endif
-}
-
-void gemm_int8(KernelLevel level, std::size_t M, const PackedMatrix& b, const float* x, std::size_t ldx,
-               const float* bias, float* y, std::size_t ldy, bool accumulate, std::size_t stripe_begin,
-               std::size_t stripe_end) {
-  const std::size_t S = PackedMatrix::kStripe, KG = b.k_groups(), ldq = 4 * KG;
-  // Per thread, grown once: the quantised rows and their scales, and four rows of sums.
-  thread_local std::vector<std::int8_t> xq;
-  thread_local std::vector<float> sx;
-  alignas(64) std::int32_t acc[4 * 64];
-  xq.resize(M * ldq);
-  sx.resize(M);
-  quantize_rows(M, b.K, x, ldx, xq.data(), ldq, sx.data());
-  static const bool vnni = cpu_has_vnni();
-  const bool use_vnni = level == KernelLevel::kAvx512 && vnni;
-  const bool use_avx2 = !use_vnni && level != KernelLevel::kScalar && cpu_has(KernelLevel::kAvx2);
-  if (use_vnni) {
-    for (auto& v : xq) v = static_cast<std::int8_t>(static_cast<std::uint8_t>(v) ^ 0x80);  // x + 128, unsigned
-  }
-  for (std::size_t s = stripe_begin; s < stripe_end; ++s) {
-    const std::size_t n0 = s * S, n_valid = std::min(S, b.N - n0);
-    const std::int8_t* ws = b.data8.data() + s * KG * 256;
-    const float* bias_s = bias ? bias + n0 : nullptr;
-    for (std::size_t m0 = 0; m0 < M; m0 += 4) {
-      const std::size_t rows = std::min<std::size_t>(4, M - m0);
-#if defined(__x86_64__)
-      if (use_vnni) {
-        kVnni[rows - 1](ws, KG, reinterpret_cast<const std::uint8_t*>(xq.data() + m0 * ldq), ldq,
-                        b.col_offset.data() + n0, acc);
-      } else {
-        for (std::size_t r = 0; r < rows; ++r) {
-          if (use_avx2) int8_sums_avx2(ws, KG, xq.data() + (m0 + r) * ldq, acc + r * 64);
-          else int8_sums_scalar(ws, KG, xq.data() + (m0 + r) * ldq, acc + r * 64);
-        }
-      }
-#else
-      for (std::size_t r = 0; r < rows; ++r) int8_sums_scalar(ws, KG, xq.data() + (m0 + r) * ldq, acc + r * 64);
-#endif
-      for (std::size_t r = 0; r < rows; ++r) {
-        int8_store(acc + r * 64, sx[m0 + r], b.scale.data() + n0, bias_s, y + (m0 + r) * ldy + n0, accumulate,
-                   n_valid);
-      }
-    }
-  }
-}
-
 }  // namespace
 
 bool kernel_level_available(KernelLevel level) { return cpu_has(level); }
@@ -384,30 +257,11 @@ WeightFormat parse_weight_format(const std::string& name) {
   throw Error(ErrorKind::kUsage, "unknown weight format '" + name + "'", "use fp32, bf16 or int8");
 }
 
-bool int8_vnni_available() { return cpu_has_vnni(); }
+bool int8_vnni_available() { return detail::cpu_has_vnni(); }
 
 std::size_t PackedMatrix::bytes() const {
   return data.size() * sizeof(float) + data16.size() * sizeof(std::uint16_t) + data8.size() +
          scale.size() * sizeof(float) + col_offset.size() * sizeof(std::int32_t);
-}
-
-void quantize_rows(std::size_t M, std::size_t K, const float* x, std::size_t ldx, std::int8_t* xq, std::size_t ldq,
-                   float* sx) {
-  for (std::size_t m = 0; m < M; ++m) {
-    const float* xm = x + m * ldx;
-    std::int8_t* qm = xq + m * ldq;
-    float mx = 0.0f;
-    for (std::size_t k = 0; k < K; ++k) mx = std::max(mx, std::fabs(xm[k]));
-    if (!(mx > 0.0f) || !std::isfinite(mx)) {
-      std::fill(qm, qm + ldq, std::int8_t{0});
-      sx[m] = 0.0f;
-      continue;
-    }
-    const float inv = 127.0f / mx;
-    for (std::size_t k = 0; k < K; ++k) qm[k] = static_cast<std::int8_t>(std::lrintf(xm[k] * inv));
-    std::fill(qm + K, qm + ldq, std::int8_t{0});
-    sx[m] = mx / 127.0f;
-  }
 }
 
 PackedMatrix pack_matrix(const float* b, std::size_t K, std::size_t N, WeightFormat format) {
@@ -417,23 +271,7 @@ PackedMatrix pack_matrix(const float* b, std::size_t K, std::size_t N, WeightFor
   p.format = format;
   const std::size_t S = PackedMatrix::kStripe;
   if (format == WeightFormat::kInt8) {
-    const std::size_t KG = p.k_groups(), n_cols = p.n_stripes() * S;
-    p.data8.assign(p.n_stripes() * KG * 4 * S, 0);
-    p.scale.assign(n_cols, 0.0f);
-    p.col_offset.assign(n_cols, 0);
-    for (std::size_t n = 0; n < N; ++n) {
-      float mx = 0.0f;
-      for (std::size_t k = 0; k < K; ++k) mx = std::max(mx, std::fabs(b[k * N + n]));
-      if (!(mx > 0.0f)) continue;  // a zero column stays zero
-      const float inv = 127.0f / mx;
-      p.scale[n] = mx / 127.0f;
-      const std::size_t s = n / S, c = n % S;
-      for (std::size_t k = 0; k < K; ++k) {
-        const std::int8_t v = static_cast<std::int8_t>(std::lrintf(b[k * N + n] * inv));
-        p.data8[((s * KG + k / 4) * S + c) * 4 + k % 4] = v;
-        p.col_offset[n] += 128 * v;
-      }
-    }
+    detail::pack_int8(b, p);
     return p;
   }
   p.data.assign(p.n_stripes() * K * S, 0.0f);
@@ -457,7 +295,7 @@ void gemm_packed_at(KernelLevel level, std::size_t M, const PackedMatrix& b, con
   const std::size_t S = PackedMatrix::kStripe, K = b.K;
   stripe_end = std::min(stripe_end, b.n_stripes());
   if (b.format == WeightFormat::kInt8) {
-    return gemm_int8(level, M, b, x, ldx, bias, y, ldy, accumulate, stripe_begin, stripe_end);
+    return detail::gemm_int8(level, M, b, x, ldx, bias, y, ldy, accumulate, stripe_begin, stripe_end);
   }
   thread_local std::vector<float> widened;  // portable path for bf16 stripes only; grows once
   for (std::size_t s = stripe_begin; s < stripe_end; ++s) {
