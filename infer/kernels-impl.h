@@ -4,6 +4,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "infer/kernels.h"
 
@@ -13,15 +18,34 @@ bool cpu_has(KernelLevel level);
 // AVX-512 with BW and VNNI: the int8 kernels' avx512 level.
 bool cpu_has_vnni();
 
+#if defined(__x86_64__)
+// 16 weights as floats: loaded as they are (64-byte aligned), or widened from bfloat16 (32-byte
+// aligned) by shifting the bits into the high half.
+__attribute__((target("avx512f"))) inline __m512 load16(const float* p) { return _mm512_load_ps(p); }
+__attribute__((target("avx512f"))) inline __m512 load16(const std::uint16_t* p) {
+  const __m256i h = _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+#endif
+
 // y[c] = acc[c] * (sx * scale[c]) (+ bias[c]) (+ y[c]) for the c < n_valid columns.
 void int8_store(const std::int32_t* acc, float sx, const float* scale, const float* bias, float* y, bool accumulate,
                 std::size_t n_valid);
 
+// b (p.K, p.N) row-major to int8 per column: q (K, N) row-major, p.scale and p.col_offset.
+void quantize_columns(const float* b, PackedMatrix& p, std::vector<std::int8_t>& q);
 // Fills p.data8, p.scale and p.col_offset from b (p.K, p.N) row-major.
 void pack_int8(const float* b, PackedMatrix& p);
 // gemm_packed_at for dense int8 matrices.
 void gemm_int8(KernelLevel level, std::size_t M, const PackedMatrix& b, const float* x, std::size_t ldx,
                const float* bias, float* y, std::size_t ldy, bool accumulate, std::size_t stripe_begin,
                std::size_t stripe_end);
+
+// Packs b into p (whose K, N and format are set) as block-sparse tiles.
+void pack_sparse(const float* b, PackedMatrix& p);
+// gemm_packed_at for block-sparse matrices of every format.
+void gemm_sparse(KernelLevel level, std::size_t M, const PackedMatrix& b, const float* x, std::size_t ldx,
+                 const float* bias, float* y, std::size_t ldy, bool accumulate, std::size_t stripe_begin,
+                 std::size_t stripe_end);
 
 }  // namespace srnn::detail

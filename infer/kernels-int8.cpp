@@ -103,10 +103,9 @@ void int8_store(const std::int32_t* acc, float sx, const float* scale, const flo
   }
 }
 
-void pack_int8(const float* b, PackedMatrix& p) {
-  const std::size_t S = PackedMatrix::kStripe, K = p.K, N = p.N;
-  const std::size_t KG = p.k_groups(), n_cols = p.n_stripes() * S;
-  p.data8.assign(p.n_stripes() * KG * 4 * S, 0);
+void quantize_columns(const float* b, PackedMatrix& p, std::vector<std::int8_t>& q) {
+  const std::size_t K = p.K, N = p.N, n_cols = p.n_stripes() * PackedMatrix::kStripe;
+  q.assign(K * N, 0);
   p.scale.assign(n_cols, 0.0f);
   p.col_offset.assign(n_cols, 0);
   for (std::size_t n = 0; n < N; ++n) {
@@ -115,12 +114,20 @@ void pack_int8(const float* b, PackedMatrix& p) {
     if (!(mx > 0.0f)) continue;  // a zero column stays zero
     const float inv = 127.0f / mx;
     p.scale[n] = mx / 127.0f;
-    const std::size_t s = n / S, c = n % S;
     for (std::size_t k = 0; k < K; ++k) {
-      const std::int8_t v = static_cast<std::int8_t>(std::lrintf(b[k * N + n] * inv));
-      p.data8[((s * KG + k / 4) * S + c) * 4 + k % 4] = v;
-      p.col_offset[n] += 128 * v;
+      q[k * N + n] = static_cast<std::int8_t>(std::lrintf(b[k * N + n] * inv));
+      p.col_offset[n] += 128 * q[k * N + n];
     }
+  }
+}
+
+void pack_int8(const float* b, PackedMatrix& p) {
+  const std::size_t S = PackedMatrix::kStripe, K = p.K, N = p.N, KG = p.k_groups();
+  std::vector<std::int8_t> q;
+  quantize_columns(b, p, q);
+  p.data8.assign(p.n_stripes() * KG * 4 * S, 0);
+  for (std::size_t k = 0; k < K; ++k) {
+    for (std::size_t n = 0; n < N; ++n) p.data8[((n / S * KG + k / 4) * S + n % S) * 4 + k % 4] = q[k * N + n];
   }
 }
 

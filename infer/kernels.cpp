@@ -41,6 +41,9 @@ bool cpu_has_vnni() {
 namespace {
 
 using detail::cpu_has;
+#if defined(__x86_64__)
+using detail::load16;
+#endif
 
 KernelLevel detect() {
   if (const char* env = std::getenv("SRNN_KERNELS")) {
@@ -135,13 +138,6 @@ void gemm_simd(StripeFn const* fns, std::size_t cols, std::size_t M, std::size_t
 
 constexpr StripeFn kAvx512[4] = {stripe_avx512<1>, stripe_avx512<2>, stripe_avx512<3>, stripe_avx512<4>};
 
-// 16 weights as floats: loaded as they are, or widened from bfloat16 by shifting the bits
-// into the high half.
-__attribute__((target("avx512f"))) inline __m512 load16(const float* p) { return _mm512_load_ps(p); }
-__attribute__((target("avx512f"))) inline __m512 load16(const std::uint16_t* p) {
-  const __m256i h = _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
 
 // One packed stripe (K rows of 64 weights, float or bf16) against kRows rows of x;
 // n_valid <= 64 columns are loaded and stored, through masks.
@@ -261,15 +257,38 @@ bool int8_vnni_available() { return detail::cpu_has_vnni(); }
 
 std::size_t PackedMatrix::bytes() const {
   return data.size() * sizeof(float) + data16.size() * sizeof(std::uint16_t) + data8.size() +
-         scale.size() * sizeof(float) + col_offset.size() * sizeof(std::int32_t);
+         scale.size() * sizeof(float) + col_offset.size() * sizeof(std::int32_t) +
+         tile_k.size() * sizeof(std::uint32_t);
 }
 
-PackedMatrix pack_matrix(const float* b, std::size_t K, std::size_t N, WeightFormat format) {
+double zero_tile_fraction(const float* b, std::size_t K, std::size_t N) {
+  const std::size_t TR = PackedMatrix::kTileRows, TC = PackedMatrix::kTileCols;
+  const std::size_t rows = (K + TR - 1) / TR, cols = (N + TC - 1) / TC;
+  if (rows * cols == 0) return 0.0;
+  std::size_t zero = 0;
+  for (std::size_t g = 0; g < cols; ++g) {
+    for (std::size_t t = 0; t < rows; ++t) {
+      bool all_zero = true;
+      for (std::size_t k = t * TR; k < std::min(K, (t + 1) * TR) && all_zero; ++k) {
+        for (std::size_t n = g * TC; n < std::min(N, (g + 1) * TC); ++n) all_zero = all_zero && b[k * N + n] == 0.0f;
+      }
+      zero += all_zero;
+    }
+  }
+  return static_cast<double>(zero) / static_cast<double>(rows * cols);
+}
+
+PackedMatrix pack_matrix(const float* b, std::size_t K, std::size_t N, WeightFormat format, Layout layout) {
   PackedMatrix p;
   p.K = K;
   p.N = N;
   p.format = format;
   const std::size_t S = PackedMatrix::kStripe;
+  if (K % PackedMatrix::kTileRows == 0 && K > 0 &&
+      (layout == Layout::kSparse || (layout == Layout::kAuto && zero_tile_fraction(b, K, N) >= kSparseFrom))) {
+    detail::pack_sparse(b, p);
+    return p;
+  }
   if (format == WeightFormat::kInt8) {
     detail::pack_int8(b, p);
     return p;
@@ -294,6 +313,7 @@ void gemm_packed_at(KernelLevel level, std::size_t M, const PackedMatrix& b, con
                     std::size_t stripe_end) {
   const std::size_t S = PackedMatrix::kStripe, K = b.K;
   stripe_end = std::min(stripe_end, b.n_stripes());
+  if (b.sparse) return detail::gemm_sparse(level, M, b, x, ldx, bias, y, ldy, accumulate, stripe_begin, stripe_end);
   if (b.format == WeightFormat::kInt8) {
     return detail::gemm_int8(level, M, b, x, ldx, bias, y, ldy, accumulate, stripe_begin, stripe_end);
   }

@@ -86,14 +86,30 @@ struct PackedMatrix {
   std::vector<std::int8_t, AlignedAllocator<std::int8_t>> data8;      // int8: (n_stripes, K / 4, 64, 4)
   std::vector<float, AlignedAllocator<float>> scale;                  // int8: per column, (n_stripes * 64)
   std::vector<std::int32_t, AlignedAllocator<std::int32_t>> col_offset;  // int8: 128 * sum over k, per column
+  // Block-sparse: each group of 16 columns keeps only its tiles of 4 rows that hold a nonzero
+  // weight. tile_k[tile_start[g] .. tile_start[g + 1]) are group g's tiles (first row / 4),
+  // and data, data16 or data8 hold the tiles in the same order, 64 weights each: 4 rows of
+  // 16 (fp32, bf16) or 16 columns of 4 (int8, as VNNI reads them).
+  static constexpr std::size_t kTileCols = 16, kTileRows = 4;
+  bool sparse = false;
+  std::vector<std::uint32_t> tile_start, tile_k;
+  std::size_t n_tiles() const { return tile_k.size(); }
   std::size_t n_stripes() const { return (N + kStripe - 1) / kStripe; }
   std::size_t k_groups() const { return (K + 3) / 4; }
   // Bytes a product streams from memory.
   std::size_t bytes() const;
 };
 
-// b: (K, N) row-major.
-PackedMatrix pack_matrix(const float* b, std::size_t K, std::size_t N, WeightFormat format = WeightFormat::kF32);
+// Dense or block-sparse storage. kAuto packs sparse when at least kSparseFrom of the 16 x 4
+// tiles are all zeros (a matrix pruned in training) and K is a multiple of 4.
+enum class Layout { kAuto, kDense, kSparse };
+constexpr double kSparseFrom = 1.0 / 3;
+
+// b: (K, N) row-major. kSparse with K not a multiple of 4 packs dense.
+PackedMatrix pack_matrix(const float* b, std::size_t K, std::size_t N, WeightFormat format = WeightFormat::kF32,
+                         Layout layout = Layout::kAuto);
+// The fraction of b's 16-column x 4-row tiles that are all zeros (0 for an empty b).
+double zero_tile_fraction(const float* b, std::size_t K, std::size_t N);
 
 // y (M, N) = x (M, K) . B (+ bias) (+ y when accumulate), computing only the columns of
 // stripes [stripe_begin, stripe_end) (all by default), so threads can share one product.

@@ -219,6 +219,86 @@ TEST(WeightFormat, NamesRoundTripAndUnknownIsAUsageError) {
   EXPECT_THROW(parse_weight_format("int4"), Error);
 }
 
+// A (K, N) matrix with about `sparsity` of its 16 x 4 tiles zeroed, and a few zeros inside
+// the tiles kept.
+std::vector<float> tile_pruned(std::size_t K, std::size_t N, double sparsity, std::uint32_t seed) {
+  std::vector<float> b = random_vector(K * N, seed);
+  std::mt19937 rng(seed + 1);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (std::size_t t = 0; t < (K + 3) / 4; ++t) {
+    for (std::size_t g = 0; g < (N + 15) / 16; ++g) {
+      if (u(rng) >= sparsity) continue;
+      for (std::size_t k = 4 * t; k < std::min(K, 4 * t + 4); ++k) {
+        for (std::size_t n = 16 * g; n < std::min(N, 16 * g + 16); ++n) b[k * N + n] = 0.0f;
+      }
+    }
+  }
+  for (std::size_t i = 0; i < b.size(); i += 7) b[i] = 0.0f;
+  return b;
+}
+
+using GemmSparse = AtLevel;
+
+TEST_P(GemmSparse, EveryFormatMatchesTheDenseProduct) {
+  const KernelLevel level = GetParam();
+  for (std::size_t M : {1u, 3u, 4u, 5u, 9u}) {
+    for (std::size_t N : {1u, 15u, 16u, 17u, 64u, 65u, 200u}) {
+      for (std::size_t K : {4u, 8u, 64u, 68u, 256u}) {
+        for (bool accumulate : {false, true}) {
+          const auto x = random_vector(M * K, 16), bias = random_vector(N, 17), y_in = random_vector(M * N, 18);
+          const std::vector<float> b = tile_pruned(K, N, 0.8, static_cast<std::uint32_t>(K * 1000 + N));
+          const auto check = [&](WeightFormat format, const std::vector<float>& expected, double tolerance) {
+            const PackedMatrix p = pack_matrix(b.data(), K, N, format, Layout::kSparse);
+            ASSERT_TRUE(p.sparse);
+            std::vector<float> y = y_in;
+            const std::size_t half = p.n_stripes() / 2;  // in two parts, as a thread team splits it
+            gemm_packed_at(level, M, p, x.data(), K, bias.data(), y.data(), N, accumulate, 0, half);
+            gemm_packed_at(level, M, p, x.data(), K, bias.data(), y.data(), N, accumulate, half, p.n_stripes());
+            for (std::size_t i = 0; i < y.size(); ++i) {
+              ASSERT_NEAR(y[i], expected[i], tolerance * (1.0 + std::fabs(expected[i])))
+                  << weight_format_name(format) << " " << kernel_level_name(level) << " M=" << M << " N=" << N
+                  << " K=" << K << " acc=" << accumulate << " at " << i;
+            }
+          };
+          std::vector<float> dense = y_in;
+          gemm_small_scalar(M, N, K, x.data(), K, b.data(), N, bias.data(), dense.data(), N, accumulate);
+          check(WeightFormat::kF32, dense, 1e-5);
+          std::vector<float> rounded = b, dense16 = y_in;
+          for (float& v : rounded) v = bf16_to_f32(f32_to_bf16(v));
+          gemm_small_scalar(M, N, K, x.data(), K, rounded.data(), N, bias.data(), dense16.data(), N, accumulate);
+          check(WeightFormat::kBf16, dense16, 1e-5);
+          // int8: the same integer sums as the dense int8 product, so the same floats.
+          if (level == KernelLevel::kAvx512 && !int8_vnni_available()) continue;
+          std::vector<float> dense8 = y_in;
+          const PackedMatrix d8 = pack_matrix(b.data(), K, N, WeightFormat::kInt8, Layout::kDense);
+          ASSERT_FALSE(d8.sparse);
+          gemm_packed_at(KernelLevel::kScalar, M, d8, x.data(), K, bias.data(), dense8.data(), N, accumulate, 0,
+                         d8.n_stripes());
+          check(WeightFormat::kInt8, dense8, 0.0);
+        }
+      }
+    }
+  }
+}
+
+TEST(PackMatrix, GoesSparseFromAThirdOfZeroTilesAndOnlyWhenRowsComeInFours) {
+  const std::size_t K = 64, N = 128;
+  for (double sparsity : {0.0, 0.2, 0.5, 0.9}) {
+    const std::vector<float> b = tile_pruned(K, N, sparsity, 21);
+    const double zero = zero_tile_fraction(b.data(), K, N);
+    EXPECT_NEAR(zero, sparsity, 0.12);
+    const PackedMatrix p = pack_matrix(b.data(), K, N, WeightFormat::kBf16);
+    EXPECT_EQ(p.sparse, zero >= kSparseFrom) << sparsity;
+    if (p.sparse) {
+      EXPECT_EQ(p.n_tiles(), static_cast<std::size_t>(std::lround((1 - zero) * (K / 4) * (N / 16))));
+      // What it streams shrinks with the tiles it drops (indices included).
+      EXPECT_LT(p.bytes(), (1 - zero + 0.05) * K * N * 2) << sparsity;
+    }
+  }
+  std::vector<float> odd = tile_pruned(66, N, 0.9, 22);
+  EXPECT_FALSE(pack_matrix(odd.data(), 66, N, WeightFormat::kF32, Layout::kSparse).sparse);
+}
+
 TEST(ThreadTeam, EveryMemberRunsEachJobOnce) {
   for (int n : {1, 2, 3}) {
     ThreadTeam team(n);
@@ -250,6 +330,8 @@ TEST_P(GemmSmall, NullBiasAndExactSmallCase) { expect_small_case(GetParam()); }
 INSTANTIATE_TEST_SUITE_P(Simd, GemmSmall, ::testing::Values(KernelLevel::kAvx2, KernelLevel::kAvx512), level_name);
 // The packed kernels have a scalar form of their own, compared too.
 INSTANTIATE_TEST_SUITE_P(AllLevels, GemmPacked,
+                         ::testing::Values(KernelLevel::kScalar, KernelLevel::kAvx2, KernelLevel::kAvx512), level_name);
+INSTANTIATE_TEST_SUITE_P(AllLevels, GemmSparse,
                          ::testing::Values(KernelLevel::kScalar, KernelLevel::kAvx2, KernelLevel::kAvx512), level_name);
 // int8 at the avx512 level is VNNI; its scalar twin is the reference.
 INSTANTIATE_TEST_SUITE_P(Simd, GemmInt8, ::testing::Values(KernelLevel::kAvx2, KernelLevel::kAvx512), level_name);
