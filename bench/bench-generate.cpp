@@ -1,9 +1,13 @@
 // Generation speed of the engine for the reference's configs, in samples per second summed
 // over sequences, like shared/reference/samplernn_reference.py --what generate. Weights are
 // random (speed does not depend on them). One warm-up run, then --reps timed runs; prints
-// one JSON line with the median and the spread, and the peak resident memory.
+// one JSON line with the median and the spread, the peak resident memory and the weight bytes
+// streamed per sample. With --sparsity, the weights training prunes (frame tiers' RNNs and
+// upsampling, and the sample tier's hidden layers) are first pruned to that fraction of
+// --sparse_block blocks by magnitude, as training leaves them.
 //
 //   build/bench/bench-generate --config small --num_seqs 16 --dur_samples 16384 --threads 2
+//   build/bench/bench-generate --config default --weights int8 --sparsity 0.9 --threads 2
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -12,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/sparsity.h"
 #include "infer/engine.h"
 #include "infer/kernels.h"
 #include "train/checkpoint.h"
@@ -21,6 +26,8 @@ int main(int argc, char** argv) {
   int num_seqs = 1, threads = 1, reps = 5;
   srnn::WeightFormat format = srnn::WeightFormat::kF32;
   long long dur = 16384;
+  double sparsity = 0;
+  srnn::BlockShape block;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--config") config_name = v;
@@ -29,9 +36,12 @@ int main(int argc, char** argv) {
     else if (k == "--threads") threads = std::stoi(v);
     else if (k == "--reps") reps = std::stoi(v);
     else if (k == "--weights") format = srnn::parse_weight_format(v);
+    else if (k == "--sparsity") sparsity = std::stod(v);
+    else if (k == "--sparse_block") block = srnn::parse_block_shape(v);
     else {
       std::fprintf(stderr, "usage: bench-generate [--config small|default] [--num_seqs N] [--dur_samples N] "
-                           "[--threads N] [--reps N] [--weights fp32|bf16|int8]\n");
+                           "[--threads N] [--reps N] [--weights fp32|bf16|int8] [--sparsity S] "
+                           "[--sparse_block RxC]\n");
       return 2;
     }
   }
@@ -46,7 +56,17 @@ int main(int argc, char** argv) {
     srnn::SampleRNN model(c);
     srnn::CheckpointInfo info;
     info.config = c;
-    w = srnn::engine_weights_from(srnn::weights_to_tensor_file(model), info, format);
+    srnn::TensorFile file = srnn::weights_to_tensor_file(model);
+    if (sparsity > 0) {
+      for (const srnn::PrunableWeight& p : srnn::prunable_weights(c, /*sample_tier=*/true)) {
+        srnn::Tensor& t = file.tensors.at(p.name);
+        std::vector<float> v = t.to_f32();
+        const auto mask = srnn::block_mask(v.data(), p.rows, p.cols, block, sparsity, p.transposed, p.keep_diagonal);
+        for (std::size_t i = 0; i < v.size(); ++i) v[i] *= mask[i];
+        file.put_f32(p.name, t.shape, v.data());
+      }
+    }
+    w = srnn::engine_weights_from(file, info, format);
   }
   srnn::GenerateRequest req;
   req.temperatures.assign(num_seqs, 1.0);
@@ -68,9 +88,10 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"impl\": \"samplernn\", \"config\": \"%s\", \"what\": \"generate\", \"num_seqs\": %d, \"threads\": %d, "
       "\"kernels\": \"%s\", \"weights\": \"%s\", \"samples_per_sec\": %.1f, \"min\": %.1f, \"max\": %.1f, \"reps\": %d, \"peak_rss_mb\": %.0f, "
-      "\"weight_mb_per_sample\": %.3f}\n",
+      "\"weight_mb_per_sample\": %.3f, \"sparsity\": %.2f, \"sparse_block\": \"%s\"}\n",
       config_name.c_str(), num_seqs, threads, srnn::kernel_level_name(srnn::kernel_level()), srnn::weight_format_name(format),
       rates[rates.size() / 2],
-      rates.front(), rates.back(), reps, ru.ru_maxrss / 1024.0, srnn::weight_bytes_per_sample(w) / 1e6);
+      rates.front(), rates.back(), reps, ru.ru_maxrss / 1024.0, srnn::weight_bytes_per_sample(w) / 1e6, sparsity,
+      srnn::block_shape_name(block).c_str());
   return 0;
 }

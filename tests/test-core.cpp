@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <set>
@@ -10,6 +11,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/run-layout.h"
+#include "core/sparsity.h"
 #include "core/threads.h"
 #include "tests/test-util.h"
 
@@ -168,6 +170,69 @@ TEST(Fs, ADirectoryLockIsExclusiveAndNamesItsHolder) {
     }
   }
   const DirectoryLock again(dir / "id", "training id 'x'");  // released with the first
+}
+
+}  // namespace
+}  // namespace srnn
+
+namespace srnn {
+namespace {
+
+TEST(Sparsity, CubicScheduleRisesFastThenFlattens) {
+  EXPECT_EQ(cubic_sparsity(0.9, 0, 100, 1100), 0.0);
+  EXPECT_EQ(cubic_sparsity(0.9, 99, 100, 1100), 0.0);
+  EXPECT_EQ(cubic_sparsity(0.9, 100, 100, 1100), 0.0);
+  EXPECT_NEAR(cubic_sparsity(0.9, 600, 100, 1100), 0.9 * (1 - 0.125), 1e-12);  // halfway: 7/8 of the way
+  EXPECT_EQ(cubic_sparsity(0.9, 1100, 100, 1100), 0.9);
+  EXPECT_EQ(cubic_sparsity(0.9, 5000, 100, 1100), 0.9);
+  double last = 0;
+  for (int step = 100; step <= 1100; step += 50) {
+    const double s = cubic_sparsity(0.8, step, 100, 1100);
+    EXPECT_GE(s, last);
+    last = s;
+  }
+}
+
+TEST(Sparsity, BlockShapesParseAndBadOnesAreUsageErrors) {
+  const BlockShape b = parse_block_shape("8x4");
+  EXPECT_EQ(b.out, 8);
+  EXPECT_EQ(b.in, 4);
+  EXPECT_EQ(block_shape_name(parse_block_shape("16x1")), "16x1");
+  for (const char* bad : {"", "x", "16", "16x", "x4", "0x4", "16x0", "300x4", "-1x4", "4x4x4", "1e3x4", "16 x 4"}) {
+    EXPECT_THROW(parse_block_shape(bad), Error) << bad;
+  }
+}
+
+TEST(Sparsity, MaskZeroesTheWeakestBlocksAndKeepsTheDiagonal) {
+  // 8 x 8 weight, 4x4 blocks: four blocks with norms in a known order.
+  const int rows = 8, cols = 8;
+  std::vector<float> w(rows * cols);
+  const float level[2][2] = {{4, 1}, {3, 2}};
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) w[r * cols + c] = level[r / 4][c / 4];
+  }
+  const auto mask = block_mask(w.data(), rows, cols, {4, 4}, 0.5);
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) EXPECT_EQ(mask[r * cols + c], level[r / 4][c / 4] >= 3 ? 1 : 0) << r << "," << c;
+  }
+  // Stored transposed, a 4 (out) x 2 (in) block covers 2 rows and 4 columns.
+  const auto t = block_mask(w.data(), rows, cols, {4, 2}, 0.5, /*transposed=*/true);
+  EXPECT_EQ(std::count(t.begin(), t.end(), 1), rows * cols / 2);
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) EXPECT_EQ(t[r * cols + c], level[r / 4][c / 4] >= 3 ? 1 : 0);
+  }
+  // A recurrent weight of two gates (16 x 8): everything pruned but each gate's diagonal.
+  std::vector<float> rec(16 * 8, 1.0f);
+  const auto d = block_mask(rec.data(), 16, 8, {4, 4}, 1.0, false, /*keep_diagonal=*/true);
+  for (int r = 0; r < 16; ++r) {
+    for (int c = 0; c < 8; ++c) EXPECT_EQ(d[r * 8 + c], r % 8 == c ? 1 : 0);
+  }
+  // Zero sparsity keeps all; edge blocks (10 x 6 with 4x4 blocks) are counted whole.
+  std::vector<float> odd(10 * 6, 0.5f);
+  const auto all = block_mask(odd.data(), 10, 6, {4, 4}, 0.0);
+  EXPECT_EQ(std::count(all.begin(), all.end(), 1), 60);
+  const auto half = block_mask(odd.data(), 10, 6, {4, 4}, 0.5);  // 6 blocks, 3 zeroed
+  EXPECT_LT(std::count(half.begin(), half.end(), 1), 60);
 }
 
 }  // namespace
