@@ -17,6 +17,7 @@ struct TrainArgs {
   TrainOptions o;
   std::string verbose = "True", resume = "True", generate = "True";
   std::string max_checkpoints = "5", reduce_lr_after = "None";
+  std::string prune_sample_tier = "False";
   std::string config_file = "./default.config.json";
   std::string data_dir, logdir_root = "./logdir", output_dir = "./generated", resume_from, seed;
   int num_val_batches = 1;
@@ -81,6 +82,13 @@ CommandRunner add_train_command(CLI::App& app) {
   add_flag_option(*cmd, "master_addr", a->launch.master_addr, "With --nproc: the rendezvous address");
   add_flag_option(*cmd, "master_port", a->launch.master_port, "With --nproc: the rendezvous port (0: a free port)")
       ->check(CLI::Range(0, 65535));
+  add_flag_option(*cmd, "sparsity", o.sparsity,
+                  "Prune this fraction of the blocks of the frame tiers' RNN and upsampling weights (0: none; "
+                  "generation then streams only the rest)");
+  add_flag_option(*cmd, "sparse_block", o.sparse_block, "Pruned block: outputs x inputs (16x4 is the engine's tile)");
+  add_flag_option(*cmd, "prune_start", o.prune_start, "Step at which pruning starts");
+  add_flag_option(*cmd, "prune_end", o.prune_end, "Step at which --sparsity is reached (cubic schedule in between)");
+  add_flag_option(*cmd, "prune_sample_tier", a->prune_sample_tier, "Prune the sample tier's hidden layers too");
   add_flag_option(*cmd, "dist_timeout", o.dist_timeout_s,
                   "Distributed runs: seconds to wait for every rank to arrive, and for each collective");
   auto* config_opt = cmd->get_option("--config_file");
@@ -98,6 +106,7 @@ CommandRunner add_train_command(CLI::App& app) {
     o.verbose = parse_prism_bool("--verbose", a->verbose);
     o.resume = parse_prism_bool("--resume", a->resume);
     o.generate = parse_prism_bool("--generate", a->generate);
+    o.prune_sample_tier = parse_prism_bool("--prune_sample_tier", a->prune_sample_tier);
     o.max_checkpoints = parse_positive_or_none("--max_checkpoints", a->max_checkpoints);
     o.reduce_learning_rate_after = parse_positive_or_none("--reduce_learning_rate_after", a->reduce_lr_after);
     o.config_file = a->config_file;

@@ -129,6 +129,9 @@ void check_checkpoint_tensors(const TensorFile& file, const ModelConfig& config,
           known = floating(t.dtype) && t.shape == w->second;
         }
       }
+    } else if (name.rfind("train.mask.", 0) == 0) {
+      auto w = weights.find(name.substr(11));
+      known = w != weights.end() && t.dtype == DType::kU8 && t.shape == w->second;
     } else if (name == "train.rng_state") {
       known = t.dtype == DType::kU8 && t.shape.size() == 1;
     } else if (name.rfind("train.rnn.", 0) == 0 && t.shape.size() == 3 && t.shape[0] == 1 && t.shape[2] == config.dim &&

@@ -45,7 +45,8 @@ CheckpointInfo read_checkpoint_info(const std::filesystem::path& path);
 // Error(kInput) naming the tensor unless the file's listing holds every weight of `config`
 // with its shape and a floating-point dtype, and otherwise only what training stores beside
 // them: optim.<weight>.<slot> (the weight's shape; "step" a single I64), train.rng_state
-// (U8) and train.rnn.<tier>.h<layer> / .c<layer> ((1, batch, dim), one batch for all).
+// (U8), train.rnn.<tier>.h<layer> / .c<layer> ((1, batch, dim), one batch for all) and
+// train.mask.<weight> (U8, the weight's shape: a pruning mask).
 void check_checkpoint_tensors(const TensorFile& file, const ModelConfig& config, const std::filesystem::path& path);
 
 // True for names of tensors that are model weights (not optimiser or training state).

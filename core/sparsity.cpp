@@ -42,6 +42,7 @@ std::vector<std::uint8_t> block_mask(const float* w, int rows, int cols, BlockSh
   std::vector<double> norm(static_cast<std::size_t>(n_br) * n_bc, 0.0);
   for (int r = 0; r < rows; ++r) {
     for (int c = 0; c < cols; ++c) {
+      if (keep_diagonal && r % cols == c) continue;  // kept anyway: not part of the choice
       const double v = w[static_cast<std::size_t>(r) * cols + c];
       norm[static_cast<std::size_t>(r / br) * n_bc + c / bc] += v * v;
     }

@@ -35,7 +35,8 @@ double cubic_sparsity(double final_sparsity, std::int64_t step, std::int64_t sta
 // block.in columns; with transposed, the weight is stored (in, out) and the block is laid
 // over it accordingly. Blocks cut by the edge are scored by what they hold. With
 // keep_diagonal, the elements (r, c) with r % cols == c (the diagonal of each gate's square
-// block of a recurrent weight) are always kept, as LPCNet keeps them.
+// block of a recurrent weight) are always kept, as LPCNet keeps them, and left out of the
+// blocks' norms: `sparsity` of the blocks are zero but for their diagonal elements.
 std::vector<std::uint8_t> block_mask(const float* w, int rows, int cols, BlockShape block, double sparsity,
                                      bool transposed = false, bool keep_diagonal = false);
 

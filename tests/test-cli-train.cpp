@@ -223,6 +223,9 @@ TEST_F(CliTrain, BadInputIsOneClearLine) {
   expect(train_cmd("--output_file_dur 99999"), ErrorKind::kUsage, "--output_file_dur must be at most 3600");
   expect(train_cmd("--temperature 1e-300"), ErrorKind::kUsage, "at least 1e-06");
   expect(train_cmd("--id ../../escaped"), ErrorKind::kUsage, "is not a plain name");
+  expect(train_cmd("--sparsity 1.5"), ErrorKind::kUsage, "--sparsity must be in [0, 0.99]");
+  expect(train_cmd("--sparsity 0.9 --sparse_block 16by4"), ErrorKind::kUsage, "is not RxC");
+  expect(train_cmd("--sparsity 0.9 --prune_start 500 --prune_end 100"), ErrorKind::kUsage, "--prune_end");
   EXPECT_FALSE(fs::exists(dir_.path().parent_path() / "escaped"));
   // A missing seed is found before the first step, not after the first epoch.
   expect(train_cmd("--seed nowhere.wav --batch_size 2"), ErrorKind::kInput, "nowhere.wav");  // 2: no file left over

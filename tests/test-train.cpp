@@ -12,6 +12,8 @@
 #include "core/naming.h"
 #include "core/run-layout.h"
 #include "core/safetensors.h"
+#include "core/sparsity.h"
+#include "infer/weights.h"
 #include "tests/test-util.h"
 #include "train/checkpoint.h"
 #include "train/train.h"
@@ -232,6 +234,78 @@ TEST(Train, MaxStepsStopsWithACheckpointThatResumesMidBatch) {
   const CheckpointInfo done = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "budget"));
   EXPECT_TRUE(done.train.epoch_complete);
   EXPECT_EQ(done.train.step, 62);  // no window is trained twice
+}
+
+// The fraction of 16x4 blocks of a (rows, cols) mask that are all zero.
+double zero_blocks(const std::vector<float>& m, int rows, int cols, int br, int bc) {
+  int zero = 0, n = 0;
+  for (int r0 = 0; r0 < rows; r0 += br) {
+    for (int c0 = 0; c0 < cols; c0 += bc) {
+      bool all = true;
+      for (int r = r0; r < std::min(rows, r0 + br); ++r) {
+        for (int c = c0; c < std::min(cols, c0 + bc); ++c) all = all && m[r * cols + c] == 0.0f;
+      }
+      zero += all;
+      ++n;
+    }
+  }
+  return static_cast<double>(zero) / n;
+}
+
+TEST(Train, PruningReachesItsSparsityKeepsPrunedWeightsZeroAndResumesWithItsMasks) {
+  test::TempDir dir;
+  write_corpus(dir / "data", 12);
+  write_config(dir / "tiny.config.json", R"(, "dim": 32)");
+  TrainOptions o = tiny_options(dir, "pruned");
+  o.num_epochs = 1;
+  o.max_steps = 25;
+  o.sparsity = 0.75;
+  o.prune_start = 0;
+  o.prune_end = 20;
+  ASSERT_EQ(run_training(o), 0);
+  const fs::path first = find_latest_checkpoint(dir / "logdir", "pruned");
+  const TensorFile a = read_all(first);
+  const ModelConfig c = read_checkpoint_info(first).config;
+  const auto weights = prunable_weights(c, false);
+  ASSERT_EQ(weights.size(), 2u * (2 * 2 + 1));  // 2 tiers x (2 layers x ih, hh + upsampling)
+  for (const PrunableWeight& w : weights) {
+    ASSERT_TRUE(a.has("train.mask." + w.name)) << w.name;
+    const auto& bytes = a.at("train.mask." + w.name).bytes;
+    const std::vector<float> mask(bytes.begin(), bytes.end()), value = a.at(w.name).to_f32();
+    ASSERT_EQ(mask.size(), value.size());
+    for (std::size_t i = 0; i < mask.size(); ++i) {
+      if (mask[i] == 0.0f) ASSERT_EQ(value[i], 0.0f) << w.name << " " << i;
+    }
+    // The target, in whole blocks; the recurrent weights keep their diagonals besides.
+    std::vector<float> off_diagonal = mask;
+    for (int r = 0; r < w.rows && w.keep_diagonal; ++r) {
+      EXPECT_EQ(off_diagonal[r * w.cols + r % w.cols], 1.0f) << w.name;
+      off_diagonal[r * w.cols + r % w.cols] = 0.0f;
+    }
+    const double zero = w.transposed ? zero_blocks(off_diagonal, w.rows, w.cols, 4, 16)
+                                     : zero_blocks(off_diagonal, w.rows, w.cols, 16, 4);
+    EXPECT_NEAR(zero, 0.75, 0.03) << w.name;
+  }
+  // The engine finds the zero tiles and packs those matrices sparse.
+  const EngineWeights e = load_engine_weights(first);
+  EXPECT_TRUE(e.tiers[0].layers[1].w_ih_t.sparse);
+  EXPECT_TRUE(e.tiers[1].upsample.sparse);
+  EXPECT_FALSE(e.hidden1_t.sparse);  // the sample tier was left alone
+
+  // Resumed: the same masks (the schedule ended at step 20), the weights still zero under them.
+  o.max_steps = 0;
+  o.config_file_given = false;
+  ASSERT_EQ(run_training(o), 0);
+  const TensorFile b = read_all(find_latest_checkpoint(dir / "logdir", "pruned"));
+  EXPECT_GT(read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "pruned")).train.step, 25);
+  for (const PrunableWeight& w : weights) {
+    EXPECT_EQ(b.at("train.mask." + w.name).bytes, a.at("train.mask." + w.name).bytes) << w.name;
+    const auto& bytes = b.at("train.mask." + w.name).bytes;
+    const std::vector<float> mask(bytes.begin(), bytes.end()), value = b.at(w.name).to_f32();
+    for (std::size_t i = 0; i < mask.size(); ++i) {
+      if (mask[i] == 0.0f) ASSERT_EQ(value[i], 0.0f) << w.name << " " << i;
+    }
+  }
 }
 
 TEST(Train, AStopAtTheEndOfABatchDoesNotRedoIt) {

@@ -112,7 +112,7 @@ TensorFile weights_to_tensor_file(SampleRNN& model) {
 }
 
 void save_checkpoint(const std::filesystem::path& path, SampleRNN& model, torch::optim::Optimizer* optimizer,
-                     const CheckpointInfo& info, const ModelState* rnn_state) {
+                     const CheckpointInfo& info, const ModelState* rnn_state, const PruneMasks* masks) {
   const std::string bad = first_non_finite(model, optimizer);
   if (!bad.empty()) {
     throw Error(ErrorKind::kDiverged, "'" + bad + "' holds NaN or infinite values at step " +
@@ -152,14 +152,18 @@ void save_checkpoint(const std::filesystem::path& path, SampleRNN& model, torch:
       for (std::size_t l = 0; l < t.c.size(); ++l) f.put(rnn_state_name(k, "c", l), to_file_tensor(t.c[l]));
     }
   }
+  if (masks != nullptr) {
+    for (const auto& [name, mask] : *masks) f.put("train.mask." + name, to_file_tensor(mask));
+  }
   f.metadata = to_metadata(info);
   save_safetensors(path, f);
 }
 
 CheckpointInfo load_checkpoint(const std::filesystem::path& path, SampleRNN& model,
-                               torch::optim::Optimizer* optimizer, ModelState* rnn_state) {
+                               torch::optim::Optimizer* optimizer, ModelState* rnn_state, PruneMasks* masks) {
   const TensorFile f = load_safetensors(path, [&](const std::string& name) {
-    return optimizer != nullptr || is_weight_tensor(name) || (rnn_state != nullptr && name.rfind("train.rnn.", 0) == 0);
+    return optimizer != nullptr || is_weight_tensor(name) || (rnn_state != nullptr && name.rfind("train.rnn.", 0) == 0) ||
+           (masks != nullptr && name.rfind("train.mask.", 0) == 0);
   });
   const CheckpointInfo info = checkpoint_info_of(f, path);
   const std::string diff = config_differences(info.config, model->config());
@@ -189,6 +193,19 @@ CheckpointInfo load_checkpoint(const std::filesystem::path& path, SampleRNN& mod
         }
         rnn_state->push_back(std::move(t));
       }
+    }
+  }
+  if (masks != nullptr) {
+    masks->clear();
+    for (const auto& [name, t] : f.tensors) {
+      if (name.rfind("train.mask.", 0) != 0) continue;
+      const torch::Tensor m = from_file_tensor(t);
+      if (m.gt(1).any().item<bool>()) {
+        throw Error(ErrorKind::kInput, "'" + path.string() + "' holds a pruning mask with values other than 0 and 1 ('" +
+                                           name + "')",
+                    "the checkpoint is damaged; resume from an earlier one");
+      }
+      (*masks)[name.substr(11)] = m;
     }
   }
   if (optimizer == nullptr) {

@@ -55,6 +55,13 @@ struct TrainOptions {
   std::string device = "auto";     // auto | cpu | cuda | cuda:N
   std::string precision = "fp32";  // fp32 | bf16 | fp16 (autocast; fp16 with loss scaling, CUDA only)
   int dist_timeout_s = 300;        // distributed runs: rendezvous and collective timeout
+  // Block-sparse pruning (train/pruning.h): the final fraction of blocks zeroed (0: none),
+  // the block (outputs x inputs), the steps over which the sparsity rises, and whether the
+  // sample tier's hidden layers are pruned too.
+  double sparsity = 0;
+  std::string sparse_block = "16x4";
+  std::int64_t prune_start = 2000, prune_end = 20000;
+  bool prune_sample_tier = false;
   // Flags given on the command line, by name ("batch_size"). A resumed run takes the
   // checkpoint's values for sample_rate, batch_size and val_frac unless they are given.
   std::set<std::string> given;

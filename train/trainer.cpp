@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/naming.h"
 #include "core/run-layout.h"
+#include "core/sparsity.h"
 #include "train/checkpoint.h"
 #include "train/clips.h"
 #include "train/dataset.h"
@@ -61,6 +62,14 @@ void check_options(const TrainOptions& o) {
   if (o.num_threads < 1) throw Error(ErrorKind::kUsage, "--num_threads must be at least 1");
   if (o.output_file_dur < 1) throw Error(ErrorKind::kUsage, "--output_file_dur must be at least 1 second");
   if (o.dist_timeout_s < 1) throw Error(ErrorKind::kUsage, "--dist_timeout must be at least 1 second");
+  if (!(o.sparsity >= 0 && o.sparsity <= 0.99)) {
+    throw Error(ErrorKind::kUsage, "--sparsity must be in [0, 0.99]", "0.9 prunes 90% of the blocks; 0 turns pruning off");
+  }
+  parse_block_shape(o.sparse_block);
+  if (o.sparsity > 0 && !(o.prune_start >= 0 && o.prune_end > o.prune_start)) {
+    throw Error(ErrorKind::kUsage, "--prune_end must come after --prune_start, both steps of at least 0",
+                "such as --prune_start 2000 --prune_end 20000");
+  }
   check_temperatures(o.temperature);
 }
 
@@ -107,7 +116,9 @@ std::string run_fingerprint(const TrainOptions& o, const StartPlan& plan, const 
   std::string s = to_json(plan.config).dump() + "|" + split.files_hash + "|" + split.train_hash;
   for (const std::string& v : {std::to_string(plan.rng_seed), plan.checkpoint.string(), std::to_string(plan.batch_size),
                                std::to_string(o.num_epochs), o.optimizer, std::to_string(o.learning_rate),
-                               std::to_string(o.max_steps), std::to_string(plan.val_frac), o.precision}) {
+                               std::to_string(o.max_steps), std::to_string(plan.val_frac), o.precision,
+                               std::to_string(o.sparsity) + o.sparse_block + std::to_string(o.prune_start) + "-" +
+                                   std::to_string(o.prune_end) + (o.prune_sample_tier ? "s" : "")}) {
     s += "|" + v;
   }
   return fnv1a_hex(s);
@@ -149,6 +160,7 @@ class Trainer {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<torch::Tensor> params_;
   std::unique_ptr<LossScaler> scaler_;
+  std::unique_ptr<Pruner> pruner_;
   StepOptions step_options_;
   TrainState state_;
   ModelState carried_;  // the RNN state carried from window to window of a batch
@@ -232,15 +244,28 @@ void Trainer::prepare() {
   };
 }
 
-// The checkpoint's weights, optimiser, RNG, state and carried RNN state.
+// The checkpoint's weights, optimiser, RNG, state, carried RNN state and pruning masks.
 void Trainer::restore() {
   ModelState stored;
+  PruneMasks masks;
   if (!plan_.checkpoint.empty()) {
     const bool same_optimizer = plan_.info.train.optimizer == o_.optimizer;
     if (!same_optimizer) {
       log_warn("the checkpoint used optimizer " + plan_.info.train.optimizer + "; starting " + o_.optimizer + " afresh");
     }
-    load_checkpoint(plan_.checkpoint, model_, same_optimizer ? optimizer_.get() : nullptr, &stored);
+    load_checkpoint(plan_.checkpoint, model_, same_optimizer ? optimizer_.get() : nullptr, &stored, &masks);
+  }
+  PruneOptions prune;
+  prune.sparsity = o_.sparsity;
+  prune.block = parse_block_shape(o_.sparse_block);
+  prune.start = o_.prune_start;
+  prune.end = o_.prune_end;
+  prune.sample_tier = o_.prune_sample_tier;
+  std::map<std::string, at::Tensor> params;
+  for (const auto& item : model_->named_parameters()) params[item.key()] = item.value();
+  pruner_ = std::make_unique<Pruner>(plan_.config, params, prune, masks);
+  if (!masks.empty() && !pruner_->active()) {
+    log_warn("the checkpoint was pruned; without --sparsity its pruned weights are free to grow again");
   }
   state_ = continue_state(plan_, data_->split(), !stored.empty());
   if (!state_.epoch_complete && state_.window > 0) {
@@ -287,7 +312,9 @@ void Trainer::open_run_folder() {
                 {"val_frac", d.val_frac}, {"rng_seed", plan_.rng_seed}, {"num_threads", o_.num_threads},
                 {"resumed_from", plan_.checkpoint.string()}, {"output_dir", fs::absolute(o_.output_dir).string()},
                 {"generate", o_.generate}, {"device", device_.str()}, {"precision", o_.precision},
-                {"processes", env_.world_size}};
+                {"processes", env_.world_size}, {"sparsity", o_.sparsity}, {"sparse_block", o_.sparse_block},
+                {"prune_start", o_.prune_start}, {"prune_end", o_.prune_end},
+                {"prune_sample_tier", o_.prune_sample_tier}};
   const fs::path run_json = dir / "run.json";
   std::ofstream out(run_json);
   out << json{{"config", to_json(plan_.config)}, {"flags", flags}}.dump(2) << '\n';
@@ -299,6 +326,11 @@ void Trainer::open_run_folder() {
            std::to_string(data_->sample_rate_hz()) + " Hz; rng_seed " + std::to_string(plan_.rng_seed) + "; " +
            device_.str() + ", " + precision_name(precision_) +
            (dist_ ? ", " + std::to_string(env_.world_size) + " processes" : std::string()));
+  if (pruner_->active()) {
+    log_info("Pruning " + fixed(100 * o_.sparsity, 0) + "% of the " + o_.sparse_block + " blocks of the frame tiers" +
+             (o_.prune_sample_tier ? " and the sample tier" : "") + ", rising from step " +
+             std::to_string(o_.prune_start) + " to " + std::to_string(o_.prune_end));
+  }
 }
 
 int Trainer::run() {
@@ -433,8 +465,9 @@ void Trainer::train_window(const Batch& batch, int w, std::int64_t steps_in_epoc
                     (last_checkpoint_.empty() ? std::string() : "; the last good checkpoint is " + last_checkpoint_.string()),
                 "lower --learning_rate, or resume from the last checkpoint");
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ++state_.step;
+  if (!r.skipped) pruner_->after_step(state_.step);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ++state_.epoch_steps;
   ++steps_this_run_;
   state_.loss_sum += r.loss;
@@ -538,7 +571,8 @@ void Trainer::save() {
   info.sample_rate_hz = data_->sample_rate_hz();
   info.train = state_;
   const fs::path path = run_dir_ / ("model.ckpt-" + std::to_string(state_.epoch));
-  save_checkpoint(path, model_, optimizer_.get(), info, rnn.empty() ? nullptr : &rnn);
+  const PruneMasks masks = pruner_->masks();
+  save_checkpoint(path, model_, optimizer_.get(), info, rnn.empty() ? nullptr : &rnn, masks.empty() ? nullptr : &masks);
   last_checkpoint_ = path;
   log_info("Saved checkpoint " + path.string());
   if (o_.max_checkpoints > 0) {
