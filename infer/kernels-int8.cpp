@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "infer/kernels-impl.h"
@@ -141,7 +142,7 @@ void gemm_int8(KernelLevel level, std::size_t M, const PackedMatrix& b, const fl
   alignas(64) std::int32_t acc[4 * 64];
   xq.resize(M * ldq);
   sx.resize(M);
-  quantize_rows(M, b.K, x, ldx, xq.data(), ldq, sx.data());
+  quantize_rows_at(level, M, b.K, x, ldx, xq.data(), ldq, sx.data());
   static const bool vnni = cpu_has_vnni();
   const bool use_vnni = level == KernelLevel::kAvx512 && vnni;
   const bool use_avx2 = !use_vnni && level != KernelLevel::kScalar && cpu_has(KernelLevel::kAvx2);
@@ -177,23 +178,72 @@ void gemm_int8(KernelLevel level, std::size_t M, const PackedMatrix& b, const fl
 
 }  // namespace detail
 
-void quantize_rows(std::size_t M, std::size_t K, const float* x, std::size_t ldx, std::int8_t* xq, std::size_t ldq,
-                   float* sx) {
+namespace {
+
+// sx = max |x| / 127, or 0 for a row of zeros or with a NaN or an infinity (then all zeros).
+void quantize_row_scalar(std::size_t K, const float* x, std::int8_t* q, std::size_t ldq, float* sx) {
+  float mx = 0.0f;
+  bool finite = true;
+  for (std::size_t k = 0; k < K; ++k) {
+    finite = finite && std::isfinite(x[k]);
+    mx = std::max(mx, std::fabs(x[k]));
+  }
+  std::fill(q, q + ldq, std::int8_t{0});
+  *sx = 0.0f;
+  if (!finite || !(mx > 0.0f)) return;
+  const float inv = 127.0f / mx;
+  for (std::size_t k = 0; k < K; ++k) q[k] = static_cast<std::int8_t>(std::lrintf(x[k] * inv));
+  *sx = mx / 127.0f;
+}
+
+#if defined(__x86_64__)
+// The same, 16 at a time: cvtps2dq rounds as lrintf does (both to nearest even under the
+// default MXCSR), and |x * inv| <= 127 fits the saturating narrowing exactly.
+__attribute__((target("avx512f,avx512bw"))) void quantize_row_avx512(std::size_t K, const float* x, std::int8_t* q,
+                                                                     std::size_t ldq, float* sx) {
+  __m512 mx = _mm512_setzero_ps();
+  __mmask16 bad = 0;
+  for (std::size_t k = 0; k < K; k += 16) {
+    const __mmask16 m = K - k >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (K - k)) - 1);
+    const __m512 v = _mm512_maskz_loadu_ps(m, x + k);
+    const __m512 a = _mm512_abs_ps(v);
+    bad |= _mm512_mask_cmp_ps_mask(m, a, _mm512_set1_ps(std::numeric_limits<float>::max()), _CMP_NLE_UQ);
+    mx = _mm512_max_ps(mx, a);
+  }
+  std::memset(q, 0, ldq);
+  *sx = 0.0f;
+  const float top = _mm512_reduce_max_ps(mx);
+  if (bad != 0 || !(top > 0.0f)) return;
+  const float inv = 127.0f / top;
+  const __m512 scale = _mm512_set1_ps(inv);
+  for (std::size_t k = 0; k < K; k += 16) {
+    const __mmask16 m = K - k >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (K - k)) - 1);
+    const __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + k), scale));
+    _mm512_mask_cvtsepi32_storeu_epi8(q + k, m, v);
+  }
+  *sx = top / 127.0f;
+}
+#endif
+
+}  // namespace
+
+void quantize_rows_at(KernelLevel level, std::size_t M, std::size_t K, const float* x, std::size_t ldx,
+                      std::int8_t* xq, std::size_t ldq, float* sx) {
   for (std::size_t m = 0; m < M; ++m) {
-    const float* xm = x + m * ldx;
-    std::int8_t* qm = xq + m * ldq;
-    float mx = 0.0f;
-    for (std::size_t k = 0; k < K; ++k) mx = std::max(mx, std::fabs(xm[k]));
-    if (!(mx > 0.0f) || !std::isfinite(mx)) {
-      std::fill(qm, qm + ldq, std::int8_t{0});
-      sx[m] = 0.0f;
+#if defined(__x86_64__)
+    static const bool bw = detail::cpu_has_vnni();  // AVX-512 BW comes with it
+    if (level == KernelLevel::kAvx512 && bw) {
+      quantize_row_avx512(K, x + m * ldx, xq + m * ldq, ldq, sx + m);
       continue;
     }
-    const float inv = 127.0f / mx;
-    for (std::size_t k = 0; k < K; ++k) qm[k] = static_cast<std::int8_t>(std::lrintf(xm[k] * inv));
-    std::fill(qm + K, qm + ldq, std::int8_t{0});
-    sx[m] = mx / 127.0f;
+#endif
+    quantize_row_scalar(K, x + m * ldx, xq + m * ldq, ldq, sx + m);
   }
+}
+
+void quantize_rows(std::size_t M, std::size_t K, const float* x, std::size_t ldx, std::int8_t* xq, std::size_t ldq,
+                   float* sx) {
+  quantize_rows_at(kernel_level(), M, K, x, ldx, xq, ldq, sx);
 }
 
 }  // namespace srnn

@@ -201,7 +201,7 @@ void gemm_sparse_int8(KernelLevel level, std::size_t M, const PackedMatrix& b, c
   alignas(64) std::int32_t acc[4 * TC];
   xq.resize(M * ldq);
   sx.resize(M);
-  quantize_rows(M, b.K, x, ldx, xq.data(), ldq, sx.data());
+  quantize_rows_at(level, M, b.K, x, ldx, xq.data(), ldq, sx.data());
   static const bool vnni = cpu_has_vnni();
   const bool use_vnni = level == KernelLevel::kAvx512 && vnni;
   const bool use_avx2 = !use_vnni && level != KernelLevel::kScalar && cpu_has(KernelLevel::kAvx2);

@@ -127,6 +127,9 @@ void gemm_packed_at(KernelLevel level, std::size_t M, const PackedMatrix& b, con
 // non-finite values, which then quantises to zeros).
 void quantize_rows(std::size_t M, std::size_t K, const float* x, std::size_t ldx, std::int8_t* xq, std::size_t ldq,
                    float* sx);
+// The same at an explicit level (avx512 needs AVX-512 BW; scalar is the reference).
+void quantize_rows_at(KernelLevel level, std::size_t M, std::size_t K, const float* x, std::size_t ldx,
+                      std::int8_t* xq, std::size_t ldq, float* sx);
 // True when this CPU has AVX-512 VNNI (the int8 kernel at the avx512 level).
 bool int8_vnni_available();
 

@@ -1,6 +1,7 @@
 // SIMD kernels against their scalar reference, over sizes around the vector widths.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -194,6 +195,30 @@ TEST_P(GemmInt8, WidestValuesNeitherSaturateNorOverflow) {
       ASSERT_NEAR(y[m * N + n], exact, 1e-4 * std::fabs(exact) + 1e-3) << kernel_level_name(level) << " " << m << "," << n;
     }
   }
+}
+
+TEST_P(GemmInt8, QuantisedRowsEqualTheScalarOnesExactly) {
+  const KernelLevel level = GetParam();
+  std::vector<float> x = random_vector(9 * 1030, 30);
+  for (std::size_t k = 0; k < 1030; ++k) x[1 * 1030 + k] = 0.0f;  // zeros
+  x[2 * 1030 + 7] = std::numeric_limits<float>::infinity();
+  x[3 * 1030 + 1029] = std::numeric_limits<float>::quiet_NaN();  // in the last, partial vector
+  for (std::size_t k = 0; k < 1030; ++k) x[4 * 1030 + k] = (k % 2 ? 0.5f : -0.5f) * (1.0f + k / 1030.0f);  // ties
+  x[5 * 1030 + 3] = 1e-30f;  // tiny scale
+  for (std::size_t K : {1u, 15u, 16u, 17u, 33u, 1024u, 1030u}) {
+    const std::size_t ldq = (K + 3) / 4 * 4;
+    std::vector<std::int8_t> q0(9 * ldq, 99), q1(9 * ldq, 77);
+    std::vector<float> s0(9), s1(9);
+    quantize_rows_at(KernelLevel::kScalar, 9, K, x.data(), 1030, q0.data(), ldq, s0.data());
+    quantize_rows_at(level, 9, K, x.data(), 1030, q1.data(), ldq, s1.data());
+    ASSERT_EQ(q0, q1) << kernel_level_name(level) << " K=" << K;
+    ASSERT_EQ(s0, s1) << kernel_level_name(level) << " K=" << K;
+  }
+  std::vector<std::int8_t> q(1032);
+  float s = -1;
+  quantize_rows_at(level, 1, 1030, x.data() + 3 * 1030, 1030, q.data(), 1032, &s);
+  EXPECT_EQ(s, 0.0f);  // a NaN makes the row zeros
+  EXPECT_EQ(std::count(q.begin(), q.end(), 0), 1032);
 }
 
 TEST(GemmInt8Scalar, ZeroRowsColumnsAndNonFiniteInputsGiveZerosNotNaN) {
