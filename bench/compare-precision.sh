@@ -22,10 +22,10 @@ for p in fp32 bf16; do
     --max_steps "$steps" --num_threads "$threads" --precision "$p" --resume False > "$work/$p.log" 2>&1 ||
     { cat "$work/$p.log" >&2; exit 1; }
   nll=$("$bin" eval --checkpoint_path "$work/logdir/$p" "$music/northerners.ogg" --json 2>/dev/null |
-        python3 -c 'import json, sys; print(f"{json.load(sys.stdin)["nll_bits_per_sample"]:.4f}")')
+        python3 -c 'import json, sys; print("%.4f" % json.load(sys.stdin)["nll_bits_per_sample"])')
   sps=$(python3 -c 'import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(f"{statistics.median(r["sec_per_step"] for r in rows if r.get("kind") == "step" and r["step"] > 5):.3f}")' \
+print("%.3f" % statistics.median(r["sec_per_step"] for r in rows if r.get("kind") == "step" and r["step"] > 5))' \
         "$work"/logdir/"$p"/*/metrics.jsonl)
   echo "$p: $sps s/step, held-out NLL $nll bits/sample (northerners.ogg)"
 done

@@ -32,6 +32,18 @@ __attribute__((target("avx512f"))) inline __m512 load16(const std::uint16_t* p) 
 void int8_store(const std::int32_t* acc, float sx, const float* scale, const float* bias, float* y, bool accumulate,
                 std::size_t n_valid);
 
+// The rows of x as an int8 product reads them: quantised with a scale per row (rows of ld
+// bytes, K rounded up to 4, zero padded; offset by 128 for VNNI), and the kernel to read
+// them with. The bytes live in a per-thread buffer, valid until the thread's next call.
+enum class Int8Path { kScalar, kAvx2, kVnni };
+struct Int8Rows {
+  const std::int8_t* q = nullptr;
+  std::size_t ld = 0;
+  const float* scale = nullptr;
+  Int8Path path = Int8Path::kScalar;
+};
+Int8Rows quantize_for_int8(KernelLevel level, std::size_t M, std::size_t K, const float* x, std::size_t ldx);
+
 // b (p.K, p.N) row-major to int8 per column: q (K, N) row-major, p.scale and p.col_offset.
 void quantize_columns(const float* b, PackedMatrix& p, std::vector<std::int8_t>& q);
 // Fills p.data8, p.scale and p.col_offset from b (p.K, p.N) row-major.

@@ -132,23 +132,32 @@ void pack_int8(const float* b, PackedMatrix& p) {
   }
 }
 
+Int8Rows quantize_for_int8(KernelLevel level, std::size_t M, std::size_t K, const float* x, std::size_t ldx) {
+  thread_local std::vector<std::int8_t> q;  // grown once
+  thread_local std::vector<float> scale;
+  Int8Rows rows;
+  rows.ld = (K + 3) / 4 * 4;
+  q.resize(M * rows.ld);
+  scale.resize(M);
+  quantize_rows_at(level, M, K, x, ldx, q.data(), rows.ld, scale.data());
+  static const bool vnni = cpu_has_vnni();
+  if (level == KernelLevel::kAvx512 && vnni) rows.path = Int8Path::kVnni;
+  else if (level != KernelLevel::kScalar && cpu_has(KernelLevel::kAvx2)) rows.path = Int8Path::kAvx2;
+  if (rows.path == Int8Path::kVnni) {
+    for (auto& v : q) v = static_cast<std::int8_t>(static_cast<std::uint8_t>(v) ^ 0x80);  // x + 128, unsigned
+  }
+  rows.q = q.data();
+  rows.scale = scale.data();
+  return rows;
+}
+
 void gemm_int8(KernelLevel level, std::size_t M, const PackedMatrix& b, const float* x, std::size_t ldx,
                const float* bias, float* y, std::size_t ldy, bool accumulate, std::size_t stripe_begin,
                std::size_t stripe_end) {
-  const std::size_t S = PackedMatrix::kStripe, KG = b.k_groups(), ldq = 4 * KG;
-  // Per thread, grown once: the quantised rows and their scales, and four rows of sums.
-  thread_local std::vector<std::int8_t> xq;
-  thread_local std::vector<float> sx;
+  const std::size_t S = PackedMatrix::kStripe, KG = b.k_groups();
+  const Int8Rows in = quantize_for_int8(level, M, b.K, x, ldx);
+  const std::size_t ldq = in.ld;
   alignas(64) std::int32_t acc[4 * 64];
-  xq.resize(M * ldq);
-  sx.resize(M);
-  quantize_rows_at(level, M, b.K, x, ldx, xq.data(), ldq, sx.data());
-  static const bool vnni = cpu_has_vnni();
-  const bool use_vnni = level == KernelLevel::kAvx512 && vnni;
-  const bool use_avx2 = !use_vnni && level != KernelLevel::kScalar && cpu_has(KernelLevel::kAvx2);
-  if (use_vnni) {
-    for (auto& v : xq) v = static_cast<std::int8_t>(static_cast<std::uint8_t>(v) ^ 0x80);  // x + 128, unsigned
-  }
   for (std::size_t s = stripe_begin; s < stripe_end; ++s) {
     const std::size_t n0 = s * S, n_valid = std::min(S, b.N - n0);
     const std::int8_t* ws = b.data8.data() + s * KG * 256;
@@ -156,20 +165,20 @@ void gemm_int8(KernelLevel level, std::size_t M, const PackedMatrix& b, const fl
     for (std::size_t m0 = 0; m0 < M; m0 += 4) {
       const std::size_t rows = std::min<std::size_t>(4, M - m0);
 #if defined(__x86_64__)
-      if (use_vnni) {
-        kVnni[rows - 1](ws, KG, reinterpret_cast<const std::uint8_t*>(xq.data() + m0 * ldq), ldq,
-                        b.col_offset.data() + n0, acc);
+      if (in.path == Int8Path::kVnni) {
+        kVnni[rows - 1](ws, KG, reinterpret_cast<const std::uint8_t*>(in.q + m0 * ldq), ldq, b.col_offset.data() + n0,
+                        acc);
       } else {
         for (std::size_t r = 0; r < rows; ++r) {
-          if (use_avx2) int8_sums_avx2(ws, KG, xq.data() + (m0 + r) * ldq, acc + r * 64);
-          else int8_sums_scalar(ws, KG, xq.data() + (m0 + r) * ldq, acc + r * 64);
+          if (in.path == Int8Path::kAvx2) int8_sums_avx2(ws, KG, in.q + (m0 + r) * ldq, acc + r * 64);
+          else int8_sums_scalar(ws, KG, in.q + (m0 + r) * ldq, acc + r * 64);
         }
       }
 #else
-      for (std::size_t r = 0; r < rows; ++r) int8_sums_scalar(ws, KG, xq.data() + (m0 + r) * ldq, acc + r * 64);
+      for (std::size_t r = 0; r < rows; ++r) int8_sums_scalar(ws, KG, in.q + (m0 + r) * ldq, acc + r * 64);
 #endif
       for (std::size_t r = 0; r < rows; ++r) {
-        int8_store(acc + r * 64, sx[m0 + r], b.scale.data() + n0, bias_s, y + (m0 + r) * ldy + n0, accumulate,
+        int8_store(acc + r * 64, in.scale[m0 + r], b.scale.data() + n0, bias_s, y + (m0 + r) * ldy + n0, accumulate,
                    n_valid);
       }
     }

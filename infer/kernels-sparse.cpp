@@ -205,19 +205,9 @@ void gemm_sparse_float(KernelLevel level, std::size_t M, const PackedMatrix& b, 
 void gemm_sparse_int8(KernelLevel level, std::size_t M, const PackedMatrix& b, const float* x, std::size_t ldx,
                       const float* bias, float* y, std::size_t ldy, bool accumulate, std::size_t g_begin,
                       std::size_t g_end) {
-  const std::size_t ldq = b.K;  // a multiple of 4 (sparse packing requires it)
-  thread_local std::vector<std::int8_t> xq;
-  thread_local std::vector<float> sx;
+  const Int8Rows in = quantize_for_int8(level, M, b.K, x, ldx);  // K is a multiple of 4: ld = K
+  const std::size_t ldq = in.ld;
   alignas(64) std::int32_t acc[4 * TC];
-  xq.resize(M * ldq);
-  sx.resize(M);
-  quantize_rows_at(level, M, b.K, x, ldx, xq.data(), ldq, sx.data());
-  static const bool vnni = cpu_has_vnni();
-  const bool use_vnni = level == KernelLevel::kAvx512 && vnni;
-  const bool use_avx2 = !use_vnni && level != KernelLevel::kScalar && cpu_has(KernelLevel::kAvx2);
-  if (use_vnni) {
-    for (auto& v : xq) v = static_cast<std::int8_t>(static_cast<std::uint8_t>(v) ^ 0x80);  // x + 128, unsigned
-  }
   for (std::size_t g = g_begin; g < g_end; ++g) {
     const std::size_t n0 = g * TC;
     if (n0 >= b.N) break;
@@ -227,23 +217,23 @@ void gemm_sparse_int8(KernelLevel level, std::size_t M, const PackedMatrix& b, c
     for (std::size_t m0 = 0; m0 < M; m0 += 4) {
       const std::size_t rows = std::min<std::size_t>(4, M - m0);
 #if defined(__x86_64__)
-      if (use_vnni) {
+      if (in.path == Int8Path::kVnni) {
         using Fn = void (*)(const std::int8_t*, const std::uint32_t*, std::size_t, const std::uint8_t*, std::size_t,
                             const std::int32_t*, std::int32_t*, std::size_t);
         static constexpr Fn kFns[4] = {group_int8_vnni<1>, group_int8_vnni<2>, group_int8_vnni<3>, group_int8_vnni<4>};
-        kFns[rows - 1](tiles, tk, nt, reinterpret_cast<const std::uint8_t*>(xq.data() + m0 * ldq), ldq,
+        kFns[rows - 1](tiles, tk, nt, reinterpret_cast<const std::uint8_t*>(in.q + m0 * ldq), ldq,
                        b.col_offset.data() + n0, acc, TC);
       } else {
         for (std::size_t r = 0; r < rows; ++r) {
-          if (use_avx2) group_int8_avx2(tiles, tk, nt, xq.data() + (m0 + r) * ldq, acc + r * TC);
-          else group_int8_scalar(tiles, tk, nt, xq.data() + (m0 + r) * ldq, acc + r * TC);
+          if (in.path == Int8Path::kAvx2) group_int8_avx2(tiles, tk, nt, in.q + (m0 + r) * ldq, acc + r * TC);
+          else group_int8_scalar(tiles, tk, nt, in.q + (m0 + r) * ldq, acc + r * TC);
         }
       }
 #else
-      for (std::size_t r = 0; r < rows; ++r) group_int8_scalar(tiles, tk, nt, xq.data() + (m0 + r) * ldq, acc + r * TC);
+      for (std::size_t r = 0; r < rows; ++r) group_int8_scalar(tiles, tk, nt, in.q + (m0 + r) * ldq, acc + r * TC);
 #endif
       for (std::size_t r = 0; r < rows; ++r) {
-        int8_store(acc + r * TC, sx[m0 + r], b.scale.data() + n0, bias ? bias + n0 : nullptr, y + (m0 + r) * ldy + n0,
+        int8_store(acc + r * TC, in.scale[m0 + r], b.scale.data() + n0, bias ? bias + n0 : nullptr, y + (m0 + r) * ldy + n0,
                    accumulate, n_valid);
       }
     }

@@ -19,14 +19,8 @@ threads=${NUM_THREADS:-$(nproc)}
 output=${OUTPUT:-pretrained/wesnoth-small.safetensors}
 bin=${SAMPLERNN:-build/cli/samplernn}
 
-rm -rf "$work/train-tracks" "$work/heldout-tracks"
-mkdir -p "$work/train-tracks" "$work/heldout-tracks"
-i=0
-for f in $(ls "$corpus"/*.ogg | sort); do
-  if (( i % 8 == 4 )); then ln -s "$(realpath "$f")" "$work/heldout-tracks/"; else ln -s "$(realpath "$f")" "$work/train-tracks/"; fi
-  i=$((i + 1))
-done
-echo "held out: $(ls "$work/heldout-tracks" | tr '\n' ' ')"
+# shellcheck source=scripts/wesnoth-split.sh
+source scripts/wesnoth-split.sh
 
 [ -d "$work/chunks" ] || "$bin" chunk --input_dir "$work/train-tracks" --output_dir "$work/chunks" --overlap 1000
 
