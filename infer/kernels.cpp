@@ -5,12 +5,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
-#include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "core/error.h"
-
 #include "core/safetensors.h"
 #include "infer/kernels-impl.h"
 
@@ -137,7 +135,6 @@ void gemm_simd(StripeFn const* fns, std::size_t cols, std::size_t M, std::size_t
 }
 
 constexpr StripeFn kAvx512[4] = {stripe_avx512<1>, stripe_avx512<2>, stripe_avx512<3>, stripe_avx512<4>};
-
 
 // One packed stripe (K rows of 64 weights, float or bf16) against kRows rows of x;
 // n_valid <= 64 columns are loaded and stored, through masks.
