@@ -8,7 +8,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const auto path = srnn::fuzz::scratch_file("engine.ckpt", data, size);
   try {
-    srnn::load_engine_weights(path, size % 2 == 1);  // fp32 and bf16 packing both
+    // fp32, bf16 and int8 packing by turns
+    srnn::load_engine_weights(path, static_cast<srnn::WeightFormat>(size % 3));
   } catch (const srnn::Error&) {
   }
   return 0;
