@@ -53,6 +53,9 @@ void gemm_int8(KernelLevel level, std::size_t M, const PackedMatrix& b, const fl
                const float* bias, float* y, std::size_t ldy, bool accumulate, std::size_t stripe_begin,
                std::size_t stripe_end);
 
+// True when tile (t, g) of b (K, N) row-major, rows 4t.. and columns 16g.. as far as they
+// exist, holds only zeros.
+bool tile_is_zero(const float* b, std::size_t K, std::size_t N, std::size_t t, std::size_t g);
 // Packs b into p (whose K, N and format are set) as block-sparse tiles.
 void pack_sparse(const float* b, PackedMatrix& p);
 // gemm_packed_at for block-sparse matrices of every format.

@@ -242,37 +242,36 @@ void gemm_sparse_int8(KernelLevel level, std::size_t M, const PackedMatrix& b, c
 
 }  // namespace
 
+bool tile_is_zero(const float* b, std::size_t K, std::size_t N, std::size_t t, std::size_t g) {
+  for (std::size_t k = t * TR; k < std::min(K, (t + 1) * TR); ++k) {
+    for (std::size_t n = g * TC; n < std::min(N, (g + 1) * TC); ++n) {
+      if (b[k * N + n] != 0.0f) return false;
+    }
+  }
+  return true;
+}
+
 void pack_sparse(const float* b, PackedMatrix& p) {
   const std::size_t K = p.K, N = p.N, n_groups = p.n_stripes() * (PackedMatrix::kStripe / TC);
   p.sparse = true;
   std::vector<std::int8_t> q;
   if (p.format == WeightFormat::kInt8) quantize_columns(b, p, q);
-  const auto at = [&](std::size_t k, std::size_t n) { return n < N ? b[k * N + n] : 0.0f; };
   p.tile_start.assign(1, 0);
   for (std::size_t g = 0; g < n_groups; ++g) {
     for (std::size_t t = 0; t < K / TR; ++t) {
-      bool any = false;
-      for (std::size_t i = 0; i < TR && !any; ++i) {
-        for (std::size_t c = 0; c < TC && !any; ++c) any = at(t * TR + i, g * TC + c) != 0.0f;
-      }
-      if (!any) continue;
+      if (tile_is_zero(b, K, N, t, g)) continue;
       p.tile_k.push_back(static_cast<std::uint32_t>(t));
-      for (std::size_t i = 0; i < TR; ++i) {
-        for (std::size_t c = 0; c < TC; ++c) {
-          const std::size_t k = t * TR + i, n = g * TC + c;
-          switch (p.format) {
-            case WeightFormat::kF32: p.data.push_back(at(k, n)); break;
-            case WeightFormat::kBf16: p.data16.push_back(f32_to_bf16(at(k, n))); break;
-            case WeightFormat::kInt8: break;
-          }
-        }
-      }
       if (p.format == WeightFormat::kInt8) {
-        for (std::size_t c = 0; c < TC; ++c) {
-          for (std::size_t i = 0; i < TR; ++i) {
-            const std::size_t k = t * TR + i, n = g * TC + c;
-            p.data8.push_back(n < N ? q[k * N + n] : std::int8_t{0});
-          }
+        for (std::size_t n = g * TC; n < (g + 1) * TC; ++n) {  // 16 columns of 4, as VNNI reads them
+          for (std::size_t k = t * TR; k < (t + 1) * TR; ++k) p.data8.push_back(n < N ? q[k * N + n] : std::int8_t{0});
+        }
+        continue;
+      }
+      for (std::size_t k = t * TR; k < (t + 1) * TR; ++k) {  // 4 rows of 16
+        for (std::size_t n = g * TC; n < (g + 1) * TC; ++n) {
+          const float v = n < N ? b[k * N + n] : 0.0f;
+          if (p.format == WeightFormat::kF32) p.data.push_back(v);
+          else p.data16.push_back(f32_to_bf16(v));
         }
       }
     }

@@ -259,18 +259,12 @@ std::size_t PackedMatrix::bytes() const {
 }
 
 double zero_tile_fraction(const float* b, std::size_t K, std::size_t N) {
-  const std::size_t TR = PackedMatrix::kTileRows, TC = PackedMatrix::kTileCols;
-  const std::size_t rows = (K + TR - 1) / TR, cols = (N + TC - 1) / TC;
+  const std::size_t rows = (K + PackedMatrix::kTileRows - 1) / PackedMatrix::kTileRows;
+  const std::size_t cols = (N + PackedMatrix::kTileCols - 1) / PackedMatrix::kTileCols;
   if (rows * cols == 0) return 0.0;
   std::size_t zero = 0;
   for (std::size_t g = 0; g < cols; ++g) {
-    for (std::size_t t = 0; t < rows; ++t) {
-      bool all_zero = true;
-      for (std::size_t k = t * TR; k < std::min(K, (t + 1) * TR) && all_zero; ++k) {
-        for (std::size_t n = g * TC; n < std::min(N, (g + 1) * TC); ++n) all_zero = all_zero && b[k * N + n] == 0.0f;
-      }
-      zero += all_zero;
-    }
+    for (std::size_t t = 0; t < rows; ++t) zero += detail::tile_is_zero(b, K, N, t, g);
   }
   return static_cast<double>(zero) / static_cast<double>(rows * cols);
 }
