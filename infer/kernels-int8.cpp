@@ -250,9 +250,4 @@ void quantize_rows_at(KernelLevel level, std::size_t M, std::size_t K, const flo
   }
 }
 
-void quantize_rows(std::size_t M, std::size_t K, const float* x, std::size_t ldx, std::int8_t* xq, std::size_t ldq,
-                   float* sx) {
-  quantize_rows_at(kernel_level(), M, K, x, ldx, xq, ldq, sx);
-}
-
 }  // namespace srnn

@@ -121,13 +121,10 @@ void gemm_packed_at(KernelLevel level, std::size_t M, const PackedMatrix& b, con
                     const float* bias, float* y, std::size_t ldy, bool accumulate, std::size_t stripe_begin,
                     std::size_t stripe_end);
 
-// The int8 product's parts, for tests and the kernels' scalar twin.
-// Each row m of x (M, K) to int8 (xq, row stride ldq >= K rounded up to 4, zero padded):
-// xq = round(x / sx[m]) with sx[m] = max |x[m, :]| / 127 (0 for a row of zeros or
-// non-finite values, which then quantises to zeros).
-void quantize_rows(std::size_t M, std::size_t K, const float* x, std::size_t ldx, std::int8_t* xq, std::size_t ldq,
-                   float* sx);
-// The same at an explicit level (avx512 needs AVX-512 BW; scalar is the reference).
+// The int8 product's first part, for tests: each row m of x (M, K) to int8 (xq, row stride
+// ldq >= K rounded up to 4, zero padded): xq = round(x / sx[m]) with sx[m] = max |x[m, :]| /
+// 127 (0 for a row of zeros or non-finite values, which then quantises to zeros). At the
+// avx512 level (with AVX-512 BW) 16 at a time; scalar is the reference.
 void quantize_rows_at(KernelLevel level, std::size_t M, std::size_t K, const float* x, std::size_t ldx,
                       std::int8_t* xq, std::size_t ldq, float* sx);
 // True when this CPU has AVX-512 VNNI (the int8 kernel at the avx512 level).

@@ -22,7 +22,6 @@ Pruner::Pruner(const ModelConfig& config, const std::map<std::string, at::Tensor
     }
     masks_[w.name] = it->second.to(p.options());
   }
-  if (!masks_.empty()) current_ = -1;  // unknown until the next update; the masks hold
 }
 
 void Pruner::update(std::int64_t step) {
@@ -37,7 +36,6 @@ void Pruner::update(std::int64_t step) {
     const at::Tensor m = at::from_blob(const_cast<std::uint8_t*>(mask.data()), p.sizes(), at::kByte).clone();
     masks_[w.name] = m.to(p.options());
   }
-  current_ = target;
 }
 
 void Pruner::apply() {

@@ -47,8 +47,6 @@ class Pruner {
   void after_step(std::int64_t step);
   // The masks to save (empty when inactive).
   PruneMasks masks() const;
-  // The fraction of blocks the current masks prune (0 before the first update).
-  double sparsity() const { return current_; }
 
  private:
   void update(std::int64_t step);
@@ -58,7 +56,6 @@ class Pruner {
   PruneOptions options_;
   std::map<std::string, at::Tensor> params_;  // the pruned weights
   std::map<std::string, at::Tensor> masks_;   // as the weights' dtype and device
-  double current_ = 0;
 };
 
 }  // namespace srnn
