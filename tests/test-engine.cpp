@@ -196,9 +196,12 @@ TEST(Engine, StreamingAndBlockSizeDoNotChangeTheAudio) {
   for (const auto& k : kept) EXPECT_TRUE(k.empty());
   // A stop flag ends generation after the block in progress, handing over what is done:
   // raised at the first hand-over, when the buffer (16 + 4096) fills for the second time at
-  // sample 8208, after 4992 samples of seed (its whole top frames).
+  // sample 8208, after 4992 samples of seed (its whole top frames). One thread, so that one
+  // group holds every sequence: with two, the group that hands over first could stop the
+  // other while it still primes, before it has handed over anything.
   std::atomic<bool> stop{false};
   req.stop = &stop;
+  req.n_threads = 1;
   for (auto& s : streamed) s.clear();
   req.on_samples = [&](int s, const std::int32_t* p, std::int64_t n) {
     streamed[s].insert(streamed[s].end(), p, p + n);
