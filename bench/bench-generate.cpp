@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
     info.config = c;
     srnn::TensorFile file = srnn::weights_to_tensor_file(model);
     if (sparsity > 0) {
-      for (const srnn::PrunableWeight& p : srnn::prunable_weights(c, /*sample_tier=*/true)) {
+      for (const srnn::WeightMatrix& p : srnn::prunable_weights(c, /*sample_tier=*/true)) {
         srnn::Tensor& t = file.tensors.at(p.name);
         std::vector<float> v = t.to_f32();
         const auto mask = srnn::block_mask(v.data(), p.rows, p.cols, block, sparsity, p.transposed, p.keep_diagonal);

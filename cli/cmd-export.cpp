@@ -1,14 +1,17 @@
 // samplernn export: a checkpoint's weights alone, for sharing or shipping a model: no
-// optimiser state or RNG (a third of the size), optionally as bfloat16 (a sixth). The
-// result generates, scores and continues training like the original (training restarts
-// the optimiser's moments).
+// optimiser state or RNG (a third of the size), as bfloat16 (a sixth) or with int8 matrices
+// (about a twelfth). The result generates, scores and continues training like the original
+// (training restarts the optimiser's moments; an int8 file continues from its dequantised
+// weights).
 #include <cstdio>
+#include <set>
 
 #include "cli/commands.h"
 #include "core/checkpoint-info.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/model-spec.h"
 #include "core/run-layout.h"
 #include "core/safetensors.h"
 
@@ -39,13 +42,26 @@ Tensor to_bf16(const Tensor& t) {
 
 int run_export(const ExportArgs& a) {
   const fs::path checkpoint = resolve_checkpoint_path(a.checkpoint_path);
-  const TensorFile in = load_safetensors(checkpoint, [](const std::string& name) { return is_weight_tensor(name); });
+  const TensorFile loaded = load_safetensors(checkpoint, [](const std::string& name) { return is_weight_tensor(name); });
   // The metadata is rewritten in the current format, with the model's sample rate (which
   // --sample_rate supplies for an older checkpoint that does not record it).
-  CheckpointInfo info = checkpoint_info_of(in, checkpoint);
+  CheckpointInfo info = checkpoint_info_of(loaded, checkpoint);
   std::string rate_note;
   info.sample_rate_hz = model_sample_rate(info, a.sample_rate, checkpoint, &rate_note);
   if (!rate_note.empty()) log_warn(rate_note);
+  // An int8 file is read back to floats first, so any export can be exported again.
+  TensorFile in = loaded;
+  dequantise_matrices_int8(in, info.config, checkpoint);
+  const WeightFormat format = parse_weight_format(a.weights);
+  // int8 quantises the matrices it stores as int8 from their float values, and keeps the
+  // rest (frame inputs, embedding, convolution, biases) as bf16: the precision the engine's
+  // int8 format gives them, or more.
+  std::set<std::string> quantised;
+  if (format == WeightFormat::kInt8) {
+    for (const WeightMatrix& m : weight_matrices(info.config)) {
+      if (stored_format(m.part, format) == WeightFormat::kInt8) quantised.insert(m.name);
+    }
+  }
   TensorFile out;
   out.metadata = to_metadata(info);
   for (const auto& [name, t] : in.tensors) {
@@ -54,8 +70,9 @@ int run_export(const ExportArgs& a) {
       throw Error(ErrorKind::kInput, "'" + checkpoint.string() + "' holds NaN or infinite values in '" + name + "'",
                   "export an earlier checkpoint of the run");
     }
-    out.put(name, a.weights == "bf16" ? to_bf16(t) : t);
+    out.put(name, format == WeightFormat::kF32 || quantised.count(name) ? t : to_bf16(t));
   }
+  if (format == WeightFormat::kInt8) quantise_matrices_int8(out, info.config);
   const fs::path target(a.output);
   if (target.has_parent_path()) ensure_directory(target.parent_path());
   save_safetensors(target, out);
@@ -69,13 +86,15 @@ int run_export(const ExportArgs& a) {
 
 CommandRunner add_export_command(CLI::App& app) {
   auto a = std::make_shared<ExportArgs>();
-  CLI::App* cmd = app.add_subcommand("export", "Write a checkpoint's weights alone (optionally bfloat16), for sharing.");
+  CLI::App* cmd = app.add_subcommand("export", "Write a checkpoint's weights alone (bfloat16, int8 or fp32), for sharing.");
   cmd->option_defaults()->always_capture_default();
   add_flag_option(*cmd, "checkpoint_path", a->checkpoint_path,
                   "Checkpoint file, or a run or id folder: its latest checkpoint")
       ->required();
   add_flag_option(*cmd, "output", a->output, "File to write (safetensors, same layout)")->required();
-  add_flag_option(*cmd, "weights", a->weights, "bf16 (half the size) or fp32")->check(CLI::IsMember({"bf16", "fp32"}));
+  add_flag_option(*cmd, "weights", a->weights,
+                  "bf16 (half the size), int8 (int8 matrices with per-output scales, the rest bf16) or fp32")
+      ->check(CLI::IsMember({"bf16", "int8", "fp32"}));
   add_flag_option(*cmd, "sample_rate", a->sample_rate,
                   "The model's sample rate, for an older checkpoint that does not record it (0: the checkpoint's, or "
                   "16000); another rate than a recorded one is an error");

@@ -1,6 +1,10 @@
 #include "core/checkpoint-info.h"
 
+#include <cmath>
+#include <set>
+
 #include "core/error.h"
+#include "core/model-spec.h"
 #include "core/safetensors.h"
 
 namespace srnn {
@@ -107,17 +111,32 @@ void check_checkpoint_tensors(const TensorFile& file, const ModelConfig& config,
     return s + "]";
   };
   const std::map<std::string, std::vector<std::int64_t>> weights = weight_shapes(config);
+  std::map<std::string, WeightMatrix> int8_matrices;  // what an int8 export may store as I8
+  for (WeightMatrix& m : weight_matrices(config)) {
+    if (stored_format(m.part, WeightFormat::kInt8) == WeightFormat::kInt8) int8_matrices[m.name] = std::move(m);
+  }
+  std::set<std::string> scales;  // the scale tensors of the file's I8 matrices
   for (const auto& [name, shape] : weights) {
     auto it = file.listing.find(name);
     if (it == file.listing.end()) fail("lacks tensor '" + name + "' of its config");
-    if (it->second.shape != shape || !floating(it->second.dtype)) {
+    const bool int8 = it->second.dtype == DType::kI8 && int8_matrices.count(name) > 0;
+    if (it->second.shape != shape || !(floating(it->second.dtype) || int8)) {
       fail("has tensor '" + name + "' as " + dtype_name(it->second.dtype) + " " + dims(it->second.shape) +
            "; its config needs a float " + dims(shape));
+    }
+    if (int8) {
+      const std::string scale = scale_tensor_name(name);
+      const std::vector<std::int64_t> want = scale_shape(int8_matrices.at(name), shape);
+      auto sc = file.listing.find(scale);
+      if (sc == file.listing.end() || !floating(sc->second.dtype) || sc->second.shape != want) {
+        fail("has int8 weight '" + name + "' without its float scales '" + scale + "' " + dims(want));
+      }
+      scales.insert(scale);
     }
   }
   std::int64_t rnn_batch = -1;
   for (const auto& [name, t] : file.listing) {
-    if (weights.count(name)) continue;
+    if (weights.count(name) || scales.count(name)) continue;
     bool known = false;
     if (name.rfind("optim.", 0) == 0) {
       const std::size_t dot = name.rfind('.');
@@ -129,8 +148,8 @@ void check_checkpoint_tensors(const TensorFile& file, const ModelConfig& config,
           known = floating(t.dtype) && t.shape == w->second;
         }
       }
-    } else if (name.rfind("train.mask.", 0) == 0) {
-      auto w = weights.find(name.substr(11));
+    } else if (!masked_weight_name(name).empty()) {
+      auto w = weights.find(masked_weight_name(name));
       known = w != weights.end() && t.dtype == DType::kU8 && t.shape == w->second;
     } else if (name == "train.rng_state") {
       known = t.dtype == DType::kU8 && t.shape.size() == 1;
@@ -172,6 +191,67 @@ int model_sample_rate(const CheckpointInfo& info, int requested, const std::file
             "Pass --sample_rate if it was trained at another rate.";
   }
   return 16000;
+}
+
+namespace {
+
+// Element (o, i) of a matrix stored as m says, at w[o * out_stride + i * in_stride].
+struct MatrixStrides {
+  std::size_t outputs, inputs, out_stride, in_stride;
+};
+MatrixStrides strides_of(const WeightMatrix& m) {
+  const std::size_t rows = m.rows, cols = m.cols;
+  return m.transposed ? MatrixStrides{cols, rows, 1, cols} : MatrixStrides{rows, cols, cols, 1};
+}
+
+}  // namespace
+
+void quantise_matrices_int8(TensorFile& file, const ModelConfig& config) {
+  for (const WeightMatrix& m : weight_matrices(config)) {
+    auto it = file.tensors.find(m.name);
+    if (stored_format(m.part, WeightFormat::kInt8) != WeightFormat::kInt8 || it == file.tensors.end() ||
+        it->second.dtype == DType::kI8) {
+      continue;
+    }
+    const std::vector<float> w = it->second.to_f32();
+    const MatrixStrides s = strides_of(m);
+    Tensor q;
+    q.dtype = DType::kI8;
+    q.shape = it->second.shape;
+    q.bytes.resize(w.size());
+    std::vector<float> scale(s.outputs);
+    quantise_int8(w.data(), s.outputs, s.inputs, s.out_stride, s.in_stride, reinterpret_cast<std::int8_t*>(q.bytes.data()),
+                  scale.data());
+    file.put_f32(scale_tensor_name(m.name), scale_shape(m, q.shape), scale.data());
+    file.put(m.name, std::move(q));
+  }
+}
+
+void dequantise_matrices_int8(TensorFile& file, const ModelConfig& config, const std::filesystem::path& path) {
+  for (const WeightMatrix& m : weight_matrices(config)) {
+    auto it = file.tensors.find(m.name);
+    if (it == file.tensors.end() || it->second.dtype != DType::kI8) continue;
+    const std::string scale_name = scale_tensor_name(m.name);
+    const std::vector<float> scale = file.at(scale_name).to_f32();
+    for (float v : scale) {
+      if (!std::isfinite(v) || v < 0) {
+        throw Error(ErrorKind::kInput, "'" + path.string() + "' holds a negative or non-finite int8 scale in '" + scale_name + "'",
+                    "the file is damaged; export the model again");
+      }
+    }
+    const MatrixStrides s = strides_of(m);
+    const auto* q = reinterpret_cast<const std::int8_t*>(it->second.bytes.data());
+    std::vector<float> w(it->second.bytes.size());
+    for (std::size_t o = 0; o < s.outputs; ++o) {
+      for (std::size_t i = 0; i < s.inputs; ++i) {
+        const std::size_t at = o * s.out_stride + i * s.in_stride;
+        w[at] = static_cast<float>(q[at]) * scale[o];
+      }
+    }
+    const std::vector<std::int64_t> shape = it->second.shape;
+    file.put_f32(m.name, shape, w.data());
+    file.tensors.erase(scale_name);
+  }
 }
 
 }  // namespace srnn

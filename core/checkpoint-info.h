@@ -46,8 +46,16 @@ CheckpointInfo read_checkpoint_info(const std::filesystem::path& path);
 // with its shape and a floating-point dtype, and otherwise only what training stores beside
 // them: optim.<weight>.<slot> (the weight's shape; "step" a single I64), train.rng_state
 // (U8), train.rnn.<tier>.h<layer> / .c<layer> ((1, batch, dim), one batch for all) and
-// train.mask.<weight> (U8, the weight's shape: a pruning mask).
+// train.mask.<weight> (U8, the weight's shape: a pruning mask). A matrix that int8 quantises
+// (core/model-spec.h) may be I8 with its scales beside it, as `export --weights int8` writes.
 void check_checkpoint_tensors(const TensorFile& file, const ModelConfig& config, const std::filesystem::path& path);
+
+// An int8 export: every matrix that int8 quantises (stored_format) and `file` holds as float
+// becomes I8 with its per-output scales (quantise_int8, scale_tensor_name).
+void quantise_matrices_int8(TensorFile& file, const ModelConfig& config);
+// The reverse, for every loader: I8 matrices become F32 (q * scale), their scales go.
+// Error(kInput) naming `path` for a negative or non-finite scale.
+void dequantise_matrices_int8(TensorFile& file, const ModelConfig& config, const std::filesystem::path& path);
 
 // True for names of tensors that are model weights (not optimiser or training state).
 bool is_weight_tensor(const std::string& name);

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/model-spec.h"
 
 namespace srnn {
 namespace {
@@ -83,54 +84,6 @@ void validate(const ModelConfig& c) {
                     std::to_string(kMaxModelFloats / 1000000) + " million (8.6 GB)",
                 "lower dim, num_rnn_layers, q_levels or emb_size");
   }
-}
-
-std::map<std::string, std::vector<std::int64_t>> weight_shapes(const ModelConfig& c) {
-  std::map<std::string, std::vector<std::int64_t>> w;
-  const std::int64_t dim = c.dim, G = c.rnn_type == RnnType::kGru ? 3 : 4, q = c.q_levels;
-  const auto linear = [&](const std::string& name, std::int64_t out, std::int64_t in, bool bias) {
-    if (c.weight_norm) {
-      w[name + ".weight_v"] = {out, in};
-      w[name + ".weight_g"] = {out, 1};
-    } else {
-      w[name + ".weight"] = {out, in};
-    }
-    if (bias) w[name + ".bias"] = {out};
-  };
-  for (int k = 0; k < c.n_frame_tiers(); ++k) {
-    const std::string p = "tiers." + std::to_string(k) + ".";
-    linear(p + "input", dim, c.frame_sizes[k], true);
-    for (int l = 0; l < c.num_rnn_layers; ++l) {
-      const std::string r = p + "rnn" + std::to_string(l) + ".";
-      w[r + "weight_ih"] = {G * dim, c.skip_conn && l == 0 ? 2 * dim : dim};
-      w[r + "weight_hh"] = {G * dim, dim};
-      w[r + "bias_ih"] = {G * dim};
-      w[r + "bias_hh"] = {G * dim};
-      if (c.skip_conn) linear(p + "skip" + std::to_string(l), dim, dim, l == 0);
-    }
-    if (c.learn_h0) {
-      w[p + "h0"] = {c.num_rnn_layers, dim};
-      if (c.rnn_type == RnnType::kLstm) w[p + "c0"] = {c.num_rnn_layers, dim};
-    }
-    w[p + "upsample.weight"] = {dim, c.upsample_ratio(k), dim};
-  }
-  w["sample.embedding.weight"] = {q, c.embedding_size()};
-  w["sample.input.weight"] = {c.embedding_size(), c.frame_sizes[0], dim};
-  linear("sample.hidden1", dim, dim, true);
-  linear("sample.hidden2", dim, dim, true);
-  linear("sample.output", q, dim, true);
-  return w;
-}
-
-std::int64_t model_floats(const ModelConfig& c) {
-  std::int64_t n = 0;
-  for (const auto& [name, shape] : weight_shapes(c)) {
-    std::int64_t size = 1;
-    for (std::int64_t d : shape) size *= d;
-    n += size;
-  }
-  // The engine's table of the sample tier's embedding and convolution: (q * F_1, dim).
-  return n + static_cast<std::int64_t>(c.q_levels) * c.frame_sizes[0] * c.dim;
 }
 
 ModelConfig model_config_from_json(const json& j, std::vector<std::string>* warnings) {

@@ -56,12 +56,6 @@ inline constexpr std::int64_t kMaxModelFloats = std::int64_t{1} << 31;  // 8.6 G
 // hold, the memory it would need.
 void validate(const ModelConfig& config);
 
-// Every weight tensor of a model of this config, by checkpoint name, with its shape
-// (train/model.h): the one list the LibTorch model, the engine and checkpoint checks share.
-std::map<std::string, std::vector<std::int64_t>> weight_shapes(const ModelConfig& config);
-// Floats in the weights plus the engine's (q * F_1, dim) table.
-std::int64_t model_floats(const ModelConfig& config);
-
 // Reads a config from JSON; keys it does not know are reported in *warnings. Missing keys
 // keep their defaults (PRiSM's default.config.json).
 ModelConfig model_config_from_json(const nlohmann::json& j, std::vector<std::string>* warnings);

@@ -28,7 +28,7 @@ struct DTypeInfo {
 };
 constexpr DTypeInfo kDTypes[] = {{DType::kF32, "F32", 4}, {DType::kF64, "F64", 8}, {DType::kBF16, "BF16", 2},
                                  {DType::kF16, "F16", 2}, {DType::kI64, "I64", 8}, {DType::kI32, "I32", 4},
-                                 {DType::kU8, "U8", 1}};
+                                 {DType::kU8, "U8", 1},   {DType::kI8, "I8", 1}};
 
 float f16_to_f32(std::uint16_t h) {
   const int sign = (h >> 15) & 1, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;

@@ -29,7 +29,7 @@
 
 namespace srnn {
 
-enum class DType { kF32, kF64, kBF16, kF16, kI64, kI32, kU8 };
+enum class DType { kF32, kF64, kBF16, kF16, kI64, kI32, kU8, kI8 };
 
 std::size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);  // "F32", "BF16", ...

@@ -68,22 +68,10 @@ std::vector<std::uint8_t> block_mask(const float* w, int rows, int cols, BlockSh
   return mask;
 }
 
-std::vector<PrunableWeight> prunable_weights(const ModelConfig& c, bool sample_tier) {
-  const int dim = c.dim, G = c.rnn_type == RnnType::kGru ? 3 : 4;
-  std::vector<PrunableWeight> out;
-  for (int k = 0; k < c.n_frame_tiers(); ++k) {
-    const std::string p = "tiers." + std::to_string(k) + ".";
-    for (int l = 0; l < c.num_rnn_layers; ++l) {
-      const std::string r = p + "rnn" + std::to_string(l) + ".";
-      out.push_back({r + "weight_ih", G * dim, c.skip_conn && l == 0 ? 2 * dim : dim, false, false});
-      out.push_back({r + "weight_hh", G * dim, dim, false, true});
-    }
-    out.push_back({p + "upsample.weight", dim, c.upsample_ratio(k) * dim, true, false});
-  }
-  if (sample_tier) {
-    for (const char* layer : {"sample.hidden1", "sample.hidden2"}) {
-      out.push_back({std::string(layer) + (c.weight_norm ? ".weight_v" : ".weight"), dim, dim, false, false});
-    }
+std::vector<WeightMatrix> prunable_weights(const ModelConfig& c, bool sample_tier) {
+  std::vector<WeightMatrix> out;
+  for (WeightMatrix& m : weight_matrices(c)) {
+    if (is_prunable(m, sample_tier)) out.push_back(std::move(m));
   }
   return out;
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/model-spec.h"
 
 namespace srnn {
 
@@ -40,15 +41,7 @@ double cubic_sparsity(double final_sparsity, std::int64_t step, std::int64_t sta
 std::vector<std::uint8_t> block_mask(const float* w, int rows, int cols, BlockShape block, double sparsity,
                                      bool transposed = false, bool keep_diagonal = false);
 
-// A weight that pruning touches, as a checkpoint names and stores it.
-struct PrunableWeight {
-  std::string name;  // tensor name, such as "tiers.0.rnn1.weight_hh"
-  int rows = 0, cols = 0;
-  bool transposed = false;     // stored (in, out): the upsampling
-  bool keep_diagonal = false;  // recurrent weights
-};
-// The frame tiers' RNN input and recurrent weights and upsampling, and with sample_tier the
-// sample tier's two hidden layers (their weight_v under weight norm).
-std::vector<PrunableWeight> prunable_weights(const ModelConfig& config, bool sample_tier);
+// The weights pruning touches (model-spec.h, is_prunable), in weight_matrices' order.
+std::vector<WeightMatrix> prunable_weights(const ModelConfig& config, bool sample_tier);
 
 }  // namespace srnn

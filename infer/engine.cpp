@@ -21,7 +21,7 @@ inline float sigmoidf(float v) { return 1.0f / (1.0f + std::exp(-v)); }
 Engine::Engine(const EngineWeights& weights, int n_seqs, ThreadTeam* team) : w_(weights), n_seqs_(n_seqs), team_(team) {
   const ModelConfig& c = w_.config;
   const std::size_t N = static_cast<std::size_t>(n_seqs), dim = c.dim;
-  const std::size_t G = c.rnn_type == RnnType::kGru ? 3 : 4;
+  const std::size_t G = gate_count(c.rnn_type);
   tiers_.resize(w_.tiers.size());
   for (std::size_t k = 0; k < tiers_.size(); ++k) {
     tiers_[k].h.assign(c.num_rnn_layers, std::vector<float>(N * dim));
@@ -78,15 +78,15 @@ void Engine::step_tier(int k, const std::int32_t* const* levels, std::int64_t t)
   const FrameTierWeights& tw = w_.tiers[k];
   TierState& st = tiers_[k];
   const std::size_t N = n_seqs_, dim = c.dim, F = tw.frame_size;
-  const float half_q = c.q_levels / 2.0f;
+  const FrameInputScale scale = frame_input_scale(c.q_levels);
   // frame: (N, F_k) in [-2, 2]
   for (std::size_t s = 0; s < N; ++s) {
-    for (std::size_t i = 0; i < F; ++i) frame_[s * F + i] = (levels[s][t - F + i] / half_q - 1.0f) * 2.0f;
+    for (std::size_t i = 0; i < F; ++i) frame_[s * F + i] = frame_input(levels[s][t - F + i], scale);
   }
   mm(tw.input_t, frame_.data(), tw.input_b.data(), x_.data());
   if (k + 1 < static_cast<int>(tiers_.size())) {
     const int r_up = w_.tiers[k + 1].ratio;
-    const std::size_t j = static_cast<std::size_t>((t / static_cast<std::int64_t>(F)) % r_up);
+    const std::size_t j = static_cast<std::size_t>(conditioning_index(t, static_cast<std::int64_t>(F), r_up));
     const std::vector<float>& up = tiers_[k + 1].out;
     for (std::size_t s = 0; s < N; ++s) {
       const float* cond = up.data() + (s * r_up + j) * dim;
@@ -105,9 +105,9 @@ void Engine::step_tier(int k, const std::int32_t* const* levels, std::int64_t t)
         const float* gh = gh_.data() + s * 3 * dim;
         float* hs = h + s * dim;
         for (std::size_t d = 0; d < dim; ++d) {
-          const float r = sigmoidf(gi[d] + gh[d]);
-          const float z = sigmoidf(gi[dim + d] + gh[dim + d]);
-          const float n = std::tanh(gi[2 * dim + d] + r * gh[2 * dim + d]);
+          const float r = sigmoidf(gi[kGruReset * dim + d] + gh[kGruReset * dim + d]);
+          const float z = sigmoidf(gi[kGruUpdate * dim + d] + gh[kGruUpdate * dim + d]);
+          const float n = std::tanh(gi[kGruNew * dim + d] + r * gh[kGruNew * dim + d]);
           hs[d] = (1.0f - z) * n + z * hs[d];
         }
       }
@@ -118,8 +118,8 @@ void Engine::step_tier(int k, const std::int32_t* const* levels, std::int64_t t)
       for (std::size_t s = 0; s < N; ++s) {
         const float* g = gi_.data() + s * 4 * dim;
         for (std::size_t d = 0; d < dim; ++d) {
-          const float i = sigmoidf(g[d]), f = sigmoidf(g[dim + d]), gg = std::tanh(g[2 * dim + d]),
-                      o = sigmoidf(g[3 * dim + d]);
+          const float i = sigmoidf(g[kLstmInput * dim + d]), f = sigmoidf(g[kLstmForget * dim + d]),
+                      gg = std::tanh(g[kLstmCell * dim + d]), o = sigmoidf(g[kLstmOutput * dim + d]);
           float& cs = cell[s * dim + d];
           cs = f * cs + i * gg;
           h[s * dim + d] = o * std::tanh(cs);
@@ -143,13 +143,13 @@ void Engine::step_frames(const std::int32_t* const* levels, std::int64_t t) {
 const float* Engine::sample_logits(const std::int32_t* const* levels, std::int64_t t) {
   const ModelConfig& c = w_.config;
   const std::size_t N = n_seqs_, dim = c.dim, F1 = c.frame_sizes[0];
-  const std::size_t j0 = static_cast<std::size_t>(t % static_cast<std::int64_t>(F1));
+  const std::size_t j0 = static_cast<std::size_t>(conditioning_index(t, 1, static_cast<std::int64_t>(F1)));
   for (std::size_t s = 0; s < N; ++s) {
     float* x = x_.data() + s * dim;
     const float* cond = tiers_[0].out.data() + (s * F1 + j0) * dim;
     std::copy(cond, cond + dim, x);
     for (std::size_t j = 0; j < F1; ++j) {
-      const float* row = w_.table.data() + (static_cast<std::size_t>(levels[s][t - F1 + j]) * F1 + j) * dim;
+      const float* row = w_.table.data() + static_cast<std::size_t>(conv_table_row(levels[s][t - F1 + j], j, F1)) * dim;
       for (std::size_t d = 0; d < dim; ++d) x[d] += row[d];
     }
   }
@@ -277,9 +277,7 @@ std::vector<std::vector<std::int32_t>> generate(const EngineWeights& w, const Ge
   if (req.n_samples < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sample");
   const std::int64_t L = c.lookback();
   // The seed: its last whole top frames; without one, a lookback of q_zero.
-  const std::int64_t n_seed = req.seed_levels.size() >= static_cast<std::size_t>(L)
-                                  ? static_cast<std::int64_t>(req.seed_levels.size()) / L * L
-                                  : L;
+  const std::int64_t n_seed = primed_length(static_cast<std::int64_t>(req.seed_levels.size()), L);
   const std::int32_t* seed = req.seed_levels.size() >= static_cast<std::size_t>(L)
                                  ? req.seed_levels.data() + (req.seed_levels.size() - n_seed)
                                  : nullptr;

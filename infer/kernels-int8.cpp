@@ -109,16 +109,9 @@ void quantize_columns(const float* b, PackedMatrix& p, std::vector<std::int8_t>&
   q.assign(K * N, 0);
   p.scale.assign(n_cols, 0.0f);
   p.col_offset.assign(n_cols, 0);
-  for (std::size_t n = 0; n < N; ++n) {
-    float mx = 0.0f;
-    for (std::size_t k = 0; k < K; ++k) mx = std::max(mx, std::fabs(b[k * N + n]));
-    if (!(mx > 0.0f)) continue;  // a zero column stays zero
-    const float inv = 127.0f / mx;
-    p.scale[n] = mx / 127.0f;
-    for (std::size_t k = 0; k < K; ++k) {
-      q[k * N + n] = static_cast<std::int8_t>(std::lrintf(b[k * N + n] * inv));
-      p.col_offset[n] += 128 * q[k * N + n];
-    }
+  quantise_int8(b, N, K, /*out_stride=*/1, /*in_stride=*/N, q.data(), p.scale.data());
+  for (std::size_t k = 0; k < K; ++k) {
+    for (std::size_t n = 0; n < N; ++n) p.col_offset[n] += 128 * q[k * N + n];
   }
 }
 

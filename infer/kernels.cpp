@@ -234,22 +234,6 @@ void gemm_small(std::size_t M, std::size_t N, std::size_t K, const float* x, std
   gemm_small_at(kernel_level(), M, N, K, x, ldx, b, ldb, bias, y, ldy, accumulate);
 }
 
-const char* weight_format_name(WeightFormat format) {
-  switch (format) {
-    case WeightFormat::kF32: return "fp32";
-    case WeightFormat::kBf16: return "bf16";
-    case WeightFormat::kInt8: return "int8";
-  }
-  return "fp32";
-}
-
-WeightFormat parse_weight_format(const std::string& name) {
-  for (WeightFormat f : {WeightFormat::kF32, WeightFormat::kBf16, WeightFormat::kInt8}) {
-    if (name == weight_format_name(f)) return f;
-  }
-  throw Error(ErrorKind::kUsage, "unknown weight format '" + name + "'", "use fp32, bf16 or int8");
-}
-
 bool int8_vnni_available() { return detail::cpu_has_vnni(); }
 
 std::size_t PackedMatrix::bytes() const {

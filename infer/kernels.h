@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "core/model-spec.h"
+
 namespace srnn {
 
 enum class KernelLevel { kScalar, kAvx2, kAvx512 };
@@ -59,17 +61,10 @@ struct AlignedAllocator {
   bool operator!=(const AlignedAllocator<U>&) const { return false; }
 };
 
-// How a packed matrix stores its weights.
-// - kF32: as they are.
-// - kBf16: as bfloat16 (half the bytes to stream; rounded to nearest even), widened to float
-//   in registers, so the arithmetic stays in float.
-// - kInt8: as int8 with one scale per output column (max |w| / 127, a row of the PyTorch
-//   weight); each product quantises the rows of x to int8 on the fly with one scale per row
-//   (max |x| / 127) and accumulates in int32, exactly, before scaling back to float.
-enum class WeightFormat { kF32, kBf16, kInt8 };
-const char* weight_format_name(WeightFormat format);
-// "fp32", "bf16" or "int8"; anything else is a usage Error.
-WeightFormat parse_weight_format(const std::string& name);
+// How a packed matrix stores its weights: WeightFormat (core/model-spec.h). With kInt8 the
+// scale is per output column (a row of the PyTorch weight), and each product quantises the
+// rows of x to int8 on the fly with one scale per row (max |x| / 127), accumulates in int32,
+// exactly, and scales back to float.
 
 // A weight matrix (K, N) packed for gemm_packed: ceil(N / 64) stripes of 64 columns, each
 // stored as K contiguous rows of 64 weights (zero-padded past N). The kernel then reads the

@@ -39,13 +39,7 @@ struct Loader {
   std::vector<float> linear_weight(const std::string& prefix, int out, int in, bool weight_norm) const {
     if (!weight_norm) return get(prefix + ".weight", {out, in});
     std::vector<float> v = get(prefix + ".weight_v", {out, in});
-    const std::vector<float> g = get(prefix + ".weight_g", {out, 1});
-    for (int o = 0; o < out; ++o) {
-      double norm = 0;
-      for (int i = 0; i < in; ++i) norm += double(v[o * in + i]) * v[o * in + i];
-      const double scale = g[o] / std::sqrt(norm);
-      for (int i = 0; i < in; ++i) v[o * in + i] = static_cast<float>(v[o * in + i] * scale);
-    }
+    fold_weight_norm(v.data(), get(prefix + ".weight_g", {out, 1}).data(), out, in);
     return v;
   }
 };
@@ -70,24 +64,22 @@ EngineWeights convert(TensorFile& file, const CheckpointInfo& info, WeightFormat
   w.config = c;
   w.info = info;
   w.format = format;
-  // The frame inputs have as many rows as the frame has samples (16 or so): too few for int8
-  // to pay, and the one place where quantising would blur the audio itself. They stay bf16.
-  const WeightFormat input_format = format == WeightFormat::kInt8 ? WeightFormat::kBf16 : format;
+  const auto format_of = [&](MatrixPart part) { return stored_format(part, format); };
   const int dim = c.dim, q = c.q_levels, F1 = c.frame_sizes[0], emb = c.embedding_size();
-  const int G = c.rnn_type == RnnType::kGru ? 3 : 4;
+  const int G = gate_count(c.rnn_type);
   for (int k = 0; k < c.n_frame_tiers(); ++k) {
     const std::string p = "tiers." + std::to_string(k) + ".";
     FrameTierWeights t;
     t.frame_size = c.frame_sizes[k];
     t.ratio = c.upsample_ratio(k);
     t.input_t = transpose_pack(L.linear_weight(p + "input", dim, t.frame_size, c.weight_norm), dim, t.frame_size,
-                               input_format);
+                               format_of(MatrixPart::kFrameInput));
     t.input_b = L.get(p + "input.bias", {dim});
     for (int l = 0; l < c.num_rnn_layers; ++l) {
       const std::string r = p + "rnn" + std::to_string(l) + ".";
       RnnLayerWeights lw;
       std::vector<float> w_ih;
-      if (c.skip_conn && l == 0) {
+      if (rnn_input_width(c, l) == 2 * dim) {
         // x . W_a^T + x . W_b^T = x . (W_a + W_b)^T: one product instead of a concatenation.
         const std::vector<float> both = L.get(r + "weight_ih", {G * dim, 2 * dim});
         w_ih.resize(static_cast<std::size_t>(G) * dim * dim);
@@ -99,14 +91,14 @@ EngineWeights convert(TensorFile& file, const CheckpointInfo& info, WeightFormat
       } else {
         w_ih = L.get(r + "weight_ih", {G * dim, dim});
       }
-      lw.w_ih_t = transpose_pack(w_ih, G * dim, dim, format);
-      lw.w_hh_t = transpose_pack(L.get(r + "weight_hh", {G * dim, dim}), G * dim, dim, format);
+      lw.w_ih_t = transpose_pack(w_ih, G * dim, dim, format_of(MatrixPart::kRnnInput));
+      lw.w_hh_t = transpose_pack(L.get(r + "weight_hh", {G * dim, dim}), G * dim, dim, format_of(MatrixPart::kRnnRecurrent));
       lw.b_ih = L.get(r + "bias_ih", {G * dim});
       lw.b_hh = L.get(r + "bias_hh", {G * dim});
       t.layers.push_back(std::move(lw));
       if (c.skip_conn) {
         const std::string sp = p + "skip" + std::to_string(l);
-        t.skip_t.push_back(transpose_pack(L.linear_weight(sp, dim, dim, c.weight_norm), dim, dim, format));
+        t.skip_t.push_back(transpose_pack(L.linear_weight(sp, dim, dim, c.weight_norm), dim, dim, format_of(MatrixPart::kSkip)));
         if (l == 0) t.skip_b = L.get(sp + ".bias", {dim});
       }
     }
@@ -115,28 +107,16 @@ EngineWeights convert(TensorFile& file, const CheckpointInfo& info, WeightFormat
       if (c.rnn_type == RnnType::kLstm) t.c0 = L.get(p + "c0", {c.num_rnn_layers, dim});
     }
     const std::vector<float> up = L.get(p + "upsample.weight", {dim, t.ratio, dim});  // already (dim, r * dim)
-    t.upsample = pack_matrix(up.data(), dim, static_cast<std::size_t>(t.ratio) * dim, format);
+    t.upsample = pack_matrix(up.data(), dim, static_cast<std::size_t>(t.ratio) * dim, format_of(MatrixPart::kUpsample));
     w.tiers.push_back(std::move(t));
   }
-  // table[level * F1 + j][d] = sum_e E[level][e] W[e][j][d], accumulated in double.
-  const std::vector<float> E = L.get("sample.embedding.weight", {q, emb});
-  const std::vector<float> W = L.get("sample.input.weight", {emb, F1, dim});
-  w.table.assign(static_cast<std::size_t>(q) * F1 * dim, 0.0f);
-  std::vector<double> acc(static_cast<std::size_t>(F1) * dim);
-  for (int level = 0; level < q; ++level) {
-    std::fill(acc.begin(), acc.end(), 0.0);
-    for (int e = 0; e < emb; ++e) {
-      const double ev = E[static_cast<std::size_t>(level) * emb + e];
-      const float* row = W.data() + static_cast<std::size_t>(e) * F1 * dim;
-      for (std::size_t i = 0; i < acc.size(); ++i) acc[i] += ev * row[i];
-    }
-    for (std::size_t i = 0; i < acc.size(); ++i) w.table[static_cast<std::size_t>(level) * F1 * dim + i] = static_cast<float>(acc[i]);
-  }
-  w.hidden1_t = transpose_pack(L.linear_weight("sample.hidden1", dim, dim, c.weight_norm), dim, dim, format);
+  w.table = conv_table(L.get("sample.embedding.weight", {q, emb}).data(), L.get("sample.input.weight", {emb, F1, dim}).data(),
+                       q, emb, F1, dim);
+  w.hidden1_t = transpose_pack(L.linear_weight("sample.hidden1", dim, dim, c.weight_norm), dim, dim, format_of(MatrixPart::kSampleHidden));
   w.hidden1_b = L.get("sample.hidden1.bias", {dim});
-  w.hidden2_t = transpose_pack(L.linear_weight("sample.hidden2", dim, dim, c.weight_norm), dim, dim, format);
+  w.hidden2_t = transpose_pack(L.linear_weight("sample.hidden2", dim, dim, c.weight_norm), dim, dim, format_of(MatrixPart::kSampleHidden));
   w.hidden2_b = L.get("sample.hidden2.bias", {dim});
-  w.output_t = transpose_pack(L.linear_weight("sample.output", q, dim, c.weight_norm), q, dim, format);
+  w.output_t = transpose_pack(L.linear_weight("sample.output", q, dim, c.weight_norm), q, dim, format_of(MatrixPart::kSampleOutput));
   w.output_b = L.get("sample.output.bias", {q});
   return w;
 }
@@ -145,12 +125,14 @@ EngineWeights convert(TensorFile& file, const CheckpointInfo& info, WeightFormat
 
 EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& info, WeightFormat format) {
   TensorFile copy = file;
+  dequantise_matrices_int8(copy, info.config, "(weights in memory)");
   return convert(copy, info, format, false);
 }
 
 EngineWeights load_engine_weights(const std::filesystem::path& checkpoint, WeightFormat format) {
   TensorFile file = load_safetensors(checkpoint, [](const std::string& name) { return is_weight_tensor(name); });
   const CheckpointInfo info = checkpoint_info_of(file, checkpoint);
+  dequantise_matrices_int8(file, info.config, checkpoint);
   try {
     return convert(file, info, format, /*release=*/true);
   } catch (const Error& e) {

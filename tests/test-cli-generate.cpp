@@ -417,6 +417,36 @@ TEST_F(CliGenerate, EvalScoresFilesAndFoldersAgainstTheLevelHistogram) {
   const auto j8 = nlohmann::json::parse(r.output.substr(r.output.find('{')));
   EXPECT_NEAR(j8["nll_bits_per_sample"].get<double>(), all_bits, 0.05) << r.output;
 
+  // An int8 export scores as the int8 engine scores its checkpoint (only the unquantised rest,
+  // the table's inputs among it, is rounded to bf16 on the way), is the smallest export, and
+  // continues training from its dequantised weights.
+  const auto nll_of = [&](const std::string& checkpoint, const std::string& weights) {
+    auto e = run_command("cd " + q(d) + " && " + kBin + " eval --checkpoint_path " + checkpoint +
+                         " --segment_dur 0.5 held c.flac --json --weights " + weights);
+    EXPECT_EQ(e.exit_code, 0) << e.output;
+    return nlohmann::json::parse(e.output.substr(e.output.find('{')))["nll_bits_per_sample"].get<double>();
+  };
+  for (const char* w : {"int8", "bf16"}) {
+    r = run_command("cd " + q(d) + " && " + kBin + " export --checkpoint_path " + q(*checkpoint_) + " --weights " + w +
+                    " --output export-" + w + ".st");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  const TensorFile i8 = load_safetensors(d / "export-int8.st");
+  EXPECT_EQ(i8.at("tiers.0.rnn0.weight_hh").dtype, DType::kI8);
+  EXPECT_EQ(i8.at("tiers.0.rnn0.weight_hh.scale").dtype, DType::kF32);
+  EXPECT_EQ(i8.at("tiers.0.input.weight").dtype, DType::kBF16);
+  EXPECT_LT(fs::file_size(d / "export-int8.st"), fs::file_size(d / "export-bf16.st"));
+  EXPECT_NEAR(nll_of("export-int8.st", "int8"), j8["nll_bits_per_sample"].get<double>(), 2e-3);
+  EXPECT_NEAR(nll_of("export-int8.st", "fp32"), all_bits, 0.05);
+  // Exported again, as bf16: an int8 file is a checkpoint like any other.
+  r = run_command("cd " + q(d) + " && " + kBin + " export --checkpoint_path export-int8.st --output again.st");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(load_safetensors(d / "again.st").at("tiers.0.rnn0.weight_hh").dtype, DType::kBF16);
+  r = run_command("cd " + q(d) + " && " + kBin +
+                  " train --id from-int8 --data_dir data --config_file tiny.config.json --resume_from export-int8.st"
+                  " --batch_size 4 --max_steps 10 --generate False --num_threads 1");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+
   r = run_command("cd " + q(d) + " && " + kBin + " eval --checkpoint_path " + q(*checkpoint_) + " missing.wav");
   EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kInput)) << r.output;
   EXPECT_NE(r.output.find("'missing.wav'"), std::string::npos) << r.output;

@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <fstream>
 #include <set>
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/model-spec.h"
 #include "core/run-layout.h"
 #include "core/sparsity.h"
 #include "core/threads.h"
@@ -233,6 +235,103 @@ TEST(Sparsity, MaskZeroesTheWeakestBlocksAndKeepsTheDiagonal) {
   EXPECT_EQ(std::count(all.begin(), all.end(), 1), 60);
   const auto half = block_mask(odd.data(), 10, 6, {4, 4}, 0.5);  // 6 blocks, 3 zeroed
   EXPECT_LT(std::count(half.begin(), half.end(), 1), 60);
+}
+
+TEST(ModelSpec, FrameInputsConditioningAndPriming) {
+  const FrameInputScale s = frame_input_scale(256);
+  EXPECT_FLOAT_EQ(frame_input(0, s), -2.0f);
+  EXPECT_FLOAT_EQ(frame_input(128, s), 0.0f);
+  EXPECT_FLOAT_EQ(frame_input(255, s), 2.0f - 4.0f / 256);
+  // The original scaling, (level / (q / 2) - 1) * 2, for a q that is no power of two.
+  for (int level : {0, 3, 50, 99}) EXPECT_NEAR(frame_input(level, frame_input_scale(100)), (level / 50.0 - 1) * 2, 1e-6);
+  // A tier of frame 4 under one of ratio 4 (frame 16): samples 16..31 step it with vectors 0..3.
+  EXPECT_EQ(conditioning_index(16, 4, 4), 0);
+  EXPECT_EQ(conditioning_index(28, 4, 4), 3);
+  EXPECT_EQ(conditioning_index(32, 4, 4), 0);
+  EXPECT_EQ(conditioning_index(21, 1, 4), 1);  // the sample tier: t mod F_1
+  EXPECT_EQ(primed_length(0, 64), 64);
+  EXPECT_EQ(primed_length(63, 64), 64);
+  EXPECT_EQ(primed_length(64, 64), 64);
+  EXPECT_EQ(primed_length(200, 64), 192);
+}
+
+TEST(ModelSpec, ConvTableIsTheEmbeddingTimesTheConvolution) {
+  const int q = 5, emb = 3, F1 = 2, dim = 4;
+  std::vector<float> E(q * emb), W(emb * F1 * dim);
+  for (std::size_t i = 0; i < E.size(); ++i) E[i] = 0.1f * static_cast<float>(i % 7) - 0.3f;
+  for (std::size_t i = 0; i < W.size(); ++i) W[i] = 0.05f * static_cast<float>(i % 5) - 0.1f;
+  const std::vector<float> t = conv_table(E.data(), W.data(), q, emb, F1, dim);
+  ASSERT_EQ(t.size(), static_cast<std::size_t>(q * F1 * dim));
+  for (int level = 0; level < q; ++level) {
+    for (int j = 0; j < F1; ++j) {
+      for (int d = 0; d < dim; ++d) {
+        double want = 0;
+        for (int e = 0; e < emb; ++e) want += double(E[level * emb + e]) * W[(e * F1 + j) * dim + d];
+        EXPECT_NEAR(t[conv_table_row(level, j, F1) * dim + d], want, 1e-6);
+      }
+    }
+  }
+}
+
+TEST(ModelSpec, WeightNormFoldAndInt8Quantisation) {
+  std::vector<float> v = {3, 4, 0, 0, 1, 0};  // (2, 3)
+  const float g[2] = {10, 2};
+  fold_weight_norm(v.data(), g, 2, 3);
+  EXPECT_EQ(v, (std::vector<float>{6, 8, 0, 0, 2, 0}));
+  // One routine, two layouts: (out, in) by rows and (in, out) by columns give the same.
+  const int outs = 3, ins = 4;
+  std::vector<float> w(outs * ins), wt(outs * ins);
+  for (int o = 0; o < outs; ++o) {
+    for (int i = 0; i < ins; ++i) w[o * ins + i] = wt[i * outs + o] = (o == 2) ? 0.0f : 0.37f * (i - 1.5f) * (o + 1);
+  }
+  std::vector<std::int8_t> q(w.size()), qt(w.size());
+  std::vector<float> scale(outs), scale_t(outs);
+  quantise_int8(w.data(), outs, ins, ins, 1, q.data(), scale.data());
+  quantise_int8(wt.data(), outs, ins, 1, outs, qt.data(), scale_t.data());
+  EXPECT_EQ(scale, scale_t);
+  for (int o = 0; o < outs; ++o) {
+    for (int i = 0; i < ins; ++i) {
+      EXPECT_EQ(q[o * ins + i], qt[i * outs + o]);
+      EXPECT_LE(std::fabs(q[o * ins + i] * scale[o] - w[o * ins + i]), scale[o] / 2 + 1e-7f);
+    }
+  }
+  EXPECT_FLOAT_EQ(scale[0], 0.37f * 1.5f / 127);
+  EXPECT_EQ(scale[2], 0.0f);  // an all-zero output stays zero
+  EXPECT_EQ(*std::max_element(q.begin(), q.end()), 127);
+}
+
+TEST(ModelSpec, WeightMatricesRolesMasksAndFormats) {
+  ModelConfig c;
+  c.dim = 8;
+  c.frame_sizes = {4, 16};
+  c.num_rnn_layers = 2;
+  c.skip_conn = true;
+  c.weight_norm = true;
+  const auto all = weight_matrices(c);
+  // Per tier: input, 2 x (ih, hh, skip), upsample; then hidden1, hidden2, output.
+  ASSERT_EQ(all.size(), 2u * 8 + 3);
+  EXPECT_EQ(all[0].name, "tiers.0.input.weight_v");
+  EXPECT_EQ(all[1].cols, 2 * c.dim);  // concat(x, x) into the first layer
+  EXPECT_EQ(all[1].rows, 3 * c.dim);
+  EXPECT_TRUE(all[2].keep_diagonal);
+  EXPECT_EQ(all[7].name, "tiers.0.upsample.weight");
+  EXPECT_TRUE(all[7].transposed);
+  EXPECT_EQ(all[7].outputs(), 4 * c.dim);
+  EXPECT_EQ(scale_shape(all[7], {8, 4, 8}), (std::vector<std::int64_t>{4, 8}));
+  EXPECT_EQ(scale_shape(all[2], {24, 8}), (std::vector<std::int64_t>{24, 1}));
+  EXPECT_EQ(all.back().name, "sample.output.weight_v");
+  EXPECT_EQ(prunable_weights(c, false).size(), 2u * 5);
+  EXPECT_EQ(prunable_weights(c, true).size(), 2u * 5 + 2);
+  for (const WeightMatrix& m : all) {
+    EXPECT_EQ(weight_shapes(c).count(m.name), 1u) << m.name;
+    EXPECT_EQ(masked_weight_name(mask_tensor_name(m.name)), m.name);
+  }
+  EXPECT_EQ(masked_weight_name("optim.tiers.0.h0.exp_avg"), "");
+  EXPECT_EQ(stored_format(MatrixPart::kFrameInput, WeightFormat::kInt8), WeightFormat::kBf16);
+  EXPECT_EQ(stored_format(MatrixPart::kFrameInput, WeightFormat::kF32), WeightFormat::kF32);
+  EXPECT_EQ(stored_format(MatrixPart::kUpsample, WeightFormat::kInt8), WeightFormat::kInt8);
+  EXPECT_EQ(parse_weight_format("int8"), WeightFormat::kInt8);
+  EXPECT_THROW(parse_weight_format("int4"), Error);
 }
 
 }  // namespace

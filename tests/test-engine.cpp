@@ -6,6 +6,7 @@
 #include <cmath>
 #include <set>
 
+#include "core/error.h"
 #include "infer/engine.h"
 #include "train/checkpoint.h"
 #include "train/generate-torch.h"
@@ -352,6 +353,54 @@ TEST(Engine, Bf16AndInt8WeightsMoveHeldOutNllByLittle) {
   EXPECT_LT(std::fabs(bf16 - fp32), 0.01) << "fp32 " << fp32 << " bits/sample, bf16 " << bf16;
   EXPECT_LT(std::fabs(int8 - fp32), 0.02) << "fp32 " << fp32 << " bits/sample, int8 " << int8;
   std::printf("held-out NLL: fp32 %.4f, bf16 %.4f, int8 %.4f bits/sample\n", fp32, bf16, int8);
+}
+
+TEST(Engine, AnInt8ExportLoadsToTheSameInt8Weights) {
+  // quantise_matrices_int8 (what export --weights int8 writes), read back by the engine's
+  // int8 loader, gives exactly the int8 weights the loader makes from the float checkpoint:
+  // the export's scales are the engine's, so quantising the dequantised values is exact.
+  for (bool skip : {false, true}) {
+    ModelConfig c = config({4, 16}, RnnType::kGru, skip, QType::kMuLaw, 256);
+    c.weight_norm = skip;  // weight_v is quantised, weight_g stays float
+    SampleRNN model = random_model(c, 41);
+    CheckpointInfo info;
+    info.config = c;
+    const TensorFile file = weights_to_tensor_file(model);
+    TensorFile exported = file;
+    quantise_matrices_int8(exported, c);
+    for (const WeightMatrix& m : weight_matrices(c)) {
+      const bool int8 = m.part != MatrixPart::kFrameInput;
+      EXPECT_EQ(exported.at(m.name).dtype == DType::kI8, int8) << m.name;
+      EXPECT_EQ(exported.has(scale_tensor_name(m.name)), int8) << m.name;
+    }
+    exported.listing = exported.tensors;
+    check_checkpoint_tensors(exported, c, "exported");
+    const EngineWeights a = engine_weights_from(file, info, WeightFormat::kInt8);
+    const EngineWeights b = engine_weights_from(exported, info, WeightFormat::kInt8);
+    const auto same = [&](const PackedMatrix& x, const PackedMatrix& y, const char* what) {
+      EXPECT_TRUE(x.data8 == y.data8) << what << (skip ? " (skip_conn)" : "");
+      ASSERT_EQ(x.scale.size(), y.scale.size());
+      for (std::size_t i = 0; i < x.scale.size(); ++i) EXPECT_FLOAT_EQ(x.scale[i], y.scale[i]) << what << " " << i;
+    };
+    same(a.tiers[1].layers[0].w_hh_t, b.tiers[1].layers[0].w_hh_t, "weight_hh");
+    same(a.tiers[0].upsample, b.tiers[0].upsample, "upsample");
+    // With skip_conn the first layer's two halves are summed, and with weight norm v is
+    // scaled, before the engine quantises: close, not exact.
+    if (!skip) {
+      same(a.tiers[0].layers[0].w_ih_t, b.tiers[0].layers[0].w_ih_t, "weight_ih");
+      same(a.hidden2_t, b.hidden2_t, "hidden2");
+      same(a.output_t, b.output_t, "output");
+    }
+    // A damaged scale is refused, naming it.
+    exported.put_f32(scale_tensor_name("sample.output" + std::string(skip ? ".weight_v" : ".weight")), {c.q_levels, 1},
+                     std::vector<float>(c.q_levels, -1.0f).data());
+    try {
+      engine_weights_from(exported, info, WeightFormat::kInt8);
+      ADD_FAILURE() << "a negative scale was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("int8 scale in 'sample.output"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(Sampler, FollowsTheSoftmaxWithTemperature) {

@@ -6,6 +6,7 @@
 
 #include "core/checkpoint-info.h"
 #include "core/config.h"
+#include "core/model-spec.h"
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "tests/test-util.h"
@@ -398,6 +399,22 @@ TEST(CheckpointInfo, TheTensorsMustBeExactlyThoseOfTheConfig) {
   f = good;
   f.put_f32("train.rnn.0.c0", {1, 2, 8}, std::vector<float>(16).data());  // a GRU has no cell state
   expect_bad(f, "holds tensor 'train.rnn.0.c0'");
+  // An int8 export's matrices come with their scales, and only the matrices int8 quantises.
+  TensorFile i8 = good;
+  quantise_matrices_int8(i8, c);
+  save_safetensors(dir / "i8", i8);
+  EXPECT_EQ(read_checkpoint_info(dir / "i8").config.dim, 8);
+  f = i8;
+  f.tensors.erase("tiers.0.rnn1.weight_hh.scale");
+  expect_bad(f, "has int8 weight 'tiers.0.rnn1.weight_hh' without its float scales 'tiers.0.rnn1.weight_hh.scale' [24, 1]");
+  f = i8;
+  f.put_f32("tiers.0.upsample.weight.scale", {8, 4}, std::vector<float>(32).data());
+  expect_bad(f, "without its float scales 'tiers.0.upsample.weight.scale' [4, 8]");
+  f = i8;
+  f.put("tiers.0.input.weight", f.at("tiers.0.rnn1.weight_hh"));
+  f.tensors["tiers.0.input.weight"].shape = {8, 4};
+  f.tensors["tiers.0.input.weight"].bytes.resize(32);
+  expect_bad(f, "has tensor 'tiers.0.input.weight' as I8 [8, 4]");
   // What training stores beside the weights is accepted.
   f = good;
   f.put_f32("optim.tiers.0.input.bias.exp_avg", {8}, std::vector<float>(8).data());

@@ -12,6 +12,7 @@
 #include "audio/decode.h"
 #include "core/checkpoint-info.h"
 #include "core/config.h"
+#include "core/model-spec.h"
 #include "core/safetensors.h"
 #include "infer/weights.h"
 #include "tests/test-util.h"

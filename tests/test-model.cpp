@@ -7,6 +7,7 @@
 #include <cmath>
 #include <map>
 
+#include "core/model-spec.h"
 #include "train/gru.h"
 #include "train/model.h"
 #include "train/train-step.h"

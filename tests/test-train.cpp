@@ -268,7 +268,7 @@ TEST(Train, PruningReachesItsSparsityKeepsPrunedWeightsZeroAndResumesWithItsMask
   const ModelConfig c = read_checkpoint_info(first).config;
   const auto weights = prunable_weights(c, false);
   ASSERT_EQ(weights.size(), 2u * (2 * 2 + 1));  // 2 tiers x (2 layers x ih, hh + upsampling)
-  for (const PrunableWeight& w : weights) {
+  for (const WeightMatrix& w : weights) {
     ASSERT_TRUE(a.has("train.mask." + w.name)) << w.name;
     const auto& bytes = a.at("train.mask." + w.name).bytes;
     const std::vector<float> mask(bytes.begin(), bytes.end()), value = a.at(w.name).to_f32();
@@ -298,7 +298,7 @@ TEST(Train, PruningReachesItsSparsityKeepsPrunedWeightsZeroAndResumesWithItsMask
   ASSERT_EQ(run_training(o), 0);
   const TensorFile b = read_all(find_latest_checkpoint(dir / "logdir", "pruned"));
   EXPECT_GT(read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "pruned")).train.step, 25);
-  for (const PrunableWeight& w : weights) {
+  for (const WeightMatrix& w : weights) {
     EXPECT_EQ(b.at("train.mask." + w.name).bytes, a.at("train.mask." + w.name).bytes) << w.name;
     const auto& bytes = b.at("train.mask." + w.name).bytes;
     const std::vector<float> mask(bytes.begin(), bytes.end()), value = b.at(w.name).to_f32();

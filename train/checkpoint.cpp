@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/model-spec.h"
 #include "core/safetensors.h"
 
 namespace srnn {
@@ -153,7 +154,7 @@ void save_checkpoint(const std::filesystem::path& path, SampleRNN& model, torch:
     }
   }
   if (masks != nullptr) {
-    for (const auto& [name, mask] : *masks) f.put("train.mask." + name, to_file_tensor(mask));
+    for (const auto& [name, mask] : *masks) f.put(mask_tensor_name(name), to_file_tensor(mask));
   }
   f.metadata = to_metadata(info);
   save_safetensors(path, f);
@@ -161,11 +162,12 @@ void save_checkpoint(const std::filesystem::path& path, SampleRNN& model, torch:
 
 CheckpointInfo load_checkpoint(const std::filesystem::path& path, SampleRNN& model,
                                torch::optim::Optimizer* optimizer, ModelState* rnn_state, PruneMasks* masks) {
-  const TensorFile f = load_safetensors(path, [&](const std::string& name) {
+  TensorFile f = load_safetensors(path, [&](const std::string& name) {
     return optimizer != nullptr || is_weight_tensor(name) || (rnn_state != nullptr && name.rfind("train.rnn.", 0) == 0) ||
-           (masks != nullptr && name.rfind("train.mask.", 0) == 0);
+           (masks != nullptr && !masked_weight_name(name).empty());
   });
   const CheckpointInfo info = checkpoint_info_of(f, path);
+  dequantise_matrices_int8(f, info.config, path);
   const std::string diff = config_differences(info.config, model->config());
   if (!diff.empty()) {
     throw Error(ErrorKind::kConfig, "the config disagrees with checkpoint '" + path.string() + "': " + diff,
@@ -198,14 +200,15 @@ CheckpointInfo load_checkpoint(const std::filesystem::path& path, SampleRNN& mod
   if (masks != nullptr) {
     masks->clear();
     for (const auto& [name, t] : f.tensors) {
-      if (name.rfind("train.mask.", 0) != 0) continue;
+      const std::string weight = masked_weight_name(name);
+      if (weight.empty()) continue;
       const torch::Tensor m = from_file_tensor(t);
       if (m.gt(1).any().item<bool>()) {
         throw Error(ErrorKind::kInput, "'" + path.string() + "' holds a pruning mask with values other than 0 and 1 ('" +
                                            name + "')",
                     "the checkpoint is damaged; resume from an earlier one");
       }
-      (*masks)[name.substr(11)] = m;
+      (*masks)[weight] = m;
     }
   }
   if (optimizer == nullptr) {

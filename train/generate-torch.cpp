@@ -1,6 +1,7 @@
 #include "train/generate-torch.h"
 
 #include "core/error.h"
+#include "core/model-spec.h"
 #include "train/checkpoint.h"
 #include "train/precision.h"
 #include "train/train.h"
@@ -18,12 +19,12 @@ torch::Tensor generate_torch(SampleRNN& model, const TorchGenerateOptions& o,
   if (N < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sequence");
 
   // Priming: the seed's samples are fed through every tier before generation starts.
-  const int64_t n_seed = o.seed_levels.empty() ? L : static_cast<int64_t>(o.seed_levels.size()) / L * L;
+  const int64_t n_seed = primed_length(static_cast<int64_t>(o.seed_levels.size()), L);
   const int64_t total = n_seed + o.n_samples;
   const torch::Device device = model->sample->embedding.device();
   const auto on_device = torch::TensorOptions().device(device);
   torch::Tensor seqs = torch::full({N, total}, c.q_levels / 2, on_device.dtype(torch::kLong));
-  if (!o.seed_levels.empty()) {
+  if (static_cast<int64_t>(o.seed_levels.size()) >= L) {  // a shorter seed is none (primed_length)
     const torch::Tensor s =
         torch::tensor(std::vector<int64_t>(o.seed_levels.end() - n_seed, o.seed_levels.end())).to(device);
     seqs.narrow(1, 0, n_seed).copy_(s.unsqueeze(0).expand({N, n_seed}));
@@ -57,13 +58,13 @@ torch::Tensor generate_torch(SampleRNN& model, const TorchGenerateOptions& o,
       if (t % F != 0) continue;
       torch::Tensor cond;
       if (k + 1 < K) {
-        const int64_t idx = (t / F) % c.upsample_ratio(k + 1);
+        const int64_t idx = conditioning_index(t, F, c.upsample_ratio(k + 1));
         cond = outs[k + 1].narrow(1, idx, 1);  // (N, 1, dim)
       }
       outs[k] = model->tiers[k]->forward(seqs.narrow(1, t - F, F), cond, states[k]);
     }
     const torch::Tensor logits =
-        model->sample->forward_with_table(table, seqs.narrow(1, t - F1, F1), outs[0].narrow(1, t % F1, 1));  // (N,1,q)
+        model->sample->forward_with_table(table, seqs.narrow(1, t - F1, F1), outs[0].narrow(1, conditioning_index(t, 1, F1), 1));  // (N,1,q)
     const torch::Tensor probs = torch::softmax(logits.squeeze(1) * inv_temp, -1);
     seqs.select(1, t).copy_(torch::multinomial(probs, 1, false, gen).squeeze(1));
     const std::int64_t done = t - n_seed + 1;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/model-spec.h"
 #include "infer/kernels.h"
 
 namespace srnn {
@@ -61,13 +62,13 @@ class GruFunction : public torch::autograd::Function<GruFunction> {
           const scalar_t* ghb = gh_p + b * 3 * H;
           const int64_t o = (t * B + b) * H;
           for (int64_t j = 0; j < H; ++j) {
-            const scalar_t rr = sigmoid(gib[j] + ghb[j]);
-            const scalar_t zz = sigmoid(gib[H + j] + ghb[H + j]);
-            const scalar_t nv = std::tanh(gib[2 * H + j] + rr * ghb[2 * H + j]);
+            const scalar_t rr = sigmoid(gib[kGruReset * H + j] + ghb[kGruReset * H + j]);
+            const scalar_t zz = sigmoid(gib[kGruUpdate * H + j] + ghb[kGruUpdate * H + j]);
+            const scalar_t nv = std::tanh(gib[kGruNew * H + j] + rr * ghb[kGruNew * H + j]);
             r_p[o + j] = rr;
             z_p[o + j] = zz;
             n_p[o + j] = nv;
-            g_p[o + j] = ghb[2 * H + j];
+            g_p[o + j] = ghb[kGruNew * H + j];
             hs_p[o + B * H + j] = (scalar_t(1) - zz) * nv + zz * hp[b * H + j];
           }
         }
@@ -106,12 +107,12 @@ class GruFunction : public torch::autograd::Function<GruFunction> {
             const scalar_t dn_pre = d * (scalar_t(1) - zz) * (scalar_t(1) - nv * nv);
             const scalar_t dz_pre = d * (hp - nv) * zz * (scalar_t(1) - zz);
             const scalar_t dr_pre = dn_pre * g_p[o + j] * rr * (scalar_t(1) - rr);
-            dgib[j] = dr_pre;
-            dgib[H + j] = dz_pre;
-            dgib[2 * H + j] = dn_pre;
-            dghb[j] = dr_pre;
-            dghb[H + j] = dz_pre;
-            dghb[2 * H + j] = dn_pre * rr;
+            dgib[kGruReset * H + j] = dr_pre;
+            dgib[kGruUpdate * H + j] = dz_pre;
+            dgib[kGruNew * H + j] = dn_pre;
+            dghb[kGruReset * H + j] = dr_pre;
+            dghb[kGruUpdate * H + j] = dz_pre;
+            dghb[kGruNew * H + j] = dn_pre * rr;
             dhp_p[b * H + j] = d * zz;
           }
         }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/model-spec.h"
 #include "train/gru.h"
 
 namespace srnn {
@@ -34,8 +35,6 @@ void glorot_normal_(torch::Tensor w, double fan_in, double fan_out) {
   w.copy_(t * stddev);
 }
 
-int gates(RnnType t) { return t == RnnType::kGru ? 3 : 4; }
-
 // Keras he-uniform for a linear layer's weight: U(-sqrt(6 / fan_in), sqrt(6 / fan_in)).
 void he_uniform_(WLinear& layer, double fan_in) {
   const double a = std::sqrt(6.0 / fan_in);
@@ -51,7 +50,8 @@ void he_uniform_(WLinear& layer, double fan_in) {
 }  // namespace
 
 torch::Tensor frame_input(const torch::Tensor& levels, int q_levels, torch::ScalarType dtype) {
-  return (levels.to(dtype) / (q_levels / 2.0) - 1.0) * 2.0;
+  const FrameInputScale s = frame_input_scale(q_levels);
+  return levels.to(dtype) * s.scale + s.shift;
 }
 
 void detach_state(ModelState& states) {
@@ -82,12 +82,11 @@ torch::Tensor WLinearImpl::forward(const torch::Tensor& x) { return torch::linea
 
 FrameTierImpl::FrameTierImpl(const ModelConfig& config, int tier)
     : config_(config), frame_size_(config.frame_sizes[tier]), ratio_(config.upsample_ratio(tier)) {
-  const int dim = config.dim, G = gates(config.rnn_type);
+  const int dim = config.dim, G = gate_count(config.rnn_type);
   input = register_module("input", WLinear(frame_size_, dim, config.weight_norm));
   for (int l = 0; l < config.num_rnn_layers; ++l) {
     auto rnn = holder(*this, "rnn" + std::to_string(l));
-    // PRiSM's skip connections feed the first layer concat(x, x): twice the inputs.
-    const int in = config.skip_conn && l == 0 ? 2 * dim : dim;
+    const int in = rnn_input_width(config, l);
     torch::Tensor wih = torch::empty({G * dim, in}), whh = torch::empty({G * dim, dim});
     glorot_uniform_(wih, in, G * dim);  // Keras kernel (in, G*dim)
     {
@@ -95,7 +94,7 @@ FrameTierImpl::FrameTierImpl(const ModelConfig& config, int tier)
       torch::nn::init::orthogonal_(whh);  // Keras recurrent kernel: orthogonal
     }
     torch::Tensor bih = torch::zeros({G * dim}), bhh = torch::zeros({G * dim});
-    if (config.rnn_type == RnnType::kLstm) bih.narrow(0, dim, dim).fill_(1.0);  // Keras unit_forget_bias
+    if (config.rnn_type == RnnType::kLstm) bih.narrow(0, kLstmForget * dim, dim).fill_(1.0);  // Keras unit_forget_bias
     w_ih.push_back(rnn->register_parameter("weight_ih", wih));
     w_hh.push_back(rnn->register_parameter("weight_hh", whh));
     b_ih.push_back(rnn->register_parameter("bias_ih", bih));
@@ -144,7 +143,7 @@ torch::Tensor FrameTierImpl::forward(const torch::Tensor& samples, const torch::
   if (cond.defined()) x = x + cond;
   torch::Tensor skip_sum;
   for (int l = 0; l < config_.num_rnn_layers; ++l) {
-    if (config_.skip_conn && l == 0) x = torch::cat({x, x}, -1);  // (B, n, 2 * dim)
+    if (rnn_input_width(config_, l) == 2 * config_.dim) x = torch::cat({x, x}, -1);  // (B, n, 2 * dim)
     if (config_.rnn_dropout > 0.0) x = torch::dropout(x, config_.rnn_dropout, is_training());
     if (config_.rnn_type == RnnType::kGru) {
       auto [out, h] = gru_layer(x, state.h[l].squeeze(0), w_ih[l], w_hh[l], b_ih[l], b_hh[l]);
@@ -193,7 +192,7 @@ torch::Tensor SampleTierImpl::forward_with_table(const torch::Tensor& table, con
   const int64_t T = samples.size(1) - F1 + 1;
   // idx[b, t, j] = samples[b, t + j] * F1 + j: (B*T*F1) rows of the table, summed per (b, t).
   const torch::Tensor offsets_j = torch::arange(F1, samples.options());
-  const torch::Tensor idx = (samples.unfold(1, F1, 1) * F1 + offsets_j).reshape({-1});
+  const torch::Tensor idx = conv_table_row(samples.unfold(1, F1, 1), offsets_j, F1).reshape({-1});
   const torch::Tensor bag_offsets = torch::arange(0, B * T * F1, F1, samples.options());
   // CPU embedding_bag has no bf16 kernel: under CPU autocast the table is summed in fp32.
   const bool reduced = table.scalar_type() == torch::kBFloat16 || table.scalar_type() == torch::kHalf;

@@ -11,7 +11,7 @@ Pruner::Pruner(const ModelConfig& config, const std::map<std::string, at::Tensor
     : options_(options) {
   if (!active()) return;
   weights_ = prunable_weights(config, options_.sample_tier);
-  for (const PrunableWeight& w : weights_) {
+  for (const WeightMatrix& w : weights_) {
     const at::Tensor& p = params.at(w.name);
     params_[w.name] = p;
     auto it = stored.find(w.name);
@@ -28,7 +28,7 @@ void Pruner::update(std::int64_t step) {
   const double target = cubic_sparsity(options_.sparsity, step, options_.start, options_.end);
   if (target <= 0) return;
   at::NoGradGuard ng;
-  for (const PrunableWeight& w : weights_) {
+  for (const WeightMatrix& w : weights_) {
     const at::Tensor& p = params_.at(w.name);
     const at::Tensor cpu = p.detach().to(at::kCPU, at::kFloat).contiguous();
     const std::vector<std::uint8_t> mask = block_mask(cpu.data_ptr<float>(), w.rows, w.cols, options_.block, target,

@@ -52,7 +52,7 @@ class Pruner {
   void update(std::int64_t step);
   void apply();
 
-  std::vector<PrunableWeight> weights_;
+  std::vector<WeightMatrix> weights_;
   PruneOptions options_;
   std::map<std::string, at::Tensor> params_;  // the pruned weights
   std::map<std::string, at::Tensor> masks_;   // as the weights' dtype and device
