@@ -60,7 +60,8 @@ std::vector<ModelConfig> tiny_configs() {
 }
 
 // A checkpoint of `c` with random weights, as training writes it (optionally with an
-// optimiser slot, the RNG and a carried RNN state), in fp32 or bf16.
+// optimiser slot, the RNG and a carried RNN state), in fp32 or bf16; the caller may make its
+// matrices int8.
 TensorFile checkpoint_of(const ModelConfig& c, bool with_state, bool bf16, std::uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> u(-0.5f, 0.5f);
@@ -121,7 +122,9 @@ TEST_F(FuzzCorpus, CheckpointsOfEveryKindLoadIntoTheEngine) {
   for (const ModelConfig& c : tiny_configs()) {
     for (const bool with_state : {false, true}) {
       const fs::path path = folder("checkpoint") / ("ckpt-" + std::to_string(n++));
-      save_safetensors(path, checkpoint_of(c, with_state, n % 3 == 0, static_cast<std::uint32_t>(n)));
+      TensorFile f = checkpoint_of(c, with_state, n % 3 == 0, static_cast<std::uint32_t>(n));
+      if (n % 3 == 1) quantise_matrices_int8(f, c);  // as export --weights int8 writes it
+      save_safetensors(path, f);
       fs::copy_file(path, folder("safetensors") / path.filename(), fs::copy_options::overwrite_existing);
       const EngineWeights w = load_engine_weights(path);
       EXPECT_EQ(w.config.dim, 4);
