@@ -3,8 +3,8 @@
 // random (speed does not depend on them). One warm-up run, then --reps timed runs; prints
 // one JSON line with the median and the spread, the peak resident memory and the weight bytes
 // streamed per sample. With --sparsity, the weights training prunes (frame tiers' RNNs and
-// upsampling, and the sample tier's hidden layers) are first pruned to that fraction of
-// --sparse_block blocks by magnitude, as training leaves them.
+// upsampling, and unless --prune_sample_tier False the sample tier's hidden layers) are first
+// pruned to that fraction of --sparse_block blocks by magnitude, as training leaves them.
 //
 //   build/bench/bench-generate --config small --num_seqs 16 --dur_samples 16384 --threads 2
 //   build/bench/bench-generate --config default --weights int8 --sparsity 0.9 --threads 2
@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   long long dur = 16384;
   double sparsity = 0;
   srnn::BlockShape block;
+  bool sample_tier = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--config") config_name = v;
@@ -38,10 +39,11 @@ int main(int argc, char** argv) {
     else if (k == "--weights") format = srnn::parse_weight_format(v);
     else if (k == "--sparsity") sparsity = std::stod(v);
     else if (k == "--sparse_block") block = srnn::parse_block_shape(v);
+    else if (k == "--prune_sample_tier" && (v == "True" || v == "False")) sample_tier = v == "True";
     else {
       std::fprintf(stderr, "usage: bench-generate [--config small|default] [--num_seqs N] [--dur_samples N] "
                            "[--threads N] [--reps N] [--weights fp32|bf16|int8] [--sparsity S] "
-                           "[--sparse_block RxC]\n");
+                           "[--sparse_block RxC] [--prune_sample_tier True|False]\n");
       return 2;
     }
   }
@@ -58,7 +60,7 @@ int main(int argc, char** argv) {
     info.config = c;
     srnn::TensorFile file = srnn::weights_to_tensor_file(model);
     if (sparsity > 0) {
-      for (const srnn::WeightMatrix& p : srnn::prunable_weights(c, /*sample_tier=*/true)) {
+      for (const srnn::WeightMatrix& p : srnn::prunable_weights(c, sample_tier)) {
         srnn::Tensor& t = file.tensors.at(p.name);
         std::vector<float> v = t.to_f32();
         const auto mask = srnn::block_mask(v.data(), p.rows, p.cols, block, sparsity, p.transposed, p.keep_diagonal);
@@ -88,10 +90,10 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"impl\": \"samplernn\", \"config\": \"%s\", \"what\": \"generate\", \"num_seqs\": %d, \"threads\": %d, "
       "\"kernels\": \"%s\", \"weights\": \"%s\", \"samples_per_sec\": %.1f, \"min\": %.1f, \"max\": %.1f, \"reps\": %d, \"peak_rss_mb\": %.0f, "
-      "\"weight_mb_per_sample\": %.3f, \"sparsity\": %.2f, \"sparse_block\": \"%s\"}\n",
+      "\"weight_mb_per_sample\": %.3f, \"sparsity\": %.2f, \"sparse_block\": \"%s\", \"sample_tier_pruned\": %s}\n",
       config_name.c_str(), num_seqs, threads, srnn::kernel_level_name(srnn::kernel_level()), srnn::weight_format_name(format),
       rates[rates.size() / 2],
       rates.front(), rates.back(), reps, ru.ru_maxrss / 1024.0, srnn::weight_bytes_per_sample(w) / 1e6, sparsity,
-      srnn::block_shape_name(block).c_str());
+      srnn::block_shape_name(block).c_str(), sparsity > 0 && sample_tier ? "true" : "false");
   return 0;
 }
