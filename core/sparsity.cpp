@@ -68,6 +68,12 @@ std::vector<std::uint8_t> block_mask(const float* w, int rows, int cols, BlockSh
   return mask;
 }
 
+std::string describe(const PruneOptions& o) {
+  return std::to_string(static_cast<int>(std::lround(100 * o.sparsity))) + "% of the " + block_shape_name(o.block) +
+         " blocks of the frame tiers" + (o.sample_tier ? " and the sample tier" : "") + ", rising from step " +
+         std::to_string(o.start) + " to " + std::to_string(o.end);
+}
+
 std::vector<WeightMatrix> prunable_weights(const ModelConfig& c, bool sample_tier) {
   std::vector<WeightMatrix> out;
   for (WeightMatrix& m : weight_matrices(c)) {

@@ -41,6 +41,18 @@ double cubic_sparsity(double final_sparsity, std::int64_t step, std::int64_t sta
 std::vector<std::uint8_t> block_mask(const float* w, int rows, int cols, BlockShape block, double sparsity,
                                      bool transposed = false, bool keep_diagonal = false);
 
+// What to prune, and when (train --sparsity, --sparse_block, --prune_start, --prune_end,
+// --prune_sample_tier).
+struct PruneOptions {
+  double sparsity = 0;  // final fraction of blocks zeroed; 0: no pruning
+  BlockShape block;
+  std::int64_t start = 0, end = 0;  // steps
+  bool sample_tier = false;         // the sample tier's hidden layers too
+};
+// "90% of the 16x4 blocks of the frame tiers and the sample tier, rising from step 2000 to
+// 20000", for the training log.
+std::string describe(const PruneOptions& options);
+
 // The weights pruning touches (model-spec.h, is_prunable), in weight_matrices' order.
 std::vector<WeightMatrix> prunable_weights(const ModelConfig& config, bool sample_tier);
 

@@ -61,6 +61,15 @@ void detach_state(ModelState& states) {
   }
 }
 
+ModelState rows_of(const ModelState& s, std::int64_t first, std::int64_t n, const torch::Device& device) {
+  ModelState out = s;
+  for (TierState& t : out) {
+    for (auto& x : t.h) x = x.narrow(1, first, n).to(device).contiguous();
+    for (auto& x : t.c) x = x.narrow(1, first, n).to(device).contiguous();
+  }
+  return out;
+}
+
 WLinearImpl::WLinearImpl(int in, int out, bool weight_norm, bool bias) : weight_norm_(weight_norm) {
   torch::Tensor init = torch::empty({out, in});
   glorot_uniform_(init, in, out);

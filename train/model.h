@@ -120,6 +120,8 @@ TORCH_MODULE(SampleRNN);
 
 // Detaches every state tensor (truncated backprop through time).
 void detach_state(ModelState& states);
+// Rows [first, first + n) of every state tensor (1, B, dim), on `device`.
+ModelState rows_of(const ModelState& states, std::int64_t first, std::int64_t n, const torch::Device& device);
 
 // (x / (q / 2) - 1) * 2: levels to the frame tiers' input range [-2, 2].
 torch::Tensor frame_input(const torch::Tensor& levels, int q_levels, torch::ScalarType dtype = torch::kFloat32);

@@ -23,13 +23,6 @@
 
 namespace srnn {
 
-struct PruneOptions {
-  double sparsity = 0;  // final fraction of blocks zeroed; 0: no pruning
-  BlockShape block;
-  std::int64_t start = 0, end = 0;  // steps
-  bool sample_tier = false;         // the sample tier's hidden layers too
-};
-
 // Masks by weight name, as 0/1 tensors of the weight's shape (uint8, on the CPU).
 using PruneMasks = std::map<std::string, at::Tensor>;
 

@@ -1,5 +1,7 @@
 #include "train/train-step.h"
 
+#include "core/error.h"
+
 namespace srnn {
 namespace {
 
@@ -52,6 +54,25 @@ StepResult eval_step(SampleRNN& model, const torch::Tensor& x, ModelState& state
   const torch::Tensor logits = forward_logits(model, x, states, precision);
   const torch::Tensor loss = torch::cross_entropy_loss(logits.reshape({-1, q}), targets.reshape({-1}));
   return metrics(logits, targets, loss);
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::string& name, double learning_rate, double momentum,
+                                                        SampleRNN& model) {
+  if (name == "adam") {
+    return std::make_unique<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(learning_rate).eps(1e-4));
+  }
+  if (name == "sgd") {
+    return std::make_unique<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(learning_rate).momentum(momentum));
+  }
+  if (name == "rmsprop") {
+    return std::make_unique<torch::optim::RMSprop>(
+        model->parameters(), torch::optim::RMSpropOptions(learning_rate).momentum(momentum).eps(1e-5));
+  }
+  throw Error(ErrorKind::kUsage, "unknown --optimizer '" + name + "'", "choose adam, sgd or rmsprop");
+}
+
+torch::Tensor window_tensor(const Batch& batch, int w, const torch::Device& device) {
+  return torch::tensor(batch.window(w), torch::kLong).view({batch.batch_size, -1}).to(device);
 }
 
 }  // namespace srnn

@@ -6,7 +6,10 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <memory>
+#include <string>
 
+#include "train/dataset.h"
 #include "train/model.h"
 #include "train/precision.h"
 
@@ -36,5 +39,13 @@ StepResult train_step(SampleRNN& model, torch::optim::Optimizer& optimizer, cons
 // Loss and accuracy without updating anything (validation).
 StepResult eval_step(SampleRNN& model, const torch::Tensor& x, ModelState& states,
                      Precision precision = Precision::kFp32);
+
+// "adam" (eps 1e-4), "sgd" or "rmsprop" (eps 1e-5) over the model's parameters, as PRiSM
+// sets them up; anything else is a usage Error.
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::string& name, double learning_rate, double momentum,
+                                                        SampleRNN& model);
+
+// Window w of a batch as the (B, lookback + seq_len) tensor the model reads.
+torch::Tensor window_tensor(const Batch& batch, int w, const torch::Device& device);
 
 }  // namespace srnn

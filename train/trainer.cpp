@@ -13,15 +13,14 @@
 #include "core/fs.h"
 #include "core/interrupt.h"
 #include "core/log.h"
-#include "core/naming.h"
 #include "core/run-layout.h"
-#include "core/sparsity.h"
 #include "train/checkpoint.h"
 #include "train/clips.h"
 #include "train/dataset.h"
 #include "train/distributed.h"
 #include "train/resume.h"
 #include "train/train-log.h"
+#include "train/train-options.h"
 #include "train/train-step.h"
 #include "train/train.h"
 #include "viz/report.h"
@@ -35,94 +34,6 @@ fs::path find_latest_checkpoint(const fs::path& logdir_root, const std::string& 
 }
 
 namespace {
-
-void check_options(const TrainOptions& o) {
-  // The id names a folder under --logdir_root and --output_dir: it must stay inside them.
-  if (o.id.empty() || o.id == "." || o.id == ".." || o.id.find('/') != std::string::npos) {
-    throw Error(ErrorKind::kUsage, "--id '" + o.id + "' is not a plain name",
-                "use a name without '/', such as --id aamgen; it becomes a folder under --logdir_root");
-  }
-  if (!(std::isfinite(o.learning_rate) && o.learning_rate >= 0)) {
-    throw Error(ErrorKind::kUsage, "--learning_rate must be a finite number of at least 0");
-  }
-  if (!(std::isfinite(o.momentum) && o.momentum >= 0 && o.momentum < 1)) {
-    throw Error(ErrorKind::kUsage, "--momentum must be in [0, 1)");
-  }
-  // A clip is generated in memory after every checkpoint: an hour per clip, 256 clips at most.
-  if (o.output_file_dur > 3600) throw Error(ErrorKind::kUsage, "--output_file_dur must be at most 3600 seconds");
-  if (o.max_generate_per_epoch > 256) throw Error(ErrorKind::kUsage, "--max_generate_per_epoch must be at most 256");
-  if (o.num_epochs < 1) throw Error(ErrorKind::kUsage, "--num_epochs must be at least 1");
-  if (o.checkpoint_every < 1) throw Error(ErrorKind::kUsage, "--checkpoint_every must be at least 1");
-  if (o.checkpoint_policy != "Always" && o.checkpoint_policy != "Best") {
-    throw Error(ErrorKind::kUsage, "--checkpoint_policy must be Always or Best, got '" + o.checkpoint_policy + "'");
-  }
-  if (o.monitor != "loss" && o.monitor != "accuracy" && o.monitor != "val_loss" && o.monitor != "val_accuracy") {
-    throw Error(ErrorKind::kUsage, "--monitor must be loss, accuracy, val_loss or val_accuracy, got '" + o.monitor + "'");
-  }
-  if (o.num_threads < 1) throw Error(ErrorKind::kUsage, "--num_threads must be at least 1");
-  if (o.output_file_dur < 1) throw Error(ErrorKind::kUsage, "--output_file_dur must be at least 1 second");
-  if (o.dist_timeout_s < 1) throw Error(ErrorKind::kUsage, "--dist_timeout must be at least 1 second");
-  if (!(o.sparsity >= 0 && o.sparsity <= 0.99)) {
-    throw Error(ErrorKind::kUsage, "--sparsity must be in [0, 0.99]", "0.9 prunes 90% of the blocks; 0 turns pruning off");
-  }
-  parse_block_shape(o.sparse_block);
-  if (o.sparsity > 0 && !(o.prune_start >= 0 && o.prune_end > o.prune_start)) {
-    throw Error(ErrorKind::kUsage, "--prune_end must come after --prune_start, both steps of at least 0",
-                "such as --prune_start 2000 --prune_end 20000");
-  }
-  check_temperatures(o.temperature);
-}
-
-// PRiSM's scheduler, applied at the start of each epoch (0-based): from epoch N on,
-// lr *= exp(-0.1) each epoch.
-double lr_for_epoch(const TrainOptions& o, int epoch_index) {
-  if (o.reduce_learning_rate_after <= 0 || epoch_index < o.reduce_learning_rate_after) return o.learning_rate;
-  return o.learning_rate * std::exp(-0.1 * (epoch_index - o.reduce_learning_rate_after + 1));
-}
-
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& o, SampleRNN& model) {
-  if (o.optimizer == "adam") {
-    return std::make_unique<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(o.learning_rate).eps(1e-4));
-  }
-  if (o.optimizer == "sgd") {
-    return std::make_unique<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(o.learning_rate).momentum(o.momentum));
-  }
-  if (o.optimizer == "rmsprop") {
-    return std::make_unique<torch::optim::RMSprop>(
-        model->parameters(), torch::optim::RMSpropOptions(o.learning_rate).momentum(o.momentum).eps(1e-5));
-  }
-  throw Error(ErrorKind::kUsage, "unknown --optimizer '" + o.optimizer + "'", "choose adam, sgd or rmsprop");
-}
-
-bool higher_is_better(const std::string& monitor) { return monitor.find("accuracy") != std::string::npos; }
-
-// Window w of a batch as the (B, lookback + seq_len) tensor the model reads.
-torch::Tensor window_tensor(const Batch& batch, int w, const torch::Device& device) {
-  return torch::tensor(batch.window(w), torch::kLong).view({batch.batch_size, -1}).to(device);
-}
-
-// Rows [first, first + n) of every state tensor (1, B, dim), on `device`.
-ModelState rows_of(const ModelState& s, std::int64_t first, std::int64_t n, const torch::Device& device) {
-  ModelState out = s;
-  for (TierState& t : out) {
-    for (auto& x : t.h) x = x.narrow(1, first, n).to(device).contiguous();
-    for (auto& x : t.c) x = x.narrow(1, first, n).to(device).contiguous();
-  }
-  return out;
-}
-
-// What every rank must agree on: the config, the flags that shape training, and the data.
-std::string run_fingerprint(const TrainOptions& o, const StartPlan& plan, const DataSplit& split) {
-  std::string s = to_json(plan.config).dump() + "|" + split.files_hash + "|" + split.train_hash;
-  for (const std::string& v : {std::to_string(plan.rng_seed), plan.checkpoint.string(), std::to_string(plan.batch_size),
-                               std::to_string(o.num_epochs), o.optimizer, std::to_string(o.learning_rate),
-                               std::to_string(o.max_steps), std::to_string(plan.val_frac), o.precision,
-                               std::to_string(o.sparsity) + o.sparse_block + std::to_string(o.prune_start) + "-" +
-                                   std::to_string(o.prune_end) + (o.prune_sample_tier ? "s" : "")}) {
-    s += "|" + v;
-  }
-  return fnv1a_hex(s);
-}
 
 class Trainer {
  public:
@@ -223,7 +134,7 @@ void Trainer::prepare() {
 
   model_ = SampleRNN(plan_.config);
   model_->to(device_);
-  optimizer_ = make_optimizer(o_, model_);
+  optimizer_ = make_optimizer(o_.optimizer, o_.learning_rate, o_.momentum, model_);
   params_ = model_->parameters();
   scaler_ = std::make_unique<LossScaler>(precision_ == Precision::kFp16);
   restore();
@@ -255,15 +166,9 @@ void Trainer::restore() {
     }
     load_checkpoint(plan_.checkpoint, model_, same_optimizer ? optimizer_.get() : nullptr, &stored, &masks);
   }
-  PruneOptions prune;
-  prune.sparsity = o_.sparsity;
-  prune.block = parse_block_shape(o_.sparse_block);
-  prune.start = o_.prune_start;
-  prune.end = o_.prune_end;
-  prune.sample_tier = o_.prune_sample_tier;
   std::map<std::string, at::Tensor> params;
   for (const auto& item : model_->named_parameters()) params[item.key()] = item.value();
-  pruner_ = std::make_unique<Pruner>(plan_.config, params, prune, masks);
+  pruner_ = std::make_unique<Pruner>(plan_.config, params, prune_options(o_), masks);
   if (!masks.empty() && !pruner_->active()) {
     log_warn("the checkpoint was pruned; without --sparsity its pruned weights are free to grow again");
   }
@@ -303,18 +208,7 @@ void Trainer::open_run_folder() {
   if (fs::exists(dir)) throw Error(ErrorKind::kIo, "run folder '" + dir.string() + "' already exists");
   ensure_directory(dir);
   const DatasetOptions& d = data_->options();
-  json flags = {{"id", o_.id}, {"data_dir", o_.data_dir.string()}, {"batch_size", d.batch_size},
-                {"num_epochs", o_.num_epochs}, {"optimizer", o_.optimizer}, {"learning_rate", o_.learning_rate},
-                {"reduce_learning_rate_after", o_.reduce_learning_rate_after}, {"momentum", o_.momentum},
-                {"monitor", o_.monitor}, {"checkpoint_every", o_.checkpoint_every},
-                {"checkpoint_policy", o_.checkpoint_policy}, {"max_checkpoints", o_.max_checkpoints},
-                {"early_stopping_patience", o_.early_stopping_patience}, {"sample_rate", d.sample_rate_hz},
-                {"val_frac", d.val_frac}, {"rng_seed", plan_.rng_seed}, {"num_threads", o_.num_threads},
-                {"resumed_from", plan_.checkpoint.string()}, {"output_dir", fs::absolute(o_.output_dir).string()},
-                {"generate", o_.generate}, {"device", device_.str()}, {"precision", o_.precision},
-                {"processes", env_.world_size}, {"sparsity", o_.sparsity}, {"sparse_block", o_.sparse_block},
-                {"prune_start", o_.prune_start}, {"prune_end", o_.prune_end},
-                {"prune_sample_tier", o_.prune_sample_tier}};
+  const json flags = run_flags(o_, plan_, d, device_.str(), env_.world_size);
   const fs::path run_json = dir / "run.json";
   std::ofstream out(run_json);
   out << json{{"config", to_json(plan_.config)}, {"flags", flags}}.dump(2) << '\n';
@@ -326,15 +220,11 @@ void Trainer::open_run_folder() {
            std::to_string(data_->sample_rate_hz()) + " Hz; rng_seed " + std::to_string(plan_.rng_seed) + "; " +
            device_.str() + ", " + precision_name(precision_) +
            (dist_ ? ", " + std::to_string(env_.world_size) + " processes" : std::string()));
-  if (pruner_->active()) {
-    log_info("Pruning " + fixed(100 * o_.sparsity, 0) + "% of the " + o_.sparse_block + " blocks of the frame tiers" +
-             (o_.prune_sample_tier ? " and the sample tier" : "") + ", rising from step " +
-             std::to_string(o_.prune_start) + " to " + std::to_string(o_.prune_end));
-  }
+  if (pruner_->active()) log_info("Pruning " + describe(prune_options(o_)));
 }
 
 int Trainer::run() {
-  check_options(o_);
+  check_train_options(o_);
   torch::set_num_threads(o_.num_threads);
   join_ranks();
   prepare();
