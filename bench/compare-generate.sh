@@ -4,9 +4,9 @@
 #   bench/compare-generate.sh [repetitions]     (default 5; needs scripts/install-deps.sh --bench)
 #
 # For each (config, num_seqs) of the benchmark table, runs build/bench/bench-generate
-# (warm-up + repetitions, median) on THREADS threads (default: all cores) and the reference
-# (`--what generate`, one warm-up, one timed run per repetition, one thread as it runs by
-# default) and prints samples/s summed over sequences, with the ratio.
+# (warm-up + repetitions, median) and the reference (`--what generate`, one warm-up, one timed
+# run per repetition), both on THREADS threads (default: all cores), and prints samples/s
+# summed over sequences, with the ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${1:-5}
@@ -22,7 +22,8 @@ for spec in "small 1 32768 4096" "small 16 16384 2048" "default 1 4096 1024" "de
   mine=$("$bin" --config "$config" --num_seqs "$n" --dur_samples "$ours_dur" --threads "$threads" --reps "$reps")
   rates=()
   for ((r = 1; r <= reps; r++)); do
-    rates+=("$(/usr/bin/python3 "$ref" --config "$config" --what generate --num_seqs "$n" --dur_samples "$ref_dur" |
+    rates+=("$(/usr/bin/python3 "$ref" --config "$config" --what generate --num_seqs "$n" --dur_samples "$ref_dur" \
+      --threads "$threads" |
       /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["samples_per_sec"])')")
   done
   /usr/bin/python3 - "$mine" "${rates[@]}" <<'PY'
