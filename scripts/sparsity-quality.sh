@@ -36,7 +36,7 @@ for s in 0 $sparsities; do
   id="s$s"
   prune=()
   if [ "$s" != 0 ]; then
-    prune=(--sparsity "$s" --prune_start "$start" --prune_end $((start + steps * prune_share))
+    prune=(--sparsity "$s" --prune_start "$start" --prune_end $((start + steps * ${prune_share}))
            --prune_sample_tier "$prune_sample_tier")
   fi
   # A model already trained by an earlier run of this script is scored again, not retrained.
