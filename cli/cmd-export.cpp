@@ -58,9 +58,7 @@ int run_export(const ExportArgs& a) {
   // int8 format gives them, or more.
   std::set<std::string> quantised;
   if (format == WeightFormat::kInt8) {
-    for (const WeightMatrix& m : weight_matrices(info.config)) {
-      if (stored_format(m.part, format) == WeightFormat::kInt8) quantised.insert(m.name);
-    }
+    for (const WeightMatrix& m : int8_matrices(info.config)) quantised.insert(m.name);
   }
   TensorFile out;
   out.metadata = to_metadata(info);

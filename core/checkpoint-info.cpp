@@ -111,22 +111,20 @@ void check_checkpoint_tensors(const TensorFile& file, const ModelConfig& config,
     return s + "]";
   };
   const std::map<std::string, std::vector<std::int64_t>> weights = weight_shapes(config);
-  std::map<std::string, WeightMatrix> int8_matrices;  // what an int8 export may store as I8
-  for (WeightMatrix& m : weight_matrices(config)) {
-    if (stored_format(m.part, WeightFormat::kInt8) == WeightFormat::kInt8) int8_matrices[m.name] = std::move(m);
-  }
+  std::map<std::string, WeightMatrix> int8_able;  // what an int8 export may store as I8
+  for (WeightMatrix& m : int8_matrices(config)) int8_able[m.name] = std::move(m);
   std::set<std::string> scales;  // the scale tensors of the file's I8 matrices
   for (const auto& [name, shape] : weights) {
     auto it = file.listing.find(name);
     if (it == file.listing.end()) fail("lacks tensor '" + name + "' of its config");
-    const bool int8 = it->second.dtype == DType::kI8 && int8_matrices.count(name) > 0;
+    const bool int8 = it->second.dtype == DType::kI8 && int8_able.count(name) > 0;
     if (it->second.shape != shape || !(floating(it->second.dtype) || int8)) {
       fail("has tensor '" + name + "' as " + dtype_name(it->second.dtype) + " " + dims(it->second.shape) +
            "; its config needs a float " + dims(shape));
     }
     if (int8) {
       const std::string scale = scale_tensor_name(name);
-      const std::vector<std::int64_t> want = scale_shape(int8_matrices.at(name), shape);
+      const std::vector<std::int64_t> want = scale_shape(int8_able.at(name), shape);
       auto sc = file.listing.find(scale);
       if (sc == file.listing.end() || !floating(sc->second.dtype) || sc->second.shape != want) {
         fail("has int8 weight '" + name + "' without its float scales '" + scale + "' " + dims(want));
@@ -207,12 +205,9 @@ MatrixStrides strides_of(const WeightMatrix& m) {
 }  // namespace
 
 void quantise_matrices_int8(TensorFile& file, const ModelConfig& config) {
-  for (const WeightMatrix& m : weight_matrices(config)) {
+  for (const WeightMatrix& m : int8_matrices(config)) {
     auto it = file.tensors.find(m.name);
-    if (stored_format(m.part, WeightFormat::kInt8) != WeightFormat::kInt8 || it == file.tensors.end() ||
-        it->second.dtype == DType::kI8) {
-      continue;
-    }
+    if (it == file.tensors.end() || it->second.dtype == DType::kI8) continue;
     const std::vector<float> w = it->second.to_f32();
     const MatrixStrides s = strides_of(m);
     Tensor q;
@@ -228,7 +223,7 @@ void quantise_matrices_int8(TensorFile& file, const ModelConfig& config) {
 }
 
 void dequantise_matrices_int8(TensorFile& file, const ModelConfig& config, const std::filesystem::path& path) {
-  for (const WeightMatrix& m : weight_matrices(config)) {
+  for (const WeightMatrix& m : int8_matrices(config)) {
     auto it = file.tensors.find(m.name);
     if (it == file.tensors.end() || it->second.dtype != DType::kI8) continue;
     const std::string scale_name = scale_tensor_name(m.name);

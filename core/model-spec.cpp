@@ -108,6 +108,14 @@ WeightFormat stored_format(MatrixPart part, WeightFormat requested) {
   return part == MatrixPart::kFrameInput && requested == WeightFormat::kInt8 ? WeightFormat::kBf16 : requested;
 }
 
+std::vector<WeightMatrix> int8_matrices(const ModelConfig& c) {
+  std::vector<WeightMatrix> out;
+  for (WeightMatrix& m : weight_matrices(c)) {
+    if (stored_format(m.part, WeightFormat::kInt8) == WeightFormat::kInt8) out.push_back(std::move(m));
+  }
+  return out;
+}
+
 void quantise_int8(const float* w, std::size_t outputs, std::size_t inputs, std::size_t out_stride,
                    std::size_t in_stride, std::int8_t* q, float* scale) {
   for (std::size_t o = 0; o < outputs; ++o) {

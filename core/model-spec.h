@@ -115,6 +115,8 @@ std::string masked_weight_name(const std::string& tensor);
 // many rows as a frame has samples (16 or so): too few for int8 to pay, and the one place
 // where quantising would blur the audio itself, so under int8 they stay bf16.
 WeightFormat stored_format(MatrixPart part, WeightFormat requested);
+// The matrices int8 stores as int8 (stored_format), in weight_matrices' order.
+std::vector<WeightMatrix> int8_matrices(const ModelConfig& config);
 
 // ---- int8 weights ----
 // Symmetric quantisation with one scale per output: scale[o] = max_i |w(o, i)| / 127 (0 for

@@ -322,6 +322,9 @@ TEST(ModelSpec, WeightMatricesRolesMasksAndFormats) {
   EXPECT_EQ(all.back().name, "sample.output.weight_v");
   EXPECT_EQ(prunable_weights(c, false).size(), 2u * 5);
   EXPECT_EQ(prunable_weights(c, true).size(), 2u * 5 + 2);
+  const auto int8 = int8_matrices(c);  // all but the two frame inputs
+  ASSERT_EQ(int8.size(), all.size() - 2);
+  for (const WeightMatrix& m : int8) EXPECT_NE(m.part, MatrixPart::kFrameInput) << m.name;
   for (const WeightMatrix& m : all) {
     EXPECT_EQ(weight_shapes(c).count(m.name), 1u) << m.name;
     EXPECT_EQ(masked_weight_name(mask_tensor_name(m.name)), m.name);
