@@ -42,12 +42,14 @@ int main(int argc, char** argv) {
   add(srnn::add_stats_command);
   add(srnn::add_plot_command);
   add(srnn::add_report_command);
+  add(srnn::add_tune_command);
 
   // As argparse does, a flag given twice takes its last value (lists included): every
-  // occurrence replaces the values of the one before. Positional lists keep every value.
+  // occurrence replaces the values of the one before. Positional lists keep every value, and
+  // so do lists of lists (tune's --frame_sizes 16 64 --frame_sizes 32 128, argparse's append).
   for (auto& [sub, run] : commands) {
     for (CLI::Option* opt : sub->get_options()) {
-      if (opt->nonpositional() && opt != sub->get_help_ptr()) opt->trigger_on_parse();
+      if (opt->nonpositional() && opt != sub->get_help_ptr() && !opt->get_inject_separator()) opt->trigger_on_parse();
     }
   }
 

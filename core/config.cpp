@@ -3,6 +3,7 @@
 #include <climits>
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "core/error.h"
@@ -17,20 +18,13 @@ using nlohmann::json;
   throw Error(ErrorKind::kConfig, "config key '" + key + "': " + rule);
 }
 
-// An integer that fits an int: never truncated (4294967328 is not read as 32).
 int get_int(const json& j, const std::string& key) {
-  double v = 0;
-  if (j.is_number_unsigned()) {
-    v = j.get<std::uint64_t>() > static_cast<std::uint64_t>(INT_MAX) ? 1e300 : static_cast<double>(j.get<std::uint64_t>());
-  } else if (j.is_number_integer()) {
-    v = static_cast<double>(j.get<std::int64_t>());
-  } else if (j.is_number_float() && std::isfinite(j.get<double>()) && j.get<double>() == std::floor(j.get<double>())) {
-    v = j.get<double>();
-  } else {
-    bad(key, "must be an integer, found " + j.dump());
-  }
-  if (v < INT_MIN || v > INT_MAX) bad(key, j.dump() + " is out of range");
-  return static_cast<int>(v);
+  const std::optional<std::int64_t> v = exact_integer(j);
+  const bool whole = j.is_number() && std::isfinite(j.get<double>()) && j.get<double>() == std::floor(j.get<double>());
+  if (!v && whole) bad(key, j.dump() + " is out of range");
+  if (!v) bad(key, "must be an integer, found " + j.dump());
+  if (*v < INT_MIN || *v > INT_MAX) bad(key, j.dump() + " is out of range");
+  return static_cast<int>(*v);
 }
 
 bool get_bool(const json& j, const std::string& key) {
@@ -40,6 +34,20 @@ bool get_bool(const json& j, const std::string& key) {
 }
 
 }  // namespace
+
+std::optional<std::int64_t> exact_integer(const json& j) {
+  if (j.is_number_unsigned()) {
+    if (j.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+    return static_cast<std::int64_t>(j.get<std::uint64_t>());
+  }
+  if (j.is_number_integer()) return j.get<std::int64_t>();
+  if (j.is_number_float()) {
+    const double v = j.get<double>();
+    // 2^63 itself does not fit; every double below it that is whole does.
+    if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9.2233720368547758e18) return static_cast<std::int64_t>(v);
+  }
+  return std::nullopt;
+}
 
 std::string rnn_type_name(RnnType type) { return type == RnnType::kGru ? "gru" : "lstm"; }
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,5 +67,9 @@ nlohmann::json to_json(const ModelConfig& config);
 std::string config_differences(const ModelConfig& a, const ModelConfig& b);
 
 std::string rnn_type_name(RnnType type);
+
+// A JSON number that is a whole number within 64 bits (4294967328 and 32.0 are; 32.5, "32"
+// and 1e300 are not), for readers that must never truncate.
+std::optional<std::int64_t> exact_integer(const nlohmann::json& j);
 
 }  // namespace srnn

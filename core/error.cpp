@@ -14,6 +14,7 @@ int exit_code(ErrorKind kind) {
     case ErrorKind::kDiverged: return 6;
     case ErrorKind::kPeer: return 7;
     case ErrorKind::kMemory: return 8;
+    case ErrorKind::kDependency: return 9;
     case ErrorKind::kInterrupted: return 130;
   }
   return 1;

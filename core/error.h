@@ -23,6 +23,7 @@ enum class ErrorKind {
   kDiverged,  // training produced a NaN or infinite loss
   kPeer,      // distributed training: a rank died, never arrived, or its port was taken
   kMemory,    // not enough memory for what was asked
+  kDependency,  // a program or library the command needs is not installed (Optuna for tune)
   kInterrupted,
 };
 
