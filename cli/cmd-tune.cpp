@@ -52,7 +52,7 @@ std::string self_executable() {
 
 [[noreturn]] void run_driver(const json& plan) {
   const char* python_env = std::getenv("SRNN_PYTHON");
-  const std::string python = python_env != nullptr && *python_env != '\0' ? python_env : "/usr/bin/python3";
+  const std::string python = python_env != nullptr && *python_env != '\0' ? python_env : SRNN_DEFAULT_PYTHON;
   const std::string script = std::string(SRNN_TOOLS_DIR) + "/tune.py";
   if (!std::filesystem::is_regular_file(script)) {
     throw Error(ErrorKind::kDependency, "cannot find the Optuna driver '" + script + "'",

@@ -11,6 +11,9 @@
 # LibTorch from Debian calls whatever libblas.so.3 is selected; libopenblas0-openmp makes
 # that OpenBLAS (the default is the slow reference BLAS) with OpenMP threads, so
 # --num_threads governs it too. The Python reference uses the same library.
+# `samplernn tune` runs Optuna (python3-optuna) under Debian's /usr/bin/python3; its tests
+# share a study through SQLite and through a PostgreSQL server they start themselves
+# (postgresql, reached with python3-psycopg2).
 set -euo pipefail
 
 packages=(
@@ -21,6 +24,7 @@ packages=(
   libgtest-dev libbenchmark-dev
   chromium time
   clang libclang-rt-14-dev
+  python3-optuna python3-psycopg2 postgresql
 )
 # Node.js and npm run the report's browser test. Machines that already have them (from
 # another source) keep theirs; Debian's packages would conflict with it.

@@ -276,7 +276,10 @@ class Study:
                 say("trial %d %s" % (root, proc.stopped_by_us))
             raise self.optuna.TrialPruned(proc.stopped_by_us)
         if code not in (0, tt.EXIT_INTERRUPTED) or (code == tt.EXIT_INTERRUPTED and not proc.stopped_by_us):
-            why = tt.last_error_line(proc.log_path) or "exit code %d" % code
+            if code < 0:  # the out-of-memory killer, or someone's kill -9
+                why = "killed by signal %d" % -code
+            else:
+                why = tt.last_error_line(proc.log_path) or "exit code %d" % code
             trial.set_user_attr("note", "train exit %d: %s" % (code, why))
             if self.plan["verbose"] >= 1:
                 say("trial %d failed (train exit code %d): %s; log: %s" % (root, code, why, proc.log_path))
