@@ -58,7 +58,7 @@ struct TuneSpec {
   // samplernn's own.
   std::string config_file = "./default.config.json";  // the keys the search leaves alone
   std::int64_t max_steps = 0;                         // per trial; 0: none
-  double max_minutes = 0;                             // per trial, of training steps; 0: none
+  double max_minutes = 0;                             // per trial, wall clock; 0: none
   std::string storage;                                // "": sqlite:///<logdir>/<id>.db
   std::string pruner = "asha";                        // asha, hyperband, median or none
   int grace_period = 1;                               // epochs before a trial can be pruned

@@ -17,7 +17,6 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
@@ -237,6 +236,17 @@ class TestTune(TuneCase):
                            env=env, timeout=60)
         self.assertEqual(r.returncode, 9, r.stderr)
         self.assertIn("needs Python 3 with Optuna", r.stderr)
+        # A Python without Optuna (-S leaves out Debian's dist-packages).
+        bare = os.path.join(self.tmp, "python-without-optuna")
+        with open(bare, "w") as f:
+            f.write("#!/bin/sh\nexec /usr/bin/python3 -S \"$@\"\n")
+        os.chmod(bare, 0o755)
+        env["SRNN_PYTHON"] = bare
+        r = subprocess.run([BIN, "tune"] + base + ["--frame_sizes", "4", "16"], capture_output=True, text=True,
+                           env=env, timeout=60)
+        self.assertEqual(r.returncode, 9, r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertIn("needs Optuna", r.stderr)
 
     def test_the_json_space_is_the_command_line(self):
         space = os.path.join(self.tmp, "space.json")

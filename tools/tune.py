@@ -13,9 +13,11 @@ study's budget, --num_trials, counts roots, not attempts.
 """
 
 import argparse
+import importlib.util
 import json
 import math
 import os
+import signal
 import socket
 import sys
 import time
@@ -32,6 +34,10 @@ EXIT_CONFIG, EXIT_INPUT, EXIT_DEPENDENCY, EXIT_INTERRUPTED = 4, 3, 9, 130
 FINGERPRINT_KEYS = ("space", "base_config", "num_epochs", "type", "early_stopping_patience",
                     "val_frac", "optimizer", "max_steps", "max_minutes", "pruner",
                     "grace_period", "reduction_factor", "rng_seed", "sample_rate", "precision")
+
+
+class TrialFailed(Exception):
+    """A trial that ran and failed; the study goes on."""
 
 
 class TuneError(Exception):
@@ -52,9 +58,7 @@ def import_optuna(storage_url):
                         "run scripts/install-deps.sh (Debian's python3-optuna), or set SRNN_PYTHON to a "
                         "Python that has it")
     if storage_url.startswith("postgresql"):
-        try:
-            import psycopg2  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("psycopg2") is None:
             raise TuneError(EXIT_DEPENDENCY, "a postgresql:// storage needs psycopg2",
                             "run scripts/install-deps.sh (Debian's python3-psycopg2)")
     # Trials are reported by this driver; Optuna would add a traceback for every failed one.
@@ -155,10 +159,9 @@ class Study:
         study.enqueue_trial(trial.params, user_attrs={"resume_of": root}, skip_if_exists=False)
         say("trial %d: queued again, to continue from its checkpoint" % root)
 
-    def roots(self, below=None):
-        """Roots of the attempts numbered below `below` (all when None), skipped ones aside."""
-        return {root_of(t) for t in self.trials()
-                if not is_skipped(t) and (below is None or t.number < below)}
+    def roots(self, trials):
+        """The logical trials: roots of the attempts, skipped ones aside."""
+        return {root_of(t) for t in trials if not is_skipped(t)}
 
     def has_work(self):
         """Whether a trial is queued, or the budget has room for a new one."""
@@ -166,7 +169,7 @@ class Study:
         trials = self.trials()
         if any(t.state == S.WAITING for t in trials):
             return True
-        return len(self.roots()) < self.plan["num_trials"] and len(self.tried(trials)) < self.n_combinations()
+        return len(self.roots(trials)) < self.plan["num_trials"] and len(self.tried(trials)) < self.n_combinations()
 
     def skip(self, trial, why):
         trial.set_user_attr("skipped", why)
@@ -176,7 +179,7 @@ class Study:
         S = self.optuna.trial.TrialState
         root = root_of(trial)
         earlier = [t for t in self.trials() if t.number < trial.number and not is_skipped(t)]
-        if root == trial.number and len({root_of(t) for t in earlier}) >= self.plan["num_trials"]:
+        if root == trial.number and len(self.roots(earlier)) >= self.plan["num_trials"]:
             self.study.stop()
             self.skip(trial, "the study already has its --num_trials trials")
         if root != trial.number and any(root_of(t) == root and t.state != S.FAIL for t in earlier):
@@ -244,13 +247,7 @@ class Study:
         try:
             while True:
                 finished = not proc.running()
-                for epoch in metrics.poll():
-                    v = metrics.val_loss[epoch]
-                    trial.report(v, epoch)
-                    if self.plan["verbose"] >= 2:
-                        say("trial %d epoch %d: val_loss %.4f (%.3f bits/sample)" % (root, epoch, v, v / math.log(2)))
-                    if math.isfinite(v) and trial.should_prune():
-                        proc.stop("pruned at epoch %d" % epoch)
+                self.report_epochs(trial, root, metrics, proc)
                 if budget_s is not None and time.monotonic() - proc.started > budget_s:
                     proc.stop("reached --max_minutes %g" % self.plan["max_minutes"])
                 if finished or proc.stopped_by_us:
@@ -262,8 +259,18 @@ class Study:
             proc.wait()
             self.requeue(self.study, attempt(trial, root))
             raise
-        metrics.poll()
+        self.report_epochs(trial, root, metrics, proc)
         return self.finish(trial, root, proc, code, metrics)
+
+    def report_epochs(self, trial, root, metrics, proc):
+        """Gives Optuna the epochs finished since the last call; stops train if it prunes."""
+        for epoch in metrics.poll():
+            v = metrics.val_loss[epoch]
+            trial.report(v, epoch)
+            if self.plan["verbose"] >= 2:
+                say("trial %d epoch %d: val_loss %.4f (%.3f bits/sample)" % (root, epoch, v, v / math.log(2)))
+            if math.isfinite(v) and proc.running() and trial.should_prune():
+                proc.stop("pruned at epoch %d" % epoch)
 
     def finish(self, trial, root, proc, code, metrics):
         best = metrics.best()
@@ -287,18 +294,19 @@ class Study:
                 self.stop_code = (code, "trial %d: %s: %s" % (root, tt.NOT_THE_TRIALS_FAULT[code], why))
                 self.requeue(self.study, attempt(trial, root))
                 self.study.stop()
-            raise RuntimeError("train exit code %d" % code)
+            raise TrialFailed("train exit code %d" % code)
         if best is None:
             why = "no epoch finished" + (" within the budget (%s)" % proc.stopped_by_us if proc.stopped_by_us else "")
             trial.set_user_attr("note", why)
             if self.plan["verbose"] >= 1:
                 say("trial %d failed: %s; raise the budget or shrink the epochs" % (root, why))
-            raise RuntimeError(why)
+            raise TrialFailed(why)
         if proc.stopped_by_us:
             trial.set_user_attr("note", proc.stopped_by_us)
         if self.plan["verbose"] >= 1:
-            say("trial %d complete: val_loss %.4f (%.3f bits/sample) at epoch %d of %d" % (
-                root, best[0], best[0] / math.log(2), best[1], len(metrics.val_loss)))
+            say("trial %d complete: val_loss %.4f (%.3f bits/sample) at epoch %d of %d%s" % (
+                root, best[0], best[0] / math.log(2), best[1], len(metrics.val_loss),
+                " (%s)" % proc.stopped_by_us if proc.stopped_by_us else ""))
         return best[0]
 
 
@@ -320,42 +328,55 @@ def safe_url(url):
     return url
 
 
+def run_worker(plan, samplernn):
+    """Runs trials while the study has work, then reports. Returns the exit code."""
+    import tune_report
+    optuna = import_optuna(plan["storage"])
+    study = Study(optuna, plan, samplernn)
+    # Trials of a dead worker become failed (and queued again) before the budget is judged.
+    optuna.storages.fail_stale_trials(study.study)
+    interrupted = False
+    if study.has_work():
+        try:
+            study.study.optimize(study.objective, catch=(TrialFailed,),
+                                 callbacks=[lambda s, t: s.stop() if not study.has_work() else None])
+        except KeyboardInterrupt:
+            interrupted = True
+    tune_report.report(study)
+    if interrupted:
+        raise TuneError(EXIT_INTERRUPTED, "interrupted; run the same command to continue the study")
+    if study.stop_code is not None:
+        raise TuneError(study.stop_code[0], study.stop_code[1],
+                        "fix it and run the same command: the trial is queued again")
+    if tune_report.best_trial(study) is None:
+        raise TuneError(EXIT_CONFIG, "no trial completed in study '%s'" % plan["id"],
+                        "see the trials' train.log files under %s" % study.dir)
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samplernn", required=True)
     parser.add_argument("--plan", required=True)
     args = parser.parse_args()
-    plan = json.loads(args.plan)
-    import tune_report
     try:
-        optuna = import_optuna(plan["storage"])
-        study = Study(optuna, plan, args.samplernn)
-        # Trials of a dead worker become failed (and queued again) before the budget is judged.
-        optuna.storages.fail_stale_trials(study.study)
-        interrupted = False
-        if study.has_work():
-            try:
-                study.study.optimize(study.objective, catch=(RuntimeError,),
-                                     callbacks=[lambda s, t: s.stop() if not study.has_work() else None])
-            except KeyboardInterrupt:
-                interrupted = True
-        tune_report.report(study)
-        if interrupted:
-            raise TuneError(EXIT_INTERRUPTED, "interrupted; run the same command to continue the study")
-        if study.stop_code is not None:
-            raise TuneError(study.stop_code[0], study.stop_code[1],
-                            "fix it and run the same command: the trial is queued again")
-        if tune_report.best_trial(study) is None:
-            raise TuneError(EXIT_CONFIG, "no trial completed in study '%s'" % plan["id"],
-                            "see the trials' train.log files under %s" % study.dir)
+        return run_worker(json.loads(args.plan), args.samplernn)
     except TuneError as e:
-        print("error: %s" % e, file=sys.stderr, flush=True)
-        return e.code
-    return 0
+        message, code = str(e), e.code
+    except KeyboardInterrupt:
+        message, code = "interrupted; run the same command to continue the study", EXIT_INTERRUPTED
+    except Exception as e:  # a lost database connection, a full disk: one line, not a traceback
+        if os.environ.get("SRNN_DEBUG") == "1":
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        message = "unexpected failure in the Optuna driver: %s: %s (hint: SRNN_DEBUG=1 prints the details)" % (
+            type(e).__name__, first)
+        code = 1
+    print("error: %s" % message, file=sys.stderr, flush=True)
+    return code
 
 
 if __name__ == "__main__":
-    signal_module = __import__("signal")
     # SIGTERM stops a worker as Ctrl-C does: the running trial checkpoints and is queued again.
-    signal_module.signal(signal_module.SIGTERM, signal_module.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.exit(main())
