@@ -47,6 +47,11 @@ def write_album(folder, n_files=10, seconds=0.5, rate=16000):
             w.writeframes(frames)
 
 
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -74,8 +79,14 @@ class TuneCase(unittest.TestCase):
         return r
 
     def start(self, study_id, *extra):
-        log = open(os.path.join(self.tmp, "%s-%d.log" % (study_id, time.monotonic_ns())), "w+")
-        return subprocess.Popen(self.args(study_id, *extra), stdout=log, stderr=subprocess.STDOUT), log
+        """A worker in the background; returns it and the path of its output."""
+        log_path = os.path.join(self.tmp, "%s-%d.log" % (study_id, time.monotonic_ns()))
+        with open(log_path, "w") as log:
+            return subprocess.Popen(self.args(study_id, *extra), stdout=log, stderr=subprocess.STDOUT), log_path
+
+    def output(self, log_path):
+        with open(log_path) as f:
+            return f.read()
 
     def load(self, study_id, storage=None):
         url = storage or "sqlite:///%s/%s.db" % (self.logdir, study_id)
@@ -134,10 +145,10 @@ class TestTune(TuneCase):
         # The table lists every trial, and the best config is a config samplernn reads.
         for root in by_root:
             self.assertRegex(r.stdout, r"\n%d\*? +(complete|pruned)" % root)
-        best = json.load(open(os.path.join(self.logdir, "s", "best.json")))
+        best = read_json(os.path.join(self.logdir, "s", "best.json"))
         done = [a[-1] for a in by_root.values() if a[-1].state == optuna.trial.TrialState.COMPLETE]
         self.assertAlmostEqual(best["val_loss"], min(t.value for t in done))
-        config = json.load(open(best["config_file"]))
+        config = read_json(best["config_file"])
         self.assertEqual(config["frame_sizes"], best["params"]["frame_sizes"])
         self.assertEqual(config["dim"], best["params"]["dim"])
         self.assertIn("--learning_rate %s" % best["params"]["learning_rate"], best["train_command"])
@@ -155,7 +166,7 @@ class TestTune(TuneCase):
         extra = ("--num_trials", "4", "--num_epochs", "2", "--pruner", "none")
         workers = [self.start("w", *extra) for _ in range(2)]
         for proc, log in workers:
-            self.assertEqual(proc.wait(timeout=600), 0, open(log.name).read())
+            self.assertEqual(proc.wait(timeout=600), 0, self.output(log))
         self.assert_disjoint_workers(self.load("w"), 4)
 
     def test_two_workers_share_a_postgresql_study(self):
@@ -163,7 +174,7 @@ class TestTune(TuneCase):
         extra = ("--num_trials", "4", "--num_epochs", "2", "--pruner", "none", "--storage", url)
         workers = [self.start("pg", *extra) for _ in range(2)]
         for proc, log in workers:
-            self.assertEqual(proc.wait(timeout=600), 0, open(log.name).read())
+            self.assertEqual(proc.wait(timeout=600), 0, self.output(log))
         self.assert_disjoint_workers(self.load("pg", url), 4)
         self.assertFalse(os.path.exists(os.path.join(self.logdir, "pg.db")), "no SQLite file with --storage")
 
@@ -173,7 +184,7 @@ class TestTune(TuneCase):
         trial_dir = os.path.join(self.logdir, "i", "trial-0000")
         self.wait_for_epoch(trial_dir)
         proc.send_signal(signal.SIGTERM)  # what Ctrl-C does to the whole terminal group
-        self.assertEqual(proc.wait(timeout=120), 130, open(log.name).read())
+        self.assertEqual(proc.wait(timeout=120), 130, self.output(log))
         self.assertEqual(len(glob.glob(os.path.join(trial_dir, "*", "model.ckpt-*"))), 1, "a checkpoint was kept")
         r = self.tune("i", *extra)
         self.assertIn("trial 0 continues", r.stdout)

@@ -13,6 +13,7 @@ study's budget, --num_trials, counts roots, not attempts.
 """
 
 import argparse
+import fcntl
 import importlib.util
 import json
 import math
@@ -92,8 +93,10 @@ class Study:
                 break
             except Exception as e:  # SQLAlchemy's errors carry the SQL and a link on later lines
                 text = str(e)
-                # Workers starting together race to create the tables and the study.
-                if attempt < 4 and ("already exists" in text or "locked" in text or "UniqueViolation" in text):
+                # Workers starting together race to create the tables and the study (SQLite
+                # workers take turns through a lock file; a PostgreSQL server may still see it).
+                racing = ("already exists", "locked", "UNIQUE constraint", "UniqueViolation", "duplicate key")
+                if attempt < 4 and any(r in text for r in racing):
                     time.sleep(0.5 + attempt)
                     continue
                 first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
@@ -105,6 +108,14 @@ class Study:
         plan["train_seed"] = seed if seed >= 0 else zlib.crc32(plan["id"].encode()) & 0x7FFFFFFF
 
     def open_study(self, url):
+        if url.startswith("sqlite:///"):
+            with open(url[len("sqlite:///"):] + ".lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                self.connect(url)
+        else:
+            self.connect(url)
+
+    def connect(self, url):
         kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
         self.storage = self.optuna.storages.RDBStorage(
             url, engine_kwargs=kwargs, heartbeat_interval=int(math.ceil(self.plan["heartbeat"])),
