@@ -143,6 +143,10 @@ CommandRunner add_tune_command(CLI::App& app) {
       for (const std::string& w : warnings) log_warn(spec.config_file + ": " + w);
     }
     check_tune_spec(spec, base);
+    if (!std::filesystem::is_directory(spec.data_dir)) {
+      throw Error(ErrorKind::kInput, "--data_dir '" + spec.data_dir + "' is not a folder",
+                  "give the folder of training audio, such as the one samplernn chunk writes");
+    }
     run_driver(tune_plan(spec, base));
   };
 }

@@ -28,7 +28,7 @@ import zlib
 
 import tune_trial as tt
 
-EXIT_CONFIG, EXIT_INPUT, EXIT_DEPENDENCY, EXIT_INTERRUPTED = 4, 3, 9, 130
+EXIT_INPUT, EXIT_CONFIG, EXIT_WRITE, EXIT_DEPENDENCY, EXIT_INTERRUPTED = 3, 4, 5, 9, 130
 
 # Flags that change what a trial is; a worker whose flags differ from the study's is refused.
 # num_trials may grow, and paths, threads and devices may differ between machines.
@@ -376,6 +376,8 @@ def main():
         message, code = str(e), e.code
     except KeyboardInterrupt:
         message, code = "interrupted; run the same command to continue the study", EXIT_INTERRUPTED
+    except OSError as e:  # the study folder: no permission, a full disk
+        message, code = "cannot write '%s': %s (hint: check --logdir)" % (e.filename, e.strerror), EXIT_WRITE
     except Exception as e:  # a lost database connection, a full disk: one line, not a traceback
         if os.environ.get("SRNN_DEBUG") == "1":
             raise
