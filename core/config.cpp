@@ -18,6 +18,7 @@ using nlohmann::json;
   throw Error(ErrorKind::kConfig, "config key '" + key + "': " + rule);
 }
 
+// An integer that fits an int: never truncated (4294967328 is not read as 32).
 int get_int(const json& j, const std::string& key) {
   const std::optional<std::int64_t> v = exact_integer(j);
   const bool whole = j.is_number() && std::isfinite(j.get<double>()) && j.get<double>() == std::floor(j.get<double>());

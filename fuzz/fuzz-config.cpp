@@ -1,10 +1,12 @@
 // libFuzzer target: a model config file (PRiSM's *.config.json) through load_model_config,
-// and the same text as a training state. Every failure must be an srnn::Error.
+// and the same text as a training state and as a search space of samplernn tune (read,
+// checked, made into the driver's plan). Every failure must be an srnn::Error.
 #include <nlohmann/json.hpp>
 
 #include "core/config.h"
 #include "core/error.h"
 #include "core/train-state.h"
+#include "core/tune-spec.h"
 #include "fuzz/fuzz-util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -18,6 +20,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!j.is_discarded()) {
     try {
       srnn::train_state_from_json(j, "fuzz");
+    } catch (const srnn::Error&) {
+    }
+    try {
+      srnn::TuneSpec spec;
+      srnn::apply_tune_json(j, "fuzz", &spec);
+      srnn::check_tune_spec(spec, srnn::ModelConfig{});
+      srnn::tune_plan(spec, srnn::ModelConfig{});
     } catch (const srnn::Error&) {
     }
   }

@@ -12,6 +12,7 @@
 #include "audio/decode.h"
 #include "core/checkpoint-info.h"
 #include "core/config.h"
+#include "core/tune-spec.h"
 #include "core/model-spec.h"
 #include "core/safetensors.h"
 #include "infer/weights.h"
@@ -157,6 +158,15 @@ TEST_F(FuzzCorpus, ConfigsAndTrainingStatesParse) {
                                       .train)
                               .dump();
   EXPECT_NO_THROW(train_state_from_json(nlohmann::json::parse(test::read_file(state)), "x"));
+  // A search space of samplernn tune (the same target reads it).
+  const std::string space = R"({"frame_sizes": [[16, 64], [32, 128]], "batch_size": [16, 32], "seq_len": [512, 1024],
+      "dim": [64, 128], "rnn_type": ["gru", "lstm"], "num_rnn_layers": [2, 4], "q_type": ["mu-law", "linear"],
+      "rnn_dropout": [0.2], "learning_rate": [0.001], "skip_conn": [true, false], "data_dir": "chunks",
+      "optimizer": "sgd", "momentum": [0.5, 0.9], "num_trials": 4, "pruner": "hyperband"})";
+  std::ofstream(folder("config") / "search-space.json") << space;
+  TuneSpec spec;
+  EXPECT_NO_THROW(apply_tune_json(nlohmann::json::parse(space), "seed", &spec));
+  EXPECT_NO_THROW(check_tune_spec(spec, ModelConfig{}));
 }
 
 TEST_F(FuzzCorpus, AudioOfEveryFormatDecodes) {
