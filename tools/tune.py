@@ -69,14 +69,6 @@ def import_optuna(storage_url):
     return optuna
 
 
-def root_of(trial):
-    return int(trial.user_attrs.get("resume_of", trial.number))
-
-
-def is_skipped(trial):
-    return "skipped" in trial.user_attrs
-
-
 class Study:
     def __init__(self, optuna, plan, samplernn):
         self.optuna = optuna
@@ -166,13 +158,13 @@ class Study:
 
     def requeue(self, study, trial):
         """Queues a new attempt of a trial that did not finish through no fault of its own."""
-        root = root_of(trial)
+        root = tt.root_of(trial)
         study.enqueue_trial(trial.params, user_attrs={"resume_of": root}, skip_if_exists=False)
         say("trial %d: queued again, to continue from its checkpoint" % root)
 
     def roots(self, trials):
         """The logical trials: roots of the attempts, skipped ones aside."""
-        return {root_of(t) for t in trials if not is_skipped(t)}
+        return {tt.root_of(t) for t in trials if not tt.is_skipped(t)}
 
     def has_work(self):
         """Whether a trial is queued, or the budget has room for a new one."""
@@ -188,12 +180,12 @@ class Study:
 
     def objective(self, trial):
         S = self.optuna.trial.TrialState
-        root = root_of(trial)
-        earlier = [t for t in self.trials() if t.number < trial.number and not is_skipped(t)]
+        root = tt.root_of(trial)
+        earlier = [t for t in self.trials() if t.number < trial.number and not tt.is_skipped(t)]
         if root == trial.number and len(self.roots(earlier)) >= self.plan["num_trials"]:
             self.study.stop()
             self.skip(trial, "the study already has its --num_trials trials")
-        if root != trial.number and any(root_of(t) == root and t.state != S.FAIL for t in earlier):
+        if root != trial.number and any(tt.root_of(t) == root and t.state != S.FAIL for t in earlier):
             self.skip(trial, "another worker is already continuing trial %d" % root)
         trial.study.sampler = self.make_sampler(trial.number)
         params = self.suggest(trial)
@@ -206,8 +198,8 @@ class Study:
         """{parameters as JSON: root} of the trials that drew parameters."""
         out = {}
         for t in trials:
-            if t.params and not is_skipped(t):
-                out.setdefault(json.dumps(t.params, sort_keys=True), root_of(t))
+            if t.params and not tt.is_skipped(t):
+                out.setdefault(json.dumps(t.params, sort_keys=True), tt.root_of(t))
         return out
 
     def n_combinations(self):

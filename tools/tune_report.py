@@ -12,20 +12,19 @@ def logical_trials(study):
     """{root: [attempts, oldest first]} without the attempts that were skipped."""
     by_root = {}
     for t in sorted(study.trials(), key=lambda t: t.number):
-        if "skipped" in t.user_attrs:
-            continue
-        by_root.setdefault(int(t.user_attrs.get("resume_of", t.number)), []).append(t)
+        if not tt.is_skipped(t):
+            by_root.setdefault(tt.root_of(t), []).append(t)
     return by_root
 
 
 def best_trial(study):
     """(root, attempt) of the lowest val_loss among completed trials, or None."""
-    done = [(t.value, root, t) for root, attempts in logical_trials(study).items()
-            for t in attempts[-1:] if t.state.name == "COMPLETE" and t.value is not None]
+    last = {root: attempts[-1] for root, attempts in logical_trials(study).items()}
+    done = [(t.value, root) for root, t in last.items() if t.state.name == "COMPLETE" and t.value is not None]
     if not done:
         return None
-    _, root, t = min(done, key=lambda d: (d[0], d[1]))
-    return root, t
+    root = min(done)[1]
+    return root, last[root]
 
 
 def state_text(attempts):

@@ -47,6 +47,16 @@ def flag_text(value):
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def root_of(trial):
+    """The number of a trial's first attempt: attempts queued again carry it as `resume_of`."""
+    return int(trial.user_attrs.get("resume_of", trial.number))
+
+
+def is_skipped(trial):
+    """An attempt that trained nothing (a repeat, or one past --num_trials)."""
+    return "skipped" in trial.user_attrs
+
+
 def run_id(root):
     return "trial-%04d" % root
 
