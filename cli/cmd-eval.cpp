@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include "audio/decode.h"
 #include "audio/quantize.h"
@@ -28,6 +29,7 @@ struct EvalArgs {
   int num_threads = 1;
   std::string weights = "fp32";
   bool json = false;
+  bool record = false;
 };
 
 double entropy_bits(const std::vector<std::int64_t>& counts) {
@@ -40,12 +42,49 @@ double entropy_bits(const std::vector<std::int64_t>& counts) {
   return h;
 }
 
+// --record: evals.jsonl beside the checkpoint, where `samplernn report` finds it (a run
+// folder's held-out NLL). Opened before the scoring, so that an unwritable folder costs no
+// time; a line cut short by a crash is skipped by the report.
+std::ofstream open_record(const fs::path& checkpoint) {
+  const fs::path path = checkpoint.parent_path() / "evals.jsonl";
+  std::ofstream f(path, std::ios::app);
+  if (!f) {
+    throw Error(ErrorKind::kIo, "cannot append to '" + path.string() + "'",
+                "check that the checkpoint's folder is writable, or leave out --record");
+  }
+  return f;
+}
+
+void write_record(std::ofstream& f, const fs::path& checkpoint, const TrainState& state, const EvalArgs& a,
+                  std::size_t n_files, double seconds, double nll_bits, double entropy_bits) {
+  nlohmann::json inputs = nlohmann::json::array();
+  for (const std::string& in : a.inputs) inputs.push_back(fs::absolute(in).lexically_normal().string());
+  const nlohmann::json row = {{"kind", "eval"},
+                              {"time", run_folder_name_now()},
+                              {"checkpoint", checkpoint.filename().string()},
+                              {"epoch", state.epoch},
+                              {"epoch_complete", state.epoch_complete},
+                              {"step", state.step},
+                              {"weights", a.weights},
+                              {"inputs", inputs},
+                              {"files", n_files},
+                              {"seconds", seconds},
+                              {"nll_bits_per_sample", nll_bits},
+                              {"histogram_entropy_bits", entropy_bits}};
+  if (!(f << row.dump() << '\n') || !f.flush()) {
+    throw Error(ErrorKind::kIo, "cannot append to '" + (checkpoint.parent_path() / "evals.jsonl").string() + "'",
+                "check that the disk has room, or leave out --record");
+  }
+}
+
 int run_eval(const EvalArgs& a) {
   const fs::path checkpoint = resolve_checkpoint_path(a.checkpoint_path);
   if (!(a.segment_dur >= 0.1)) throw Error(ErrorKind::kUsage, "--segment_dur must be at least 0.1 s");
   if (a.num_threads < 1) throw Error(ErrorKind::kUsage, "--num_threads must be at least 1");
   if (a.sample_rate < 0) throw Error(ErrorKind::kUsage, "--sample_rate must not be negative");
   const EngineWeights weights = load_engine_weights(checkpoint, parse_weight_format(a.weights));
+  std::ofstream record;
+  if (a.record) record = open_record(checkpoint);
   const ModelConfig& c = weights.config;
   const Quantizer quantizer(c.q_type, c.q_levels);
   std::string rate_note;
@@ -118,6 +157,10 @@ int run_eval(const EvalArgs& a) {
   const double all_h = entropy_bits(all_counts);
   out["nll_bits_per_sample"] = all_bits;
   out["histogram_entropy_bits"] = all_h;
+  if (a.record) {
+    write_record(record, checkpoint, weights.info.train, a, files.size(), total / static_cast<double>(rate), all_bits,
+                 all_h);
+  }
   if (a.json) {
     std::printf("%s\n", out.dump(2).c_str());
   } else {
@@ -147,6 +190,8 @@ CommandRunner add_eval_command(CLI::App& app) {
   add_flag_option(*cmd, "weights", a->weights, "fp32, bf16 or int8 weights (as generate --weights)")
       ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
   cmd->add_flag("--json", a->json, "Print JSON instead of text");
+  cmd->add_flag("--record", a->record,
+                "Also append the result to evals.jsonl beside the checkpoint, where `samplernn report` shows it");
   return [a]() { return run_eval(*a); };
 }
 

@@ -15,6 +15,7 @@
 
 #include "audio/decode.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/safetensors.h"
 #include "tests/test-util.h"
 
@@ -460,6 +461,51 @@ TEST_F(CliGenerate, EvalScoresFilesAndFoldersAgainstTheLevelHistogram) {
   r = run_command("cd " + q(d) + " && " + kBin + " eval --checkpoint_path " + q(*checkpoint_) + " missing.wav");
   EXPECT_EQ(r.exit_code, exit_code(ErrorKind::kInput)) << r.output;
   EXPECT_NE(r.output.find("'missing.wav'"), std::string::npos) << r.output;
+}
+
+TEST_F(CliGenerate, EvalRecordsItsResultForTheReport) {
+  const fs::path d = dir_->path();
+  // A copy of the checkpoint's run, so that this test's evals.jsonl is its own.
+  const fs::path run = d / "recorded" / "g" / checkpoint_->parent_path().filename();
+  fs::create_directories(run);
+  for (const fs::path& f : {checkpoint_->filename(), fs::path("metrics.jsonl"), fs::path("run.json")}) {
+    fs::copy_file(checkpoint_->parent_path() / f, run / f);
+  }
+  fs::create_directories(d / "held2");
+  test::write_sndfile(d / "held2" / "a.wav", test::sine(215, 0.3, 16000, 8000), 16000, 1, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  const std::string eval = "cd " + q(d) + " && " + kBin + " eval --checkpoint_path recorded/g held2 --json --record";
+  double bits[2];
+  for (int i = 0; i < 2; ++i) {
+    const auto r = run_command(eval + (i == 1 ? " --weights int8" : ""));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    bits[i] = nlohmann::json::parse(r.output.substr(r.output.find('{')))["nll_bits_per_sample"].get<double>();
+  }
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(run / "evals.jsonl");
+  for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["checkpoint"], checkpoint_->filename().string());
+  EXPECT_EQ(rows[0]["step"], 8);
+  EXPECT_EQ(rows[0]["epoch_complete"], false);
+  EXPECT_EQ(rows[0]["files"], 1);
+  EXPECT_DOUBLE_EQ(rows[0]["seconds"].get<double>(), 0.5);
+  EXPECT_EQ(rows[1]["weights"], "int8");
+  EXPECT_DOUBLE_EQ(rows[0]["nll_bits_per_sample"].get<double>(), bits[0]);
+  EXPECT_DOUBLE_EQ(rows[1]["nll_bits_per_sample"].get<double>(), bits[1]);
+
+  // The report lists both; with no finished epoch it says so instead of drawing empty curves.
+  auto r = run_command(kBin + " report " + q(d / "recorded" / "g"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string html = test::read_file(d / "recorded" / "g" / "report.html");
+  EXPECT_NE(html.find("<h2>Held-out NLL</h2>"), std::string::npos) << html;
+  for (double b : bits) EXPECT_NE(html.find("<b>" + fixed(b, 3) + "</b>"), std::string::npos) << b << html;
+  EXPECT_NE(html.find("No epoch has finished yet"), std::string::npos) << html;
+  EXPECT_EQ(html.find("no data yet"), std::string::npos) << html;
+
+  // A record that cannot be written is one line, before any scoring.
+  fs::remove(run / "evals.jsonl");
+  fs::create_directories(run / "evals.jsonl");
+  test::expect_one_error_line(eval, exit_code(ErrorKind::kIo), "evals.jsonl");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -115,8 +116,16 @@ fs::path write_report(const fs::path& id_dir) {
   const std::vector<fs::path> runs = run_folders(id_dir);
 
   std::vector<json> epochs, steps;
+  std::vector<std::pair<std::string, json>> evals;  // (run folder, row of its evals.jsonl)
   json last_run = json::object();
   for (const fs::path& run : runs) {
+    std::ifstream eval_in(run / "evals.jsonl");
+    for (std::string line; std::getline(eval_in, line);) {
+      try {
+        evals.emplace_back(run.filename().string(), json::parse(line));
+      } catch (const json::exception&) {
+      }
+    }
     std::ifstream meta(run / "run.json");
     if (meta) {
       try {
@@ -159,12 +168,60 @@ fs::path write_report(const fs::path& id_dir) {
       return s;
     };
     h << "<h2>Curves</h2>";
-    h << svg_chart("loss (nats)", {series(epochs, "epoch", "loss", "loss", "#1f5fa6"),
-                                   series(epochs, "epoch", "val_loss", "val_loss", "#d0641c")}, "epoch");
-    h << svg_chart("accuracy (%)", {series(epochs, "epoch", "accuracy", "accuracy", "#1f5fa6"),
-                                    series(epochs, "epoch", "val_accuracy", "val_accuracy", "#d0641c")}, "epoch");
+    if (epochs.empty()) {
+      h << "<p>No epoch has finished yet: the epoch curves (loss, val_loss, accuracy) appear after the first one."
+        << (evals.empty() ? "" : " The held-out NLL below scores the model as it is.") << "</p>";
+    } else {
+      h << svg_chart("loss (nats)", {series(epochs, "epoch", "loss", "loss", "#1f5fa6"),
+                                     series(epochs, "epoch", "val_loss", "val_loss", "#d0641c")}, "epoch");
+      h << svg_chart("accuracy (%)", {series(epochs, "epoch", "accuracy", "accuracy", "#1f5fa6"),
+                                      series(epochs, "epoch", "val_accuracy", "val_accuracy", "#d0641c")}, "epoch");
+    }
     h << svg_chart("loss per step (nats)", {series(steps, "step", "loss", "loss", "#1f5fa6")}, "step");
     h << svg_chart("accuracy per step (%)", {series(steps, "step", "accuracy", "accuracy", "#1f5fa6")}, "step");
+  }
+
+  h << "<h2>Held-out NLL</h2>";
+  if (evals.empty()) {
+    h << "<p>None recorded: <code>samplernn eval --record --checkpoint_path " << esc(id_dir.string())
+      << " held-out-audio/</code> scores the latest checkpoint on audio it was not trained on and adds it here.</p>";
+  } else {
+    h << "<table><tr><th>run</th><th>checkpoint</th><th>epoch</th><th>step</th><th>weights</th><th>files</th>"
+      << "<th>hours</th><th>NLL (bits/sample)</th><th>level-histogram entropy (bits)</th><th>scored</th></tr>";
+    std::map<std::string, Series> nll;  // weights format -> its NLL by step
+    const std::map<std::string, std::string> colours = {{"fp32", "#1f5fa6"}, {"bf16", "#2e8b57"}, {"int8", "#d0641c"}};
+    std::set<double> scored_steps;
+    for (const auto& [run, e] : evals) {
+      auto num = [&](const char* k, int digits) {
+        return e.contains(k) && e[k].is_number() ? fixed(e[k].get<double>(), digits) : "";
+      };
+      auto str = [&](const char* k) { return e.contains(k) && e[k].is_string() ? e[k].get<std::string>() : ""; };
+      const bool part = e.contains("epoch_complete") && e["epoch_complete"].is_boolean() && !e["epoch_complete"].get<bool>();
+      h << "<tr><td>" << esc(run) << "</td><td>" << esc(str("checkpoint")) << "</td><td>" << num("epoch", 0)
+        << (part ? " (part)" : "") << "</td><td>" << num("step", 0) << "</td><td>" << esc(str("weights"))
+        << "</td><td>" << num("files", 0) << "</td><td>"
+        << (e.contains("seconds") && e["seconds"].is_number() ? fixed(e["seconds"].get<double>() / 3600, 2) : "")
+        << "</td><td><b>" << num("nll_bits_per_sample", 3) << "</b></td><td>" << num("histogram_entropy_bits", 3)
+        << "</td><td>" << esc(str("time")) << "</td></tr>";
+      if (e.contains("step") && e["step"].is_number() && e.contains("nll_bits_per_sample") &&
+          e["nll_bits_per_sample"].is_number()) {
+        const std::string w = str("weights").empty() ? "fp32" : str("weights");
+        Series& s = nll[w];
+        s.name = "NLL, " + w + " weights";
+        s.colour = colours.count(w) ? colours.at(w) : "#555";
+        s.points.emplace_back(e["step"].get<double>(), e["nll_bits_per_sample"].get<double>());
+        scored_steps.insert(e["step"].get<double>());
+      }
+    }
+    h << "</table>";
+    if (scored_steps.size() > 1) {  // a curve needs two steps
+      std::vector<Series> curves;
+      for (auto& [w, s] : nll) {
+        std::sort(s.points.begin(), s.points.end());
+        curves.push_back(s);
+      }
+      h << svg_chart("held-out NLL (bits/sample)", curves, "step");
+    }
   }
 
   h << "<h2>Checkpoints</h2><table><tr><th>run</th><th>checkpoint</th><th>epoch</th><th>step</th><th>loss</th>"
