@@ -8,14 +8,45 @@
 
 namespace srnn {
 
+TorchStepper::TorchStepper(SampleRNN& model, std::int64_t n_seqs)
+    : model_(model),
+      states_(model->initial_state(n_seqs)),
+      table_(model->sample->conv_table()),
+      outs_(static_cast<std::size_t>(model->config().n_frame_tiers())) {}
+
+void TorchStepper::prime(const torch::Tensor& seqs, std::int64_t n_seed) {
+  const ModelConfig& c = model_->config();
+  const int64_t L = c.lookback();
+  if (n_seed <= L) return;
+  torch::Tensor cond;
+  for (int k = c.n_frame_tiers() - 1; k >= 0; --k) {
+    const int64_t F = c.frame_sizes[k];
+    cond = model_->tiers[k]->forward(seqs.narrow(1, L - F, n_seed - L), cond, states_[k]);
+  }
+}
+
+torch::Tensor TorchStepper::logits_at(const torch::Tensor& seqs, std::int64_t t) {
+  const ModelConfig& c = model_->config();
+  const int K = c.n_frame_tiers();
+  const int64_t F1 = c.frame_sizes[0];
+  for (int k = K - 1; k >= 0; --k) {
+    const int64_t F = c.frame_sizes[k];
+    if (t % F != 0) continue;
+    torch::Tensor cond;
+    if (k + 1 < K) cond = outs_[k + 1].narrow(1, conditioning_index(t, F, c.upsample_ratio(k + 1)), 1);  // (N, 1, dim)
+    outs_[k] = model_->tiers[k]->forward(seqs.narrow(1, t - F, F), cond, states_[k]);
+  }
+  const torch::Tensor cond = outs_[0].narrow(1, conditioning_index(t, 1, F1), 1);                 // (N, 1, dim)
+  return model_->sample->forward_with_table(table_, seqs.narrow(1, t - F1, F1), cond).squeeze(1);  // (N, q)
+}
+
 torch::Tensor generate_torch(SampleRNN& model, const TorchGenerateOptions& o,
                              const std::function<void(std::int64_t)>& on_progress) {
   torch::NoGradGuard ng;
   const bool was_training = model->is_training();
   model->eval();
   const ModelConfig& c = model->config();
-  const int64_t N = static_cast<int64_t>(o.temperatures.size()), L = c.lookback(), F1 = c.frame_sizes[0];
-  const int K = c.n_frame_tiers();
+  const int64_t N = static_cast<int64_t>(o.temperatures.size()), L = c.lookback();
   if (N < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sequence");
 
   // Priming: the seed's samples are fed through every tier before generation starts.
@@ -40,32 +71,10 @@ torch::Tensor generate_torch(SampleRNN& model, const TorchGenerateOptions& o,
   } else {
     torch::manual_seed(o.rng_seed);
   }
-  ModelState states = model->initial_state(N);
-  const torch::Tensor table = model->sample->conv_table();
-  std::vector<torch::Tensor> outs(K);  // outs[k]: (N, r_k, dim)
-
-  // Prime on all but the last lookback of the seed (teacher forcing, whole windows).
-  if (n_seed > L) {
-    torch::Tensor cond;
-    for (int k = K - 1; k >= 0; --k) {
-      const int64_t F = c.frame_sizes[k];
-      cond = model->tiers[k]->forward(seqs.narrow(1, L - F, n_seed - L), cond, states[k]);
-    }
-  }
+  TorchStepper stepper(model, N);
+  stepper.prime(seqs, n_seed);
   for (int64_t t = n_seed; t < total; ++t) {
-    for (int k = K - 1; k >= 0; --k) {
-      const int64_t F = c.frame_sizes[k];
-      if (t % F != 0) continue;
-      torch::Tensor cond;
-      if (k + 1 < K) {
-        const int64_t idx = conditioning_index(t, F, c.upsample_ratio(k + 1));
-        cond = outs[k + 1].narrow(1, idx, 1);  // (N, 1, dim)
-      }
-      outs[k] = model->tiers[k]->forward(seqs.narrow(1, t - F, F), cond, states[k]);
-    }
-    const torch::Tensor logits =
-        model->sample->forward_with_table(table, seqs.narrow(1, t - F1, F1), outs[0].narrow(1, conditioning_index(t, 1, F1), 1));  // (N,1,q)
-    const torch::Tensor probs = torch::softmax(logits.squeeze(1) * inv_temp, -1);
+    const torch::Tensor probs = torch::softmax(stepper.logits_at(seqs, t) * inv_temp, -1);
     seqs.select(1, t).copy_(torch::multinomial(probs, 1, false, gen).squeeze(1));
     const std::int64_t done = t - n_seed + 1;
     if (on_progress && (done % kProgressBlock == 0 || done == o.n_samples)) on_progress(done);
