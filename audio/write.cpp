@@ -16,6 +16,7 @@ namespace {
 constexpr std::size_t kBlock = 1 << 14;
 
 int sndfile_format(AudioFormat f) {
+  if (f.container == Container::kOpus) return SF_FORMAT_OGG | SF_FORMAT_OPUS;
   const int major = f.container == Container::kWav ? SF_FORMAT_WAV : SF_FORMAT_FLAC;
   switch (f.sample) {
     case SampleFormat::kPcm16: return major | SF_FORMAT_PCM_16;
@@ -46,9 +47,12 @@ std::int16_t float_to_pcm16(float x) {
   return static_cast<std::int16_t>(std::clamp(v, -32768.0f, 32767.0f));
 }
 
-std::string AudioFormat::extension() const { return container == Container::kWav ? "wav" : "flac"; }
+std::string AudioFormat::extension() const {
+  return container == Container::kWav ? "wav" : container == Container::kFlac ? "flac" : "opus";
+}
 
 std::string AudioFormat::name() const {
+  if (container == Container::kOpus) return "opus";
   if (container == Container::kFlac) return sample == SampleFormat::kPcm24 ? "flac24" : "flac";
   switch (sample) {
     case SampleFormat::kPcm16: return "wav";
@@ -58,7 +62,7 @@ std::string AudioFormat::name() const {
   return "wav";
 }
 
-const char* audio_format_names() { return "wav, wav24, wav-float, flac, flac24"; }
+const char* audio_format_names() { return "wav, wav24, wav-float, flac, flac24, opus"; }
 
 AudioFormat parse_audio_format(const std::string& name) {
   if (name == "wav") return {Container::kWav, SampleFormat::kPcm16};
@@ -66,6 +70,7 @@ AudioFormat parse_audio_format(const std::string& name) {
   if (name == "wav-float") return {Container::kWav, SampleFormat::kFloat32};
   if (name == "flac") return {Container::kFlac, SampleFormat::kPcm16};
   if (name == "flac24") return {Container::kFlac, SampleFormat::kPcm24};
+  if (name == "opus") return {Container::kOpus, SampleFormat::kFloat32};
   throw Error(ErrorKind::kUsage, "unknown audio format '" + name + "'",
               std::string("choose one of: ") + audio_format_names());
 }
@@ -86,12 +91,24 @@ struct AudioFileWriter::Impl {
 AudioFileWriter::AudioFileWriter(const fs::path& path, int rate_hz, AudioFormat format)
     : impl_(std::make_unique<Impl>(path, format)) {
   if (rate_hz <= 0) throw Error(ErrorKind::kInternal, "AudioFileWriter: rate must be positive");
+  const bool opus = format.container == Container::kOpus;
+  if (opus && rate_hz != 8000 && rate_hz != 12000 && rate_hz != 16000 && rate_hz != 24000 && rate_hz != 48000) {
+    throw Error(ErrorKind::kUsage, "Opus cannot store " + std::to_string(rate_hz) + " Hz audio (" + path.string() + ")",
+                "Opus takes 8, 12, 16, 24 or 48 kHz: choose one of those rates, or another format such as flac");
+  }
   SF_INFO info{};
   info.samplerate = rate_hz;
   info.channels = 1;
   info.format = sndfile_format(format);
   impl_->file = SndFileHandle(sf_open(impl_->out.temp_path().c_str(), SFM_WRITE, &info));
   if (impl_->file.get() == nullptr) write_failed(path, sf_strerror(nullptr));
+  if (opus) {
+    // libsndfile maps the level linearly onto 256 kbit/s (0) .. 6 kbit/s (1).
+    double level = (256.0 - (rate_hz <= 16000 ? 32.0 : 64.0)) / 250.0;
+    if (sf_command(impl_->file.get(), SFC_SET_COMPRESSION_LEVEL, &level, sizeof level) != SF_TRUE) {
+      write_failed(path, "libsndfile refused the Opus bitrate");
+    }
+  }
 }
 
 AudioFileWriter::~AudioFileWriter() = default;  // an unfinished file's temporary goes with impl_->out

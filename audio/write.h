@@ -21,18 +21,20 @@
 
 namespace srnn {
 
-enum class Container { kWav, kFlac };
+enum class Container { kWav, kFlac, kOpus };
 enum class SampleFormat { kPcm16, kPcm24, kFloat32 };
 
 struct AudioFormat {
   Container container = Container::kWav;
   SampleFormat sample = SampleFormat::kPcm16;
 
-  std::string extension() const;  // "wav" or "flac"
+  std::string extension() const;  // "wav", "flac" or "opus"
   std::string name() const;       // the name parse_audio_format() accepts
 };
 
-// "wav" (16-bit PCM), "wav24", "wav-float", "flac" (16-bit), "flac24". Throws Error(kUsage).
+// "wav" (16-bit PCM), "wav24", "wav-float", "flac" (16-bit), "flac24", or "opus" (Ogg Opus,
+// lossy: about 32 kbit/s up to 16 kHz and 64 above; 8, 12, 16, 24 or 48 kHz only). Throws
+// Error(kUsage).
 AudioFormat parse_audio_format(const std::string& name);
 // The names parse_audio_format() accepts, for help texts.
 const char* audio_format_names();

@@ -223,6 +223,33 @@ TEST(Write, FloatWavAndFlacOnRequest) {
   EXPECT_THROW(parse_audio_format("mp4"), Error);
 }
 
+TEST(Write, OpusIsSmallCloseToTheInputAndOnlyAtItsRates) {
+  TempDir dir;
+  std::vector<float> x = test::sine(220, 0.3, 16000, 32000);
+  const std::vector<float> h = test::sine(660, 0.1, 16000, 32000);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] += h[i];
+  write_audio(dir / "a.opus", x, 16000, parse_audio_format("opus"));
+  EXPECT_EQ(parse_audio_format("opus").extension(), "opus");
+  // About 32 kbit/s: 8 kB for 2 s.
+  EXPECT_GT(fs::file_size(dir / "a.opus"), 4000u);
+  EXPECT_LT(fs::file_size(dir / "a.opus"), 12000u);
+  AudioInfo info;
+  const std::vector<float> y = load_interleaved(dir / "a.opus", &info);
+  EXPECT_EQ(info.rate_hz, 16000);
+  ASSERT_EQ(y.size(), x.size());
+  double err = 0, sig = 0;
+  for (std::size_t i = 1000; i < x.size() - 1000; ++i) err += (y[i] - x[i]) * (y[i] - x[i]), sig += x[i] * x[i];
+  EXPECT_GT(10 * std::log10(sig / err), 15.0) << "SNR of the decoded Opus file";
+  try {
+    write_audio(dir / "b.opus", x, 22050, parse_audio_format("opus"));
+    FAIL() << "22050 Hz Opus was written";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+    EXPECT_NE(e.message().find("22050 Hz"), std::string::npos) << e.message();
+  }
+  EXPECT_FALSE(fs::exists(dir / "b.opus"));
+}
+
 TEST(Write, Pcm16Conversion) {
   EXPECT_EQ(float_to_pcm16(0.0f), 0);
   EXPECT_EQ(float_to_pcm16(1.0f), 32767);
