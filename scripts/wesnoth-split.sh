@@ -1,6 +1,7 @@
 # Sourced by the scripts that score models on held-out Wesnoth tracks: links every 8th track
 # in name order, starting with the 5th (5 of 41, 18.7 minutes), into $work/heldout-tracks and
 # the others into $work/train-tracks. Needs $corpus and $work.
+: "${corpus:?wesnoth-split.sh needs corpus}" "${work:?wesnoth-split.sh needs work}"
 rm -rf "$work/train-tracks" "$work/heldout-tracks"
 mkdir -p "$work/train-tracks" "$work/heldout-tracks"
 i=0
