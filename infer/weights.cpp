@@ -1,6 +1,7 @@
 #include "infer/weights.h"
 
 #include <cmath>
+#include <cstring>
 #include <sstream>
 
 #include "core/error.h"
@@ -149,6 +150,32 @@ double weight_bytes_per_sample(const EngineWeights& w) {
     bytes += static_cast<double>(tier) / t.frame_size;
   }
   return bytes;
+}
+
+std::vector<float> unpack_matrix(const PackedMatrix& m) {
+  const std::size_t K = m.K, N = m.N, W = PackedMatrix::kStripe;
+  std::vector<float> out(K * N);
+  if (!m.sparse && (m.format == WeightFormat::kF32 || m.format == WeightFormat::kBf16)) {
+    // (n_stripes, K, 64): column n of row k is element (n / 64, k, n % 64).
+    for (std::size_t k = 0; k < K; ++k) {
+      for (std::size_t n = 0; n < N; ++n) {
+        const std::size_t at = (n / W) * K * W + k * W + n % W;
+        if (m.format == WeightFormat::kF32) {
+          out[k * N + n] = m.data[at];
+        } else {
+          const std::uint32_t bits = static_cast<std::uint32_t>(m.data16[at]) << 16;
+          std::memcpy(&out[k * N + n], &bits, sizeof bits);
+        }
+      }
+    }
+    return out;
+  }
+  // Sparse or int8 layouts: the product of the identity with the matrix reads them as the
+  // kernels do.
+  std::vector<float> identity(K * K, 0.0f);
+  for (std::size_t k = 0; k < K; ++k) identity[k * K + k] = 1.0f;
+  gemm_packed(K, m, identity.data(), K, nullptr, out.data(), N);
+  return out;
 }
 
 }  // namespace srnn

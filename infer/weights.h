@@ -63,4 +63,8 @@ EngineWeights engine_weights_from(const TensorFile& file, const CheckpointInfo& 
 // than the memory bandwidth divided by this (the roofline in docs/benchmarks.md).
 double weight_bytes_per_sample(const EngineWeights& weights);
 
+// A packed matrix as plain row-major (K, N) floats, whatever its layout and format (what the
+// CUDA engine uploads; sparse and int8 layouts are read back through gemm_packed).
+std::vector<float> unpack_matrix(const PackedMatrix& m);
+
 }  // namespace srnn

@@ -13,6 +13,7 @@
 #include "core/safetensors.h"
 #include "infer/kernels.h"
 #include "infer/thread-team.h"
+#include "infer/weights.h"
 
 namespace srnn {
 namespace {
@@ -322,6 +323,35 @@ TEST(PackMatrix, GoesSparseFromAThirdOfZeroTilesAndOnlyWhenRowsComeInFours) {
   }
   std::vector<float> odd = tile_pruned(66, N, 0.9, 22);
   EXPECT_FALSE(pack_matrix(odd.data(), 66, N, WeightFormat::kF32, Layout::kSparse).sparse);
+}
+
+TEST(UnpackMatrix, GivesBackWhatWasPackedInEveryLayoutAndFormat) {
+  for (std::size_t K : {1u, 4u, 7u, 64u, 68u}) {
+    for (std::size_t N : {1u, 17u, 64u, 65u, 200u}) {
+      const std::vector<float> b = tile_pruned(K, N, K % 4 == 0 ? 0.8 : 0.0, static_cast<std::uint32_t>(K * 1000 + N));
+      std::vector<float> rounded = b;
+      for (float& v : rounded) v = bf16_to_f32(f32_to_bf16(v));
+      for (Layout layout : {Layout::kDense, Layout::kSparse}) {
+        for (WeightFormat format : {WeightFormat::kF32, WeightFormat::kBf16, WeightFormat::kInt8}) {
+          const PackedMatrix p = pack_matrix(b.data(), K, N, format, layout);
+          const std::vector<float> u = unpack_matrix(p);
+          ASSERT_EQ(u.size(), K * N);
+          const std::vector<float>& want = format == WeightFormat::kBf16 ? rounded : b;
+          // int8 keeps each column to within half a step of its scale (max |column| / 127).
+          for (std::size_t n = 0; n < N; ++n) {
+            float col_max = 0;
+            for (std::size_t k = 0; k < K; ++k) col_max = std::max(col_max, std::fabs(b[k * N + n]));
+            const double tolerance = format == WeightFormat::kInt8 ? 0.51 * col_max / 127 + 1e-7 : 0.0;
+            for (std::size_t k = 0; k < K; ++k) {
+              ASSERT_NEAR(u[k * N + n], want[k * N + n], tolerance)
+                  << weight_format_name(format) << (p.sparse ? " sparse" : " dense") << " K=" << K << " N=" << N
+                  << " at (" << k << ", " << n << ")";
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(ThreadTeam, EveryMemberRunsEachJobOnce) {
