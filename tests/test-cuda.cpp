@@ -60,6 +60,11 @@ ModelConfig config(std::vector<int> frames, RnnType rnn, bool skip) {
   return c;
 }
 
+std::string name_of(const ModelConfig& c) {
+  return std::to_string(c.n_frame_tiers() + 1) + "tier" + (c.rnn_type == RnnType::kGru ? "Gru" : "Lstm") +
+         (c.skip_conn ? "Skip" : "");
+}
+
 // The same random weights, non-zero biases included, for every call with the same seed.
 SampleRNN random_model(const ModelConfig& c, int seed) {
   torch::manual_seed(seed);
@@ -85,6 +90,13 @@ torch::Tensor random_levels(const ModelConfig& c, int64_t batch, int seed) {
   torch::manual_seed(seed);
   return torch::randint(0, c.q_levels, {batch, c.lookback() + c.seq_len}, torch::kLong);
 }
+
+}  // namespace
+
+// Test names and failure messages show a config by its shape.
+void PrintTo(const ModelConfig& c, std::ostream* os) { *os << name_of(c); }
+
+namespace {
 
 class CudaStep : public ::testing::TestWithParam<ModelConfig> {};
 
@@ -152,11 +164,7 @@ TEST_P(CudaStep, TeacherForcedGenerationLogitsMatchTheCpuEngine) {
 INSTANTIATE_TEST_SUITE_P(Models, CudaStep,
                          ::testing::Values(config({16}, RnnType::kGru, false), config({4, 16}, RnnType::kGru, false),
                                            config({4, 16}, RnnType::kLstm, true), config({2, 4, 16}, RnnType::kGru, true)),
-                         [](const auto& info) {
-                           const ModelConfig& c = info.param;
-                           return std::to_string(c.n_frame_tiers() + 1) + "tier" +
-                                  (c.rnn_type == RnnType::kGru ? "Gru" : "Lstm") + (c.skip_conn ? "Skip" : "");
-                         });
+                         [](const auto& info) { return name_of(info.param); });
 
 TEST(CudaPrecision, Bf16AndFp16StepsRunCloseToFp32) {
   SRNN_REQUIRE_DEVICE();

@@ -1,0 +1,558 @@
+// The CUDA generation engine (cuda-engine.h). Shapes follow the CPU engine: N sequences,
+// matrices row-major (in, out) as unpack_matrix gives them, activations row-major (N, width).
+// The current history index t lives on the device (d_t_), so that one captured graph serves
+// every top frame: kernels read it, and the last kernel of each sample advances it.
+#include "infer/cuda-engine.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <curand_kernel.h>
+
+#include <algorithm>
+#include <cub/block/block_reduce.cuh>
+#include <cub/block/block_scan.cuh>
+#include <cuda/functional>
+
+#include "core/error.h"
+#include "core/model-spec.h"
+
+namespace srnn {
+namespace {
+
+constexpr int kThreads = 256;      // threads per block of the element-wise kernels
+constexpr int kSampleThreads = 256;  // threads per sequence in the sampler
+
+void check(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return;
+  if (e == cudaErrorMemoryAllocation) {
+    throw Error(ErrorKind::kMemory, std::string("the GPU ran out of memory (") + what + ")",
+                "generate fewer sequences at once (--num_seqs), or use a GPU with more memory");
+  }
+  if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver) {
+    throw Error(ErrorKind::kUsage, std::string("no usable CUDA GPU: ") + cudaGetErrorString(e),
+                "use --device cpu, or check the NVIDIA driver (nvidia-smi)");
+  }
+  throw Error(ErrorKind::kInternal, std::string("CUDA failed in ") + what + ": " + cudaGetErrorString(e));
+}
+
+void check(cublasStatus_t s, const char* what) {
+  if (s == CUBLAS_STATUS_SUCCESS) return;
+  if (s == CUBLAS_STATUS_ALLOC_FAILED) check(cudaErrorMemoryAllocation, what);
+  throw Error(ErrorKind::kInternal, std::string("cuBLAS failed in ") + what + " (status " +
+                                        std::to_string(static_cast<int>(s)) + ")");
+}
+
+int blocks_for(std::size_t n) { return static_cast<int>((n + kThreads - 1) / kThreads); }
+
+// A device allocation of T, freed with its owner.
+template <typename T>
+class DeviceArray {
+ public:
+  DeviceArray() = default;
+  explicit DeviceArray(std::size_t n) { resize(n); }
+  ~DeviceArray() { cudaFree(p_); }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  DeviceArray(DeviceArray&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
+  void resize(std::size_t n) {
+    cudaFree(p_);
+    p_ = nullptr;
+    n_ = n;
+    if (n > 0) check(cudaMalloc(&p_, n * sizeof(T)), "cudaMalloc");
+  }
+  void upload(const std::vector<T>& v) {
+    resize(v.size());
+    if (!v.empty()) check(cudaMemcpy(p_, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), "upload");
+  }
+  T* get() const { return p_; }
+  std::size_t size() const { return n_; }
+
+ private:
+  T* p_ = nullptr;
+  std::size_t n_ = 0;
+};
+
+struct DeviceMatrix {
+  DeviceArray<float> w;  // (K, N) row-major
+  int K = 0, N = 0;
+  void upload(const PackedMatrix& m) {
+    w.upload(unpack_matrix(m));
+    K = static_cast<int>(m.K), N = static_cast<int>(m.N);
+  }
+};
+
+struct DeviceLayer {
+  DeviceMatrix w_ih, w_hh;
+  DeviceArray<float> b_ih, b_hh;
+};
+
+struct DeviceTier {
+  int frame_size = 0, ratio = 0;
+  DeviceMatrix input, upsample;
+  DeviceArray<float> input_b, skip_b;
+  std::vector<DeviceLayer> layers;
+  std::vector<DeviceMatrix> skip;
+  std::vector<DeviceArray<float>> h, c;  // per layer: (N, dim)
+  DeviceArray<float> out;                // (N, r * dim)
+};
+
+// ---- kernels ----
+
+// frame (N, F): the levels [t - F, t) of each sequence scaled to [-2, 2].
+__global__ void frame_input_kernel(const std::int32_t* levels, std::int64_t capacity, const std::int64_t* d_t, int F,
+                                   int n, float scale, float shift, float* frame) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n * F) return;
+  const int s = i / F, j = i % F;
+  const std::int64_t t = *d_t;
+  frame[i] = static_cast<float>(levels[s * capacity + t - F + j]) * scale + shift;
+}
+
+// x (N, dim) += bias + the conditioning vector (t / F) % r of the tier above (when given).
+__global__ void add_bias_cond_kernel(float* x, const float* bias, const float* up, int r_up, int F,
+                                     const std::int64_t* d_t, int n, int dim) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n * dim) return;
+  const int s = i / dim, d = i % dim;
+  float v = x[i] + bias[d];
+  if (up != nullptr) {
+    const std::int64_t j = (*d_t / F) % r_up;
+    v += up[(s * r_up + j) * dim + d];
+  }
+  x[i] = v;
+}
+
+__device__ float sigmoid(float v) { return 1.0f / (1.0f + expf(-v)); }
+
+// PyTorch's reset-after GRU: gi = x W_ih, gh = h W_hh (biases added here).
+__global__ void gru_kernel(const float* gi, const float* gh, const float* b_ih, const float* b_hh, float* h, int n,
+                           int dim) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n * dim) return;
+  const int s = i / dim, d = i % dim;
+  const float* a = gi + s * 3 * dim;
+  const float* b = gh + s * 3 * dim;
+  const float r = sigmoid(a[kGruReset * dim + d] + b_ih[kGruReset * dim + d] + b[kGruReset * dim + d] +
+                          b_hh[kGruReset * dim + d]);
+  const float z = sigmoid(a[kGruUpdate * dim + d] + b_ih[kGruUpdate * dim + d] + b[kGruUpdate * dim + d] +
+                          b_hh[kGruUpdate * dim + d]);
+  const float nn = tanhf(a[kGruNew * dim + d] + b_ih[kGruNew * dim + d] +
+                         r * (b[kGruNew * dim + d] + b_hh[kGruNew * dim + d]));
+  h[i] = (1.0f - z) * nn + z * h[i];
+}
+
+// LSTM: g = x W_ih + h W_hh (summed by the second product), biases added here.
+__global__ void lstm_kernel(const float* g, const float* b_ih, const float* b_hh, float* h, float* c, int n, int dim) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n * dim) return;
+  const int s = i / dim, d = i % dim;
+  const float* a = g + s * 4 * dim;
+  auto gate = [&](int k) { return a[k * dim + d] + b_ih[k * dim + d] + b_hh[k * dim + d]; };
+  const float in = sigmoid(gate(kLstmInput)), f = sigmoid(gate(kLstmForget)), cc = tanhf(gate(kLstmCell)),
+              o = sigmoid(gate(kLstmOutput));
+  c[i] = f * c[i] + in * cc;
+  h[i] = o * tanhf(c[i]);
+}
+
+// y (N, width) = max(y + bias, 0) when relu, else y + bias.
+__global__ void bias_kernel(float* y, const float* bias, int n, int width, bool relu) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n * width) return;
+  const float v = y[i] + bias[i % width];
+  y[i] = relu ? fmaxf(v, 0.0f) : v;
+}
+
+// x (N, dim) = the conditioning vector t % F_1 of tier 0 + sum_j table[level_{t - F_1 + j} * F_1 + j].
+__global__ void gather_kernel(const std::int32_t* levels, std::int64_t capacity, const std::int64_t* d_t, int F1,
+                              const float* table, const float* cond, int n, int dim, float* x) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n * dim) return;
+  const int s = i / dim, d = i % dim;
+  const std::int64_t t = *d_t;
+  float v = cond[(s * F1 + t % F1) * dim + d];
+  const std::int32_t* row = levels + s * capacity + t - F1;
+  for (int j = 0; j < F1; ++j) v += table[(static_cast<std::int64_t>(row[j]) * F1 + j) * dim + d];
+  x[i] = v;
+}
+
+// One block per sequence: draws a level from softmax(logits * inv_temperature) with a Philox
+// uniform keyed by (seed, sequence, position), the first level whose cumulative probability
+// reaches it (the last level if rounding leaves none), and writes it into the history at t.
+__global__ void sample_kernel(const float* logits, int q, const float* inv_temp, unsigned long long seed,
+                              const std::int64_t* d_t, const std::int64_t* d_base, std::int32_t* levels,
+                              std::int64_t capacity) {
+  using Reduce = cub::BlockReduce<float, kSampleThreads>;
+  using ReduceIndex = cub::BlockReduce<int, kSampleThreads>;
+  using Scan = cub::BlockScan<float, kSampleThreads>;
+  __shared__ union {
+    typename Reduce::TempStorage reduce;
+    typename ReduceIndex::TempStorage reduce_index;
+    typename Scan::TempStorage scan;
+  } tmp;
+  __shared__ float shared_max, target, carry;
+  __shared__ int chosen;
+  const int s = blockIdx.x, tid = threadIdx.x;
+  const float* z = logits + static_cast<std::int64_t>(s) * q;
+  const float it = inv_temp[s];
+  float mx = -INFINITY;
+  for (int i = tid; i < q; i += kSampleThreads) mx = fmaxf(mx, z[i]);
+  mx = Reduce(tmp.reduce).Reduce(mx, cuda::maximum<>{});
+  if (tid == 0) shared_max = mx;
+  __syncthreads();
+  mx = shared_max;
+  float sum = 0;
+  for (int i = tid; i < q; i += kSampleThreads) sum += expf((z[i] - mx) * it);
+  sum = Reduce(tmp.reduce).Sum(sum);
+  const std::int64_t t = *d_t;
+  if (tid == 0) {
+    curandStatePhilox4_32_10_t rng;
+    curand_init(seed, static_cast<unsigned long long>(s), static_cast<unsigned long long>(*d_base + t) * 4, &rng);
+    target = curand_uniform(&rng) * sum;  // u in (0, 1]
+    carry = 0;
+    chosen = q;
+  }
+  __syncthreads();
+  // The cumulative sums, a tile of kSampleThreads levels at a time, until one reaches the target.
+  for (int first = 0; first < q; first += kSampleThreads) {
+    const int i = first + tid;
+    const float p = i < q ? expf((z[i] - mx) * it) : 0.0f;
+    float inclusive;
+    Scan(tmp.scan).InclusiveSum(p, inclusive);
+    inclusive += carry;
+    const int candidate = i < q && inclusive >= target ? i : q;
+    __syncthreads();  // every thread has read carry, and the scan's storage is free
+    const int found = ReduceIndex(tmp.reduce_index).Reduce(candidate, cuda::minimum<>{});
+    if (tid == kSampleThreads - 1) carry = inclusive;
+    if (tid == 0) chosen = found;
+    __syncthreads();
+    if (chosen < q) break;
+  }
+  if (tid == 0) levels[s * capacity + t] = chosen < q ? chosen : q - 1;
+}
+
+__global__ void set_t_kernel(std::int64_t* d_t, std::int64_t t) { *d_t = t; }
+__global__ void advance_t_kernel(std::int64_t* d_t) { *d_t += 1; }
+
+}  // namespace
+
+struct CudaEngine::Impl {
+  const EngineWeights& w;
+  int n, dim, q, device;
+  std::int64_t capacity;
+  struct StreamDeleter {
+    void operator()(cudaStream_t s) const { cudaStreamDestroy(s); }
+  };
+  struct BlasDeleter {
+    void operator()(cublasHandle_t h) const { cublasDestroy(h); }
+  };
+  struct GraphDeleter {
+    void operator()(cudaGraphExec_t g) const { cudaGraphExecDestroy(g); }
+  };
+  std::unique_ptr<CUstream_st, StreamDeleter> stream_owner;
+  std::unique_ptr<cublasContext, BlasDeleter> blas_owner;
+  std::unique_ptr<CUgraphExec_st, GraphDeleter> period;  // one top frame of sampling, captured on first use
+  cudaStream_t stream = nullptr;
+  cublasHandle_t blas = nullptr;
+  DeviceArray<char> workspace;
+  std::vector<DeviceTier> tiers;
+  DeviceArray<float> table, hidden1_b, hidden2_b, output_b;
+  DeviceMatrix hidden1, hidden2, output;
+  DeviceArray<float> frame, x, gi, gh, skip, h1, h2, logits, inv_temp;
+  DeviceArray<std::int32_t> levels;  // (N, capacity)
+  DeviceArray<std::int64_t> d_t, d_base;
+  unsigned long long seed = 0;
+
+  Impl(const EngineWeights& weights, int n_seqs, std::int64_t cap, int dev)
+      : w(weights), n(n_seqs), dim(weights.config.dim), q(weights.config.q_levels), device(dev), capacity(cap) {
+    check(cudaSetDevice(device), "cudaSetDevice");
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    stream_owner.reset(stream);
+    check(cublasCreate(&blas), "cublasCreate");
+    blas_owner.reset(blas);
+    check(cublasSetStream(blas, stream), "cublasSetStream");
+    // A workspace of its own keeps cuBLAS from allocating while a graph is captured.
+    workspace.resize(std::size_t{32} << 20);
+    check(cublasSetWorkspace(blas, workspace.get(), workspace.size()), "cublasSetWorkspace");
+    const ModelConfig& c = w.config;
+    const std::size_t N = n, G = gate_count(c.rnn_type);
+    for (const FrameTierWeights& tw : w.tiers) {
+      DeviceTier& t = tiers.emplace_back();
+      t.frame_size = tw.frame_size, t.ratio = tw.ratio;
+      t.input.upload(tw.input_t);
+      t.input_b.upload(tw.input_b);
+      t.upsample.upload(tw.upsample);
+      for (const RnnLayerWeights& lw : tw.layers) {
+        DeviceLayer& l = t.layers.emplace_back();
+        l.w_ih.upload(lw.w_ih_t);
+        l.w_hh.upload(lw.w_hh_t);
+        l.b_ih.upload(lw.b_ih);
+        l.b_hh.upload(lw.b_hh);
+      }
+      for (const PackedMatrix& m : tw.skip_t) t.skip.emplace_back().upload(m);
+      std::vector<float> skip_b = tw.skip_b;
+      if (skip_b.empty()) skip_b.assign(dim, 0.0f);
+      t.skip_b.upload(skip_b);
+      for (std::size_t l = 0; l < tw.layers.size(); ++l) {
+        std::vector<float> h(N * dim, 0.0f), cc(N * dim, 0.0f);
+        for (std::size_t s = 0; s < N; ++s) {
+          for (int d = 0; d < dim; ++d) {
+            if (!tw.h0.empty()) h[s * dim + d] = tw.h0[l * dim + d];
+            if (!tw.c0.empty()) cc[s * dim + d] = tw.c0[l * dim + d];
+          }
+        }
+        t.h.emplace_back().upload(h);
+        t.c.emplace_back().upload(cc);
+      }
+      t.out.upload(std::vector<float>(N * tw.ratio * dim, 0.0f));
+    }
+    table.upload(w.table);
+    hidden1.upload(w.hidden1_t);
+    hidden2.upload(w.hidden2_t);
+    output.upload(w.output_t);
+    hidden1_b.upload(w.hidden1_b);
+    hidden2_b.upload(w.hidden2_b);
+    output_b.upload(w.output_b);
+    frame.resize(N * c.lookback());
+    x.resize(N * dim);
+    gi.resize(N * G * dim);
+    gh.resize(N * G * dim);
+    skip.resize(N * dim);
+    h1.resize(N * dim);
+    h2.resize(N * dim);
+    logits.resize(N * q);
+    inv_temp.upload(std::vector<float>(N, 1.0f));
+    levels.resize(N * capacity);
+    d_t.upload(std::vector<std::int64_t>{0});
+    d_base.upload(std::vector<std::int64_t>{0});
+  }
+
+  // y (n, m.N) = x (n, m.K) . m, or y += when accumulate. Row-major on both sides: cuBLAS's
+  // column-major C = A B with A = m^T (N x K), B = x^T (K x n).
+  void mm(const DeviceMatrix& m, const float* in, float* y, bool accumulate = false) {
+    const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    check(cublasSgemm(blas, CUBLAS_OP_N, CUBLAS_OP_N, m.N, n, m.K, &one, m.w.get(), m.N, in, m.K, &beta, y, m.N),
+          "cublasSgemm");
+  }
+
+  void step_tier(int k) {
+    const ModelConfig& c = w.config;
+    DeviceTier& t = tiers[k];
+    const int F = t.frame_size;
+    const FrameInputScale fs = frame_input_scale(q);
+    frame_input_kernel<<<blocks_for(n * F), kThreads, 0, stream>>>(levels.get(), capacity, d_t.get(), F, n,
+                                                                   static_cast<float>(fs.scale),
+                                                                   static_cast<float>(fs.shift), frame.get());
+    mm(t.input, frame.get(), x.get());
+    const bool top = k + 1 == static_cast<int>(tiers.size());
+    add_bias_cond_kernel<<<blocks_for(n * dim), kThreads, 0, stream>>>(
+        x.get(), t.input_b.get(), top ? nullptr : tiers[k + 1].out.get(), top ? 1 : tiers[k + 1].ratio, F, d_t.get(),
+        n, dim);
+    const float* in = x.get();
+    for (std::size_t l = 0; l < t.layers.size(); ++l) {
+      DeviceLayer& lw = t.layers[l];
+      float* h = t.h[l].get();
+      if (c.rnn_type == RnnType::kGru) {
+        mm(lw.w_ih, in, gi.get());
+        mm(lw.w_hh, h, gh.get());
+        gru_kernel<<<blocks_for(n * dim), kThreads, 0, stream>>>(gi.get(), gh.get(), lw.b_ih.get(), lw.b_hh.get(), h,
+                                                                 n, dim);
+      } else {
+        mm(lw.w_ih, in, gi.get());
+        mm(lw.w_hh, h, gi.get(), true);
+        lstm_kernel<<<blocks_for(n * dim), kThreads, 0, stream>>>(gi.get(), lw.b_ih.get(), lw.b_hh.get(), h,
+                                                                  t.c[l].get(), n, dim);
+      }
+      if (c.skip_conn) mm(t.skip[l], h, skip.get(), l > 0);
+      in = h;
+    }
+    if (c.skip_conn) {
+      bias_kernel<<<blocks_for(n * dim), kThreads, 0, stream>>>(skip.get(), t.skip_b.get(), n, dim, false);
+      in = skip.get();
+    }
+    mm(t.upsample, in, t.out.get());
+  }
+
+  // Tiers whose frame starts at t, given t modulo the lookback (their schedule's period).
+  void step_frames_at(std::int64_t t_mod) {
+    for (int k = static_cast<int>(tiers.size()) - 1; k >= 0; --k) {
+      if (t_mod % tiers[k].frame_size == 0) step_tier(k);
+    }
+  }
+
+  void sample_tier() {
+    gather_kernel<<<blocks_for(n * dim), kThreads, 0, stream>>>(levels.get(), capacity, d_t.get(), w.config.frame_sizes[0],
+                                                               table.get(), tiers[0].out.get(), n, dim, x.get());
+    mm(hidden1, x.get(), h1.get());
+    bias_kernel<<<blocks_for(n * dim), kThreads, 0, stream>>>(h1.get(), hidden1_b.get(), n, dim, true);
+    mm(hidden2, h1.get(), h2.get());
+    bias_kernel<<<blocks_for(n * dim), kThreads, 0, stream>>>(h2.get(), hidden2_b.get(), n, dim, true);
+    mm(output, h2.get(), logits.get());
+    bias_kernel<<<blocks_for(n * q), kThreads, 0, stream>>>(logits.get(), output_b.get(), n, q, false);
+  }
+
+  void set_t(std::int64_t t) { set_t_kernel<<<1, 1, 0, stream>>>(d_t.get(), t); }
+
+  // One top frame of samples from a t that is a multiple of the lookback: tiers, sample tier,
+  // draw, advance; captured once, then replayed.
+  void run_period() {
+    if (period == nullptr) {
+      const std::int64_t L = w.config.lookback();
+      cudaGraph_t graph = nullptr;
+      check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+      for (std::int64_t i = 0; i < L; ++i) {
+        step_frames_at(i);
+        sample_tier();
+        sample_kernel<<<n, kSampleThreads, 0, stream>>>(logits.get(), q, inv_temp.get(), seed, d_t.get(),
+                                                        d_base.get(), levels.get(), capacity);
+        advance_t_kernel<<<1, 1, 0, stream>>>(d_t.get());
+      }
+      check(cudaStreamEndCapture(stream, &graph), "cudaStreamEndCapture");
+      cudaGraphExec_t exec = nullptr;
+      const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+      cudaGraphDestroy(graph);
+      check(e, "cudaGraphInstantiate");
+      period.reset(exec);
+    }
+    check(cudaGraphLaunch(period.get(), stream), "cudaGraphLaunch");
+  }
+
+  void sync() { check(cudaStreamSynchronize(stream), "cudaStreamSynchronize"); }
+};
+
+bool cuda_engine_built() { return true; }
+
+bool cuda_engine_available(std::string* why) {
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess || count == 0) {
+    if (why != nullptr) *why = e != cudaSuccess ? cudaGetErrorString(e) : "no CUDA GPU is present";
+    return false;
+  }
+  return true;
+}
+
+CudaEngine::CudaEngine(const EngineWeights& weights, int n_seqs, std::int64_t capacity, int device) {
+  std::string why;
+  if (!cuda_engine_available(&why)) {
+    throw Error(ErrorKind::kUsage, "the CUDA engine found no GPU: " + why, "use --device cpu");
+  }
+  if (weights.config.lookback() > capacity) {
+    throw Error(ErrorKind::kInternal, "CudaEngine: the history must hold at least a lookback");
+  }
+  impl_ = std::make_unique<Impl>(weights, n_seqs, capacity, device);
+}
+
+CudaEngine::~CudaEngine() = default;
+
+void CudaEngine::set_levels(const std::int32_t* const* levels, std::int64_t len) {
+  Impl& m = *impl_;
+  if (len > m.capacity) throw Error(ErrorKind::kInternal, "CudaEngine::set_levels: more levels than the history holds");
+  for (int s = 0; s < m.n; ++s) {
+    check(cudaMemcpy(m.levels.get() + s * m.capacity, levels[s], len * sizeof(std::int32_t), cudaMemcpyHostToDevice),
+          "set_levels");
+  }
+}
+
+void CudaEngine::step_frames(std::int64_t t) {
+  Impl& m = *impl_;
+  m.set_t(t);
+  m.step_frames_at(t % m.w.config.lookback());
+  m.sync();
+}
+
+void CudaEngine::sample_logits(std::int64_t t, float* logits) {
+  Impl& m = *impl_;
+  m.set_t(t);
+  m.sample_tier();
+  check(cudaMemcpyAsync(logits, m.logits.get(), m.logits.size() * sizeof(float), cudaMemcpyDeviceToHost, m.stream),
+        "sample_logits");
+  m.sync();
+}
+
+std::vector<std::vector<std::int32_t>> generate_cuda(const EngineWeights& w, const GenerateRequest& req, int device) {
+  const ModelConfig& c = w.config;
+  const int N = static_cast<int>(req.temperatures.size());
+  if (N < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sequence");
+  if (req.n_samples < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sample");
+  const std::int64_t L = c.lookback();
+  const std::int64_t n_seed = primed_length(static_cast<std::int64_t>(req.seed_levels.size()), L);
+  const std::int32_t* seed = req.seed_levels.size() >= static_cast<std::size_t>(L)
+                                 ? req.seed_levels.data() + (req.seed_levels.size() - n_seed)
+                                 : nullptr;
+  const std::int64_t total = n_seed + req.n_samples;
+  // As the CPU engine: a history of a lookback and a block, both whole lookbacks, so that
+  // every tier's phase is the same in the buffer as in the sequence.
+  const std::int64_t block = (std::max<std::int64_t>(req.block, L) + L - 1) / L * L;
+  const std::int64_t capacity = L + block;
+  CudaEngine engine(w, N, capacity, device);
+  CudaEngine::Impl& m = *engine.impl_;
+  m.seed = req.rng_seed;
+  std::vector<float> inv_temp(N);
+  for (int s = 0; s < N; ++s) inv_temp[s] = static_cast<float>(1.0 / req.temperatures[s]);
+  m.inv_temp.upload(inv_temp);
+
+  const auto seed_at = [&](std::int64_t p) { return seed != nullptr ? seed[p] : c.q_levels / 2; };
+  std::vector<std::int32_t> host(static_cast<std::size_t>(N) * capacity);
+  std::vector<std::vector<std::int32_t>> out(N);
+  std::int64_t base = 0;  // the sequence position of history index 0
+  // The history from `from` to `to` (positions) as the seed gives it, for every sequence.
+  const auto upload_seed = [&](std::int64_t from, std::int64_t to) {
+    for (int s = 0; s < N; ++s) {
+      for (std::int64_t p = from; p < to; ++p) host[s * capacity + (p - base)] = seed_at(p);
+      check(cudaMemcpy(m.levels.get() + s * capacity + (from - base), host.data() + s * capacity + (from - base),
+                       (to - from) * sizeof(std::int32_t), cudaMemcpyHostToDevice),
+            "upload the seed");
+    }
+  };
+  // Keeps the last lookback at the front when the history is full.
+  const auto shift = [&] {
+    check(cudaMemcpy2DAsync(m.levels.get(), capacity * sizeof(std::int32_t), m.levels.get() + block,
+                            capacity * sizeof(std::int32_t), L * sizeof(std::int32_t), N, cudaMemcpyDeviceToDevice,
+                            m.stream),
+          "shift the history");
+    base += block;
+  };
+  upload_seed(0, L);
+  // Priming: the seed runs through the frame tiers, teacher forced, a history at a time.
+  for (std::int64_t p = L; p < n_seed;) {
+    if (p - base == capacity) {
+      m.sync();
+      shift();
+    }
+    const std::int64_t end = std::min(n_seed, base + capacity);
+    upload_seed(p, end);
+    for (; p < end; ++p) {
+      if ((p - base) % c.frame_sizes[0] != 0) continue;
+      m.set_t(p - base);
+      m.step_frames_at((p - base) % L);
+    }
+    if (req.on_priming) req.on_priming(p, n_seed);
+  }
+  // Sampling, a top frame per graph launch; what comes past `total` is dropped.
+  std::int64_t done = 0;
+  for (std::int64_t p = n_seed; p < total;) {
+    if (p - base == capacity) shift();
+    check(cudaMemcpyAsync(m.d_base.get(), &base, sizeof base, cudaMemcpyHostToDevice, m.stream), "set the base");
+    m.set_t(p - base);
+    const std::int64_t end = std::min(base + capacity, (total + L - 1) / L * L);
+    for (; p < end; p += L) m.run_period();
+    // Hand over this history's new levels.
+    const std::int64_t from = std::max(n_seed, base + L) - base, upto = std::min(end, total) - base;
+    check(cudaMemcpy2DAsync(host.data() + from, capacity * sizeof(std::int32_t), m.levels.get() + from,
+                            capacity * sizeof(std::int32_t), (upto - from) * sizeof(std::int32_t), N,
+                            cudaMemcpyDeviceToHost, m.stream),
+          "copy the levels back");
+    m.sync();
+    for (int s = 0; s < N; ++s) {
+      const std::int32_t* row = host.data() + s * capacity + from;
+      if (req.on_samples) req.on_samples(s, row, upto - from);
+      else out[s].insert(out[s].end(), row, row + (upto - from));
+    }
+    done += upto - from;
+    if (req.on_progress) req.on_progress(done);
+    if (req.stop != nullptr && req.stop->load()) break;
+  }
+  return out;
+}
+
+}  // namespace srnn
