@@ -21,6 +21,7 @@
 #include "core/run-layout.h"
 #include "core/naming.h"
 #include "core/threads.h"
+#include "infer/cuda-engine.h"
 #include "infer/engine.h"
 #include "infer/kernels.h"
 #include "train/train.h"
@@ -78,6 +79,38 @@ void check_writable_dir(const fs::path& dir) {
   std::fclose(f);
 }
 
+enum class GenerateEngine { kCpu, kCuda, kTorch };
+
+// cuda -> 0, cuda:N -> N; Error(kUsage) for any other name but cpu and auto.
+int cuda_index(const std::string& device) {
+  if (device == "cuda" || device == "auto") return 0;
+  if (device.rfind("cuda:", 0) == 0 && device.size() > 5 && device.size() < 9 &&
+      device.find_first_not_of("0123456789", 5) == std::string::npos) {
+    return std::stoi(device.substr(5));
+  }
+  throw Error(ErrorKind::kUsage, "--device '" + device + "' is not cpu, cuda, cuda:N or auto");
+}
+
+// cpu: the CPU engine. cuda[:N]: the CUDA engine where this build has one, else the LibTorch
+// model on the GPU. auto: the CUDA engine when a GPU is present, else LibTorch's GPU when it
+// sees one, else the CPU engine.
+GenerateEngine choose_engine(const std::string& device) {
+  if (device == "cpu") return GenerateEngine::kCpu;
+  cuda_index(device);  // checks the name
+  std::string why;
+  const bool available = cuda_engine_available(&why);
+  if (device == "auto") {
+    if (available) return GenerateEngine::kCuda;
+    return torch_cuda_available() ? GenerateEngine::kTorch : GenerateEngine::kCpu;
+  }
+  if (!cuda_engine_built()) return GenerateEngine::kTorch;
+  if (!available) {
+    throw Error(ErrorKind::kUsage, "--device " + device + ": no CUDA GPU is available (" + why + ")",
+                "use --device cpu, or run on a machine with an NVIDIA GPU and its driver");
+  }
+  return GenerateEngine::kCuda;
+}
+
 int run_generate(const GenerateArgs& a) {
   const fs::path checkpoint = resolve_checkpoint_path(a.checkpoint_path);
   if (!(a.dur > 0 && std::isfinite(a.dur))) throw Error(ErrorKind::kUsage, "--dur must be a positive number of seconds");
@@ -87,6 +120,7 @@ int run_generate(const GenerateArgs& a) {
   if (a.sample_rate != 0 && a.sample_rate < 1000) throw Error(ErrorKind::kUsage, "--sample_rate must be at least 1000 Hz");
   if (a.num_threads < 1) throw Error(ErrorKind::kUsage, "--num_threads must be at least 1");
   check_temperatures(a.temperature);
+  const GenerateEngine engine = choose_engine(a.device);  // a missing GPU fails before any work
   const bool to_stdout = a.output_path == "-";
   if (to_stdout && a.num_seqs != 1) throw Error(ErrorKind::kUsage, "--output_path - streams one sequence; use --num_seqs 1");
   if (!to_stdout) {
@@ -196,16 +230,19 @@ int run_generate(const GenerateArgs& a) {
                      fixed(eta, 1) + " s",
                  done == req.n_samples);
   };
-  // `cpu` is the torch-free engine; a GPU runs the LibTorch model, all sequences in one batch.
-  const bool on_gpu = a.device != "cpu" && (a.device != "auto" || torch_cuda_available());
+  const int gpu = engine == GenerateEngine::kCpu ? 0 : cuda_index(a.device);
+  std::string how = a.weights + " weights, " + kernel_level_name(kernel_level()) + " kernels, " +
+                    std::to_string(std::min(a.num_threads, a.num_seqs)) + " threads";
+  if (engine == GenerateEngine::kCuda) how = "the CUDA engine on GPU " + std::to_string(gpu);
+  if (engine == GenerateEngine::kTorch) how = "LibTorch on " + a.device;
   log_info("Generating " + std::to_string(a.num_seqs) + " x " + fixed(a.dur, 2) + " s from " + checkpoint.string() +
-           " (epoch " + std::to_string(weights.info.train.epoch) + ", " +
-           (on_gpu ? "LibTorch on " + a.device
-                   : a.weights + " weights, " + kernel_level_name(kernel_level()) + " kernels, " +
-                         std::to_string(std::min(a.num_threads, a.num_seqs)) + " threads") +
-           ", rng_seed " + std::to_string(req.rng_seed) + ")");
-  if (on_gpu) generate_on_device(checkpoint, req, a.device);
-  else generate(weights, req);
+           " (epoch " + std::to_string(weights.info.train.epoch) + ", " + how + ", rng_seed " +
+           std::to_string(req.rng_seed) + ")");
+  switch (engine) {
+    case GenerateEngine::kCpu: generate(weights, req); break;
+    case GenerateEngine::kCuda: generate_cuda(weights, req, gpu); break;
+    case GenerateEngine::kTorch: generate_on_device(checkpoint, req, a.device); break;
+  }
   if (interrupted()) {
     throw Error(ErrorKind::kInterrupted, "interrupted after " + std::to_string(outputs[0].done) + " of " +
                                              std::to_string(req.n_samples) + " samples" +
@@ -250,7 +287,7 @@ CommandRunner add_generate_command(CLI::App& app) {
   add_flag_option(*cmd, "rng_seed", a->rng_seed, "Seed of the sampling generator (-1: random); same seed, same audio");
   add_flag_option(*cmd, "num_threads", a->num_threads, "Threads; sequences are shared out between them");
   add_flag_option(*cmd, "device", a->device,
-                  "cpu: the fast CPU engine; cuda or cuda:N: the LibTorch model on a GPU; auto: a GPU if there is one");
+                  "cpu: the fast CPU engine; cuda or cuda:N: the CUDA engine on that GPU; auto: a GPU if there is one");
   add_flag_option(*cmd, "weights", a->weights,
                   "fp32; bf16: weights stored as bfloat16 (half the memory traffic; arithmetic stays fp32); "
                   "int8: weights and activations as int8 (a quarter of the traffic)")
