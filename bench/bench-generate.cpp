@@ -8,6 +8,7 @@
 //
 //   build/bench/bench-generate --config small --num_seqs 16 --dur_samples 16384 --threads 2
 //   build/bench/bench-generate --config default --weights int8 --sparsity 0.9 --threads 2
+//   build/bench/bench-generate --config default --num_seqs 1024 --device cuda   # the CUDA engine
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -16,13 +17,15 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "core/sparsity.h"
+#include "infer/cuda-engine.h"
 #include "infer/engine.h"
 #include "infer/kernels.h"
 #include "train/checkpoint.h"
 
 int main(int argc, char** argv) {
-  std::string config_name = "small";
+  std::string config_name = "small", device = "cpu";
   int num_seqs = 1, threads = 1, reps = 5;
   srnn::WeightFormat format = srnn::WeightFormat::kF32;
   long long dur = 16384;
@@ -38,12 +41,13 @@ int main(int argc, char** argv) {
     else if (k == "--reps") reps = std::stoi(v);
     else if (k == "--weights") format = srnn::parse_weight_format(v);
     else if (k == "--sparsity") sparsity = std::stod(v);
+    else if (k == "--device" && (v == "cpu" || v == "cuda")) device = v;
     else if (k == "--sparse_block") block = srnn::parse_block_shape(v);
     else if (k == "--prune_sample_tier" && (v == "True" || v == "False")) sample_tier = v == "True";
     else {
       std::fprintf(stderr, "usage: bench-generate [--config small|default] [--num_seqs N] [--dur_samples N] "
                            "[--threads N] [--reps N] [--weights fp32|bf16|int8] [--sparsity S] "
-                           "[--sparse_block RxC] [--prune_sample_tier True|False]\n");
+                           "[--sparse_block RxC] [--prune_sample_tier True|False] [--device cpu|cuda]\n");
       return 2;
     }
   }
@@ -74,13 +78,20 @@ int main(int argc, char** argv) {
   req.temperatures.assign(num_seqs, 1.0);
   req.n_threads = threads;
   req.n_samples = 2 * c.lookback();
-  srnn::generate(w, req);  // warm-up
+  const bool cuda = device == "cuda";
+  const auto run = [&] { return cuda ? srnn::generate_cuda(w, req) : srnn::generate(w, req); };
+  try {
+    run();  // warm-up (on a GPU it also captures the graph)
+  } catch (const srnn::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  }
   req.n_samples = dur;
   std::vector<double> rates;
   for (int r = 0; r < reps; ++r) {
     req.rng_seed = static_cast<std::uint64_t>(r);
     const auto t0 = std::chrono::steady_clock::now();
-    srnn::generate(w, req);
+    run();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rates.push_back(static_cast<double>(num_seqs) * dur / s);
   }
@@ -88,10 +99,10 @@ int main(int argc, char** argv) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   std::printf(
-      "{\"impl\": \"samplernn\", \"config\": \"%s\", \"what\": \"generate\", \"num_seqs\": %d, \"threads\": %d, "
+      "{\"impl\": \"samplernn\", \"config\": \"%s\", \"what\": \"generate\", \"device\": \"%s\", \"num_seqs\": %d, \"threads\": %d, "
       "\"kernels\": \"%s\", \"weights\": \"%s\", \"samples_per_sec\": %.1f, \"min\": %.1f, \"max\": %.1f, \"reps\": %d, \"peak_rss_mb\": %.0f, "
       "\"weight_mb_per_sample\": %.3f, \"sparsity\": %.2f, \"sparse_block\": \"%s\", \"sample_tier_pruned\": %s}\n",
-      config_name.c_str(), num_seqs, threads, srnn::kernel_level_name(srnn::kernel_level()), srnn::weight_format_name(format),
+      config_name.c_str(), device.c_str(), num_seqs, threads, srnn::kernel_level_name(srnn::kernel_level()), srnn::weight_format_name(format),
       rates[rates.size() / 2],
       rates.front(), rates.back(), reps, ru.ru_maxrss / 1024.0, srnn::weight_bytes_per_sample(w) / 1e6, sparsity,
       srnn::block_shape_name(block).c_str(), sparsity > 0 && sample_tier ? "true" : "false");

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On a GPU machine: builds against its CUDA LibTorch, runs the whole test suite, then times
-# training against the Python reference on the same GPU (fp32, bf16, fp16), and writes the
-# logs into OUT. Each step's exit status is kept in OUT/status.txt; a failed step does not
+# training (fp32, bf16, fp16) and generation (the CUDA engine, 1 to 1024 sequences) against
+# the Python reference on the same GPU, and writes the logs into OUT. Each step's exit status is kept in OUT/status.txt; a failed step does not
 # stop the later ones.
 #
 #   scripts/gpu-check.sh OUT
@@ -33,7 +33,10 @@ step build build.log scripts/build-cuda.sh || exit 1
 # shellcheck disable=SC1091
 [ -n "${DEPS_PREFIX:-}" ] && source "$DEPS_PREFIX/env.sh"
 step cuda-tests cuda-tests.log build-cuda/tests/test-cuda
+step cuda-engine-tests cuda-engine-tests.log build-cuda/tests/test-cuda-engine
 step ctest ctest.log ctest --test-dir build-cuda -j "$(($(nproc) / 2))" --output-on-failure --timeout 900
 step bench-train bench-train.log env DEVICE=cuda BIN=build-cuda/bench/bench-train PYTHON=python3 \
   bench/compare-train.sh "${REPS:-3}"
+step bench-generate bench-generate.log env DEVICE=cuda BIN=build-cuda/bench/bench-generate PYTHON=python3 \
+  bench/compare-generate.sh "${REPS:-3}"
 cat "$out/status.txt"
