@@ -28,6 +28,10 @@ void check(cudaError_t e, const char* what) {
     throw Error(ErrorKind::kMemory, std::string("the GPU ran out of memory (") + what + ")",
                 "generate fewer sequences at once (--num_seqs), or use a GPU with more memory");
   }
+  if (e == cudaErrorInvalidDevice) {
+    throw Error(ErrorKind::kUsage, std::string("no CUDA GPU with that index (") + what + ")",
+                "nvidia-smi lists the GPUs; --device cuda:N counts from 0");
+  }
   if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver) {
     throw Error(ErrorKind::kUsage, std::string("no usable CUDA GPU: ") + cudaGetErrorString(e),
                 "use --device cpu, or check the NVIDIA driver (nvidia-smi)");
@@ -181,7 +185,7 @@ __global__ void gather_kernel(const std::int32_t* levels, std::int64_t capacity,
 __global__ void sample_kernel(const float* logits, int q, const float* inv_temp, unsigned long long seed,
                               const std::int64_t* d_t, const std::int64_t* d_base, std::int32_t* levels,
                               std::int64_t capacity) {
-  using Reduce = cub::BlockReduce<float, kSampleThreads>;
+  using Reduce = cub::BlockReduce<float, kSampleThreads>;  // the maximum
   using ReduceIndex = cub::BlockReduce<int, kSampleThreads>;
   using Scan = cub::BlockScan<float, kSampleThreads>;
   __shared__ union {
@@ -200,14 +204,23 @@ __global__ void sample_kernel(const float* logits, int q, const float* inv_temp,
   if (tid == 0) shared_max = mx;
   __syncthreads();
   mx = shared_max;
-  float sum = 0;
-  for (int i = tid; i < q; i += kSampleThreads) sum += expf((z[i] - mx) * it);
-  sum = Reduce(tmp.reduce).Sum(sum);
+  // The total by the same tiled scan as the walk below, so that a uniform in (0, 1] always
+  // reaches a level: a sum in another order could round above the walk's last value.
+  if (tid == 0) carry = 0;
+  __syncthreads();
+  for (int first = 0; first < q; first += kSampleThreads) {
+    const int i = first + tid;
+    float inclusive;
+    Scan(tmp.scan).InclusiveSum(i < q ? expf((z[i] - mx) * it) : 0.0f, inclusive);
+    __syncthreads();  // every thread has its value; the storage and carry are free
+    if (tid == kSampleThreads - 1) carry += inclusive;
+    __syncthreads();
+  }
   const std::int64_t t = *d_t;
   if (tid == 0) {
     curandStatePhilox4_32_10_t rng;
     curand_init(seed, static_cast<unsigned long long>(s), static_cast<unsigned long long>(*d_base + t) * 4, &rng);
-    target = curand_uniform(&rng) * sum;  // u in (0, 1]
+    target = curand_uniform(&rng) * carry;  // u in (0, 1]
     carry = 0;
     chosen = q;
   }
@@ -248,12 +261,12 @@ struct CudaEngine::Impl {
   struct GraphDeleter {
     void operator()(cudaGraphExec_t g) const { cudaGraphExecDestroy(g); }
   };
+  DeviceArray<char> workspace;  // cuBLAS's; declared first, so freed after the handle
   std::unique_ptr<CUstream_st, StreamDeleter> stream_owner;
   std::unique_ptr<cublasContext, BlasDeleter> blas_owner;
   std::unique_ptr<CUgraphExec_st, GraphDeleter> period;  // one top frame of sampling, captured on first use
   cudaStream_t stream = nullptr;
   cublasHandle_t blas = nullptr;
-  DeviceArray<char> workspace;
   std::vector<DeviceTier> tiers;
   DeviceArray<float> table, hidden1_b, hidden2_b, output_b;
   DeviceMatrix hidden1, hidden2, output;
@@ -265,7 +278,8 @@ struct CudaEngine::Impl {
   Impl(const EngineWeights& weights, int n_seqs, std::int64_t cap, int dev)
       : w(weights), n(n_seqs), dim(weights.config.dim), q(weights.config.q_levels), device(dev), capacity(cap) {
     check(cudaSetDevice(device), "cudaSetDevice");
-    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    // A blocking stream: the plain cudaMemcpy of the uploads below is ordered before its work.
+    check(cudaStreamCreate(&stream), "cudaStreamCreate");
     stream_owner.reset(stream);
     check(cublasCreate(&blas), "cublasCreate");
     blas_owner.reset(blas);
@@ -324,6 +338,7 @@ struct CudaEngine::Impl {
     levels.resize(N * capacity);
     d_t.upload(std::vector<std::int64_t>{0});
     d_base.upload(std::vector<std::int64_t>{0});
+    check(cudaDeviceSynchronize(), "the uploads");
   }
 
   // y (n, m.N) = x (n, m.K) . m, or y += when accumulate. Row-major on both sides: cuBLAS's
@@ -395,10 +410,27 @@ struct CudaEngine::Impl {
   // One top frame of samples from a t that is a multiple of the lookback: tiers, sample tier,
   // draw, advance; captured once, then replayed.
   void run_period() {
-    if (period == nullptr) {
-      const std::int64_t L = w.config.lookback();
-      cudaGraph_t graph = nullptr;
-      check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    if (period == nullptr) capture_period();
+    check(cudaGraphLaunch(period.get(), stream), "cudaGraphLaunch");
+  }
+
+  void capture_period() {
+    // Kernels and cuBLAS are set up before the capture (lazy module loading, cuBLAS's first
+    // call): the sample tier touches only scratch buffers, and the draw at t is redrawn.
+    sample_tier();
+    sample_kernel<<<n, kSampleThreads, 0, stream>>>(logits.get(), q, inv_temp.get(), seed, d_t.get(), d_base.get(),
+                                                    levels.get(), capacity);
+    for (const void* f : {reinterpret_cast<const void*>(frame_input_kernel),
+                          reinterpret_cast<const void*>(add_bias_cond_kernel), reinterpret_cast<const void*>(gru_kernel),
+                          reinterpret_cast<const void*>(lstm_kernel), reinterpret_cast<const void*>(advance_t_kernel)}) {
+      cudaFuncAttributes attributes;
+      check(cudaFuncGetAttributes(&attributes, f), "cudaFuncGetAttributes");
+    }
+    sync();
+    const std::int64_t L = w.config.lookback();
+    cudaGraph_t graph = nullptr;
+    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    try {
       for (std::int64_t i = 0; i < L; ++i) {
         step_frames_at(i);
         sample_tier();
@@ -406,17 +438,24 @@ struct CudaEngine::Impl {
                                                         d_base.get(), levels.get(), capacity);
         advance_t_kernel<<<1, 1, 0, stream>>>(d_t.get());
       }
-      check(cudaStreamEndCapture(stream, &graph), "cudaStreamEndCapture");
-      cudaGraphExec_t exec = nullptr;
-      const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
-      cudaGraphDestroy(graph);
-      check(e, "cudaGraphInstantiate");
-      period.reset(exec);
+    } catch (...) {
+      cudaStreamEndCapture(stream, &graph);
+      if (graph != nullptr) cudaGraphDestroy(graph);
+      throw;
     }
-    check(cudaGraphLaunch(period.get(), stream), "cudaGraphLaunch");
+    check(cudaStreamEndCapture(stream, &graph), "cudaStreamEndCapture");
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    check(e, "cudaGraphInstantiate");
+    period.reset(exec);
   }
 
-  void sync() { check(cudaStreamSynchronize(stream), "cudaStreamSynchronize"); }
+  // Waits for the stream; a failed launch (no code for this GPU, say) is reported here too.
+  void sync() {
+    check(cudaGetLastError(), "a kernel launch");
+    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+  }
 };
 
 bool cuda_engine_built() { return true; }
@@ -448,7 +487,8 @@ void CudaEngine::set_levels(const std::int32_t* const* levels, std::int64_t len)
   Impl& m = *impl_;
   if (len > m.capacity) throw Error(ErrorKind::kInternal, "CudaEngine::set_levels: more levels than the history holds");
   for (int s = 0; s < m.n; ++s) {
-    check(cudaMemcpy(m.levels.get() + s * m.capacity, levels[s], len * sizeof(std::int32_t), cudaMemcpyHostToDevice),
+    check(cudaMemcpyAsync(m.levels.get() + s * m.capacity, levels[s], len * sizeof(std::int32_t),
+                          cudaMemcpyHostToDevice, m.stream),
           "set_levels");
   }
 }
@@ -499,8 +539,8 @@ std::vector<std::vector<std::int32_t>> generate_cuda(const EngineWeights& w, con
   const auto upload_seed = [&](std::int64_t from, std::int64_t to) {
     for (int s = 0; s < N; ++s) {
       for (std::int64_t p = from; p < to; ++p) host[s * capacity + (p - base)] = seed_at(p);
-      check(cudaMemcpy(m.levels.get() + s * capacity + (from - base), host.data() + s * capacity + (from - base),
-                       (to - from) * sizeof(std::int32_t), cudaMemcpyHostToDevice),
+      check(cudaMemcpyAsync(m.levels.get() + s * capacity + (from - base), host.data() + s * capacity + (from - base),
+                            (to - from) * sizeof(std::int32_t), cudaMemcpyHostToDevice, m.stream),
             "upload the seed");
     }
   };
@@ -515,10 +555,7 @@ std::vector<std::vector<std::int32_t>> generate_cuda(const EngineWeights& w, con
   upload_seed(0, L);
   // Priming: the seed runs through the frame tiers, teacher forced, a history at a time.
   for (std::int64_t p = L; p < n_seed;) {
-    if (p - base == capacity) {
-      m.sync();
-      shift();
-    }
+    if (p - base == capacity) shift();
     const std::int64_t end = std::min(n_seed, base + capacity);
     upload_seed(p, end);
     for (; p < end; ++p) {
@@ -526,7 +563,9 @@ std::vector<std::vector<std::int32_t>> generate_cuda(const EngineWeights& w, con
       m.set_t(p - base);
       m.step_frames_at((p - base) % L);
     }
+    m.sync();
     if (req.on_priming) req.on_priming(p, n_seed);
+    if (req.stop != nullptr && req.stop->load()) return out;
   }
   // Sampling, a top frame per graph launch; what comes past `total` is dropped.
   std::int64_t done = 0;
