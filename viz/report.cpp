@@ -191,7 +191,9 @@ fs::path write_report(const fs::path& id_dir) {
     std::map<std::string, Series> nll;  // weights format -> its NLL by step
     const std::map<std::string, std::string> colours = {{"fp32", "#1f5fa6"}, {"bf16", "#2e8b57"}, {"int8", "#d0641c"}};
     std::set<double> scored_steps;
-    for (const auto& [run, e] : evals) {
+    for (const auto& item : evals) {
+      const std::string& run = item.first;
+      const json& e = item.second;  // a plain reference: lambdas cannot capture structured bindings in C++17
       auto num = [&](const char* k, int digits) {
         return e.contains(k) && e[k].is_number() ? fixed(e[k].get<double>(), digits) : "";
       };
