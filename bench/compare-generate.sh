@@ -20,7 +20,7 @@ python=${PYTHON:-/usr/bin/python3}
 [ -x "$bin" ] || { echo "compare-generate: build first (scripts/build.sh, or scripts/build-cuda.sh and BIN=)" >&2; exit 2; }
 [ -f "$ref" ] || { echo "compare-generate: reference '$ref' not found (set REFERENCE=)" >&2; exit 2; }
 gpu=""
-[ "$device" = cpu ] || gpu=" gpu '$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)'"
+[ "$device" = cpu ] || gpu=" gpu '$( (nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo unknown) | head -n 1)'"
 echo "# $(date -u +%F) commit $(git rev-parse --short HEAD 2>/dev/null || echo '?') cpu '$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)'$gpu device $device samplernn threads $threads"
 # config, sequences, samples per sequence for samplernn and for the reference
 specs=("small 1 32768 4096" "small 16 16384 2048" "default 1 4096 1024" "default 16 1024 256")

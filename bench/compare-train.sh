@@ -34,7 +34,7 @@ fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 gpu=""
-[ "$device" = cpu ] || gpu=" gpu '$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)'"
+[ "$device" = cpu ] || gpu=" gpu '$( (nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo unknown) | head -n 1)'"
 echo "# $(date -u +%F) commit $(git rev-parse --short HEAD 2>/dev/null || echo '?') cpu '$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)'$gpu device $device threads 1 OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}"
 for spec in $specs; do
   config=${spec%:*} batch=${spec#*:}

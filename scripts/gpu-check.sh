@@ -10,6 +10,10 @@
 # DEPS: .deb files from `scripts/cuda-deps.sh download`, unpacked into DEPS_PREFIX (default
 # /opt/srnn-deps) first, for a machine without Debian's archive. REFERENCE: the reference
 # script (default ../shared/reference/samplernn_reference.py). REPS: benchmark repetitions (3).
+# ONLY: the steps to run, of "deps build cuda-tests cuda-engine-tests ctest bench-train
+# bench-generate" (default all), to split the work over calls of limited length; a build
+# step that is left out reuses build-cuda/, and a later call names the unpacked libraries
+# with DEPS_PREFIX instead of DEPS.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 out=${1:?usage: scripts/gpu-check.sh OUT}
@@ -18,6 +22,7 @@ mkdir -p "$out"
 step() {  # step NAME LOG COMMAND...: runs COMMAND with its output in OUT/LOG
   local name=$1 log=$2 start=$SECONDS rc=0
   shift 2
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then return 0; fi
   echo "== $name"
   "$@" >"$out/$log" 2>&1 || rc=$?
   echo "$name: exit $rc, $((SECONDS - start)) s" | tee -a "$out/status.txt"
@@ -35,6 +40,7 @@ step build build.log scripts/build-cuda.sh || exit 1
 step cuda-tests cuda-tests.log build-cuda/tests/test-cuda
 step cuda-engine-tests cuda-engine-tests.log build-cuda/tests/test-cuda-engine
 step ctest ctest.log ctest --test-dir build-cuda -j "$(($(nproc) / 2))" --output-on-failure --timeout 900
+export REFERENCE=${REFERENCE:-../shared/reference/samplernn_reference.py}
 step bench-train bench-train.log env DEVICE=cuda BIN=build-cuda/bench/bench-train PYTHON=python3 \
   bench/compare-train.sh "${REPS:-3}"
 step bench-generate bench-generate.log env DEVICE=cuda BIN=build-cuda/bench/bench-generate PYTHON=python3 \
