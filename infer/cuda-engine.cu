@@ -511,19 +511,10 @@ void CudaEngine::sample_logits(std::int64_t t, float* logits) {
 
 std::vector<std::vector<std::int32_t>> generate_cuda(const EngineWeights& w, const GenerateRequest& req, int device) {
   const ModelConfig& c = w.config;
-  const int N = static_cast<int>(req.temperatures.size());
-  if (N < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sequence");
-  if (req.n_samples < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sample");
-  const std::int64_t L = c.lookback();
-  const std::int64_t n_seed = primed_length(static_cast<std::int64_t>(req.seed_levels.size()), L);
-  const std::int32_t* seed = req.seed_levels.size() >= static_cast<std::size_t>(L)
-                                 ? req.seed_levels.data() + (req.seed_levels.size() - n_seed)
-                                 : nullptr;
-  const std::int64_t total = n_seed + req.n_samples;
-  // As the CPU engine: a history of a lookback and a block, both whole lookbacks, so that
-  // every tier's phase is the same in the buffer as in the sequence.
-  const std::int64_t block = (std::max<std::int64_t>(req.block, L) + L - 1) / L * L;
-  const std::int64_t capacity = L + block;
+  const GenerationLayout layout = generation_layout(w, req);  // as the CPU engine's
+  const int N = layout.n_seqs;
+  const std::int64_t L = layout.lookback, n_seed = layout.n_seed, total = layout.total, block = layout.block,
+                     capacity = layout.capacity;
   CudaEngine engine(w, N, capacity, device);
   CudaEngine::Impl& m = *engine.impl_;
   m.seed = req.rng_seed;
@@ -531,14 +522,13 @@ std::vector<std::vector<std::int32_t>> generate_cuda(const EngineWeights& w, con
   for (int s = 0; s < N; ++s) inv_temp[s] = static_cast<float>(1.0 / req.temperatures[s]);
   m.inv_temp.upload(inv_temp);
 
-  const auto seed_at = [&](std::int64_t p) { return seed != nullptr ? seed[p] : c.q_levels / 2; };
   std::vector<std::int32_t> host(static_cast<std::size_t>(N) * capacity);
   std::vector<std::vector<std::int32_t>> out(N);
   std::int64_t base = 0;  // the sequence position of history index 0
   // The history from `from` to `to` (positions) as the seed gives it, for every sequence.
   const auto upload_seed = [&](std::int64_t from, std::int64_t to) {
     for (int s = 0; s < N; ++s) {
-      for (std::int64_t p = from; p < to; ++p) host[s * capacity + (p - base)] = seed_at(p);
+      for (std::int64_t p = from; p < to; ++p) host[s * capacity + (p - base)] = layout.seed_at(p);
       check(cudaMemcpyAsync(m.levels.get() + s * capacity + (from - base), host.data() + s * capacity + (from - base),
                             (to - from) * sizeof(std::int32_t), cudaMemcpyHostToDevice, m.stream),
             "upload the seed");

@@ -270,24 +270,29 @@ double SequenceRng::uniform() {
   return static_cast<double>(result >> 11) * 0x1.0p-53;
 }
 
+GenerationLayout generation_layout(const EngineWeights& w, const GenerateRequest& req) {
+  GenerationLayout g;
+  g.n_seqs = static_cast<int>(req.temperatures.size());
+  if (g.n_seqs < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sequence");
+  if (req.n_samples < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sample");
+  const std::int64_t L = g.lookback = w.config.lookback();
+  g.n_seed = primed_length(static_cast<std::int64_t>(req.seed_levels.size()), L);
+  if (req.seed_levels.size() >= static_cast<std::size_t>(L)) {
+    g.seed = req.seed_levels.data() + (req.seed_levels.size() - static_cast<std::size_t>(g.n_seed));
+  }
+  g.q_zero = w.config.q_levels / 2;
+  g.total = g.n_seed + req.n_samples;
+  g.block = (std::max<std::int64_t>(req.block, L) + L - 1) / L * L;
+  g.capacity = L + g.block;
+  return g;
+}
+
 std::vector<std::vector<std::int32_t>> generate(const EngineWeights& w, const GenerateRequest& req) {
   const ModelConfig& c = w.config;
-  const int N = static_cast<int>(req.temperatures.size());
-  if (N < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sequence");
-  if (req.n_samples < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sample");
-  const std::int64_t L = c.lookback();
-  // The seed: its last whole top frames; without one, a lookback of q_zero.
-  const std::int64_t n_seed = primed_length(static_cast<std::int64_t>(req.seed_levels.size()), L);
-  const std::int32_t* seed = req.seed_levels.size() >= static_cast<std::size_t>(L)
-                                 ? req.seed_levels.data() + (req.seed_levels.size() - n_seed)
-                                 : nullptr;
-  const std::int64_t total = n_seed + req.n_samples;
-  // Each sequence's history lives in a buffer of a lookback plus a block; when it is full,
-  // the new block is handed over and the last lookback moves to the front. The block is a
-  // multiple of the lookback, so every tier's phase is the same in the buffer as in the
-  // sequence.
-  const std::int64_t block = (std::max<std::int64_t>(req.block, L) + L - 1) / L * L;
-  const std::int64_t capacity = L + block;
+  const GenerationLayout layout = generation_layout(w, req);
+  const int N = layout.n_seqs;
+  const std::int64_t L = layout.lookback, n_seed = layout.n_seed, total = layout.total, block = layout.block,
+                     capacity = layout.capacity;
   std::vector<std::vector<std::int32_t>> out(N);
   if (!req.on_samples) {
     for (auto& o : out) o.reserve(static_cast<std::size_t>(req.n_samples));
@@ -310,9 +315,8 @@ std::vector<std::vector<std::int32_t>> generate(const EngineWeights& w, const Ge
     std::vector<const std::int32_t*> rows(n);
     std::vector<SequenceRng> rngs;
     std::vector<float> inv_temp(n), scratch(static_cast<std::size_t>(c.q_levels));
-    const auto seed_at = [&](std::int64_t p) { return seed != nullptr ? seed[p] : c.q_levels / 2; };
     for (int i = 0; i < n; ++i) {
-      for (std::int64_t p = 0; p < L; ++p) buf[i][p] = seed_at(p);
+      for (std::int64_t p = 0; p < L; ++p) buf[i][p] = layout.seed_at(p);
       rows[i] = buf[i].data();
       rngs.emplace_back(req.rng_seed, static_cast<std::uint64_t>(seqs[i]));
       inv_temp[i] = static_cast<float>(1.0 / req.temperatures[seqs[i]]);
@@ -343,7 +347,7 @@ std::vector<std::vector<std::int32_t>> generate(const EngineWeights& w, const Ge
       engine.step_frames(rows.data(), t);
       if (p < n_seed) {
         // Priming: the seed runs through the frame tiers, teacher forced.
-        for (int i = 0; i < n; ++i) buf[i][t] = seed_at(p);
+        for (int i = 0; i < n; ++i) buf[i][t] = layout.seed_at(p);
         if (g == 0 && req.on_priming && ((p + 1) % (4 * kGenerateBlock) == 0 || p + 1 == n_seed)) {
           std::lock_guard<std::mutex> lock(progress_mutex);
           req.on_priming(p + 1, n_seed);

@@ -111,6 +111,22 @@ struct GenerateRequest {
   std::int64_t block = kGenerateBlock;
 };
 
+// How a request lays out in generation, the same for the CPU and the CUDA engine: the seed's
+// last whole lookbacks prime the tiers (without a seed, a lookback of q / 2 stands in), and
+// each sequence's history lives in a buffer of a lookback plus a block. The block is whole
+// lookbacks, so every tier's phase is the same in the buffer as in the sequence; when the
+// buffer is full, the block is handed over and the last lookback moves to the front.
+struct GenerationLayout {
+  int n_seqs = 0;
+  std::int64_t lookback = 0, n_seed = 0, total = 0, block = 0, capacity = 0;
+  const std::int32_t* seed = nullptr;  // the seed's last n_seed levels, or null
+  std::int32_t q_zero = 0;
+  // The level at sequence position p < n_seed: the seed's, or q_zero.
+  std::int32_t seed_at(std::int64_t p) const { return seed != nullptr ? seed[p] : q_zero; }
+};
+// Error(kUsage) for a request without sequences or samples.
+GenerationLayout generation_layout(const EngineWeights& weights, const GenerateRequest& request);
+
 // Generates temperatures.size() sequences. With n_threads >= sequences, each sequence gets
 // its own thread; with fewer sequences than threads, the threads share each product. Returns
 // the generated levels of each (the seed is not included), or nothing when on_samples takes
