@@ -98,6 +98,20 @@ void PrintTo(const ModelConfig& c, std::ostream* os) { *os << name_of(c); }
 
 namespace {
 
+// The rows of x (N, len) as int32 levels on the host, with a pointer per row: what the CPU
+// engine reads.
+struct HostLevels {
+  explicit HostLevels(const torch::Tensor& x) : rows(static_cast<std::size_t>(x.size(0))) {
+    for (std::size_t s = 0; s < rows.size(); ++s) {
+      const torch::Tensor row = x[static_cast<int64_t>(s)].to(torch::kInt32).contiguous();
+      rows[s].assign(row.data_ptr<std::int32_t>(), row.data_ptr<std::int32_t>() + row.numel());
+      ptrs.push_back(rows[s].data());
+    }
+  }
+  std::vector<std::vector<std::int32_t>> rows;
+  std::vector<const std::int32_t*> ptrs;
+};
+
 class CudaStep : public ::testing::TestWithParam<ModelConfig> {};
 
 TEST_P(CudaStep, Fp32StepMatchesTheCpuStep) {
@@ -140,13 +154,7 @@ TEST_P(CudaStep, TeacherForcedGenerationLogitsMatchTheCpuEngine) {
   model->to(device);
   const int64_t n = 3, L = c.lookback(), T = c.seq_len;
   const torch::Tensor x = random_levels(c, n, 9);
-  std::vector<std::vector<std::int32_t>> rows(n);
-  std::vector<const std::int32_t*> ptrs;
-  for (int64_t s = 0; s < n; ++s) {
-    const torch::Tensor row = x[s].to(torch::kInt32).contiguous();
-    rows[s].assign(row.data_ptr<std::int32_t>(), row.data_ptr<std::int32_t>() + L + T);
-    ptrs.push_back(rows[s].data());
-  }
+  const HostLevels levels(x);
   torch::NoGradGuard ng;
   TorchStepper stepper(model, n);
   Engine engine(w, static_cast<int>(n));
@@ -154,8 +162,9 @@ TEST_P(CudaStep, TeacherForcedGenerationLogitsMatchTheCpuEngine) {
   std::vector<torch::Tensor> got, want;
   for (int64_t t = L; t < L + T; ++t) {
     got.push_back(stepper.logits_at(x_dev, t).to(torch::kCPU));
-    engine.step_frames(ptrs.data(), t);
-    want.push_back(torch::from_blob(const_cast<float*>(engine.sample_logits(ptrs.data(), t)), {n, c.q_levels}).clone());
+    engine.step_frames(levels.ptrs.data(), t);
+    const float* logits = engine.sample_logits(levels.ptrs.data(), t);
+    want.push_back(torch::from_blob(const_cast<float*>(logits), {n, c.q_levels}).clone());
   }
   const torch::Tensor a = torch::stack(got), b = torch::stack(want);
   EXPECT_LE(nmse(a, b), 1e-5) << "largest difference " << (a - b).abs().max().item<double>();
@@ -283,18 +292,13 @@ TEST_F(CudaCheckpoint, TrainedOnTheGpuTheCpuEngineGivesTheSameLogits) {
     want = model->forward(x.to(device), s).to(torch::kCPU);  // (n, T, q)
   }
   const EngineWeights w = load_engine_weights(ckpt, WeightFormat::kF32);
-  std::vector<std::vector<std::int32_t>> rows(n);
-  std::vector<const std::int32_t*> ptrs;
-  for (int64_t s = 0; s < n; ++s) {
-    const torch::Tensor row = x[s].to(torch::kInt32).contiguous();
-    rows[s].assign(row.data_ptr<std::int32_t>(), row.data_ptr<std::int32_t>() + L + T);
-    ptrs.push_back(rows[s].data());
-  }
+  const HostLevels levels(x);
   Engine engine(w, static_cast<int>(n));
   std::vector<torch::Tensor> got;
   for (int64_t t = L; t < L + T; ++t) {
-    engine.step_frames(ptrs.data(), t);
-    got.push_back(torch::from_blob(const_cast<float*>(engine.sample_logits(ptrs.data(), t)), {n, c.q_levels}).clone());
+    engine.step_frames(levels.ptrs.data(), t);
+    const float* logits = engine.sample_logits(levels.ptrs.data(), t);
+    got.push_back(torch::from_blob(const_cast<float*>(logits), {n, c.q_levels}).clone());
   }
   const torch::Tensor a = torch::stack(got, 1);  // (n, T, q)
   EXPECT_LE(nmse(a, want), 1e-6) << "largest difference " << (a - want).abs().max().item<double>();
