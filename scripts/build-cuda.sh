@@ -19,6 +19,14 @@ if [ -n "${DEPS_PREFIX:-}" ]; then
   source "$DEPS_PREFIX/env.sh"
 fi
 torch_dir=${TORCH_DIR:-$(python3 -c 'import torch.utils; print(torch.utils.cmake_prefix_path)' 2>/dev/null || true)}
+for d in "$torch_dir/Torch" "$torch_dir/share/cmake/Torch"; do
+  [ -f "$d/TorchConfig.cmake" ] && torch_config=$d
+done
+[ -n "${torch_config:-}" ] || { echo "error: no TorchConfig.cmake under '$torch_dir'" >&2; exit 9; }
+# The peers' tests (tests/peers/) run under the Python whose PyTorch this is, unless the
+# project's venv is there.
+peer_python=()
+[ -x .venv/bin/python ] || peer_python=(-DSRNN_PEER_PYTHON="$(command -v python3)")
 if [ -z "$torch_dir" ]; then
   echo "error: no CUDA LibTorch found: install PyTorch with CUDA for python3, or set TORCH_DIR to the unzipped LibTorch download" >&2
   exit 9
@@ -30,6 +38,7 @@ fi
 generator=()
 command -v ninja >/dev/null && [ ! -f build-cuda/CMakeCache.txt ] && generator=(-G Ninja)
 cmake -S . -B build-cuda "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$torch_dir${DEPS_PREFIX:+;$DEPS_PREFIX/usr}" "$@"
+  -DCMAKE_PREFIX_PATH="$torch_dir${DEPS_PREFIX:+;$DEPS_PREFIX/usr}" -DTorch_DIR="$torch_config" \
+  "${peer_python[@]}" "$@"
 cmake --build build-cuda -j"$(nproc)"
 echo "built build-cuda/cli/samplernn against $torch_dir"

@@ -1,5 +1,7 @@
 #include "train/pruning.h"
 
+#include <c10/core/GradMode.h>
+
 #include <vector>
 
 #include "core/error.h"
@@ -27,7 +29,7 @@ Pruner::Pruner(const ModelConfig& config, const std::map<std::string, at::Tensor
 void Pruner::update(std::int64_t step) {
   const double target = cubic_sparsity(options_.sparsity, step, options_.start, options_.end);
   if (target <= 0) return;
-  at::NoGradGuard ng;
+  c10::NoGradGuard ng;
   for (const WeightMatrix& w : weights_) {
     const at::Tensor& p = params_.at(w.name);
     const at::Tensor cpu = p.detach().to(at::kCPU, at::kFloat).contiguous();
@@ -39,7 +41,7 @@ void Pruner::update(std::int64_t step) {
 }
 
 void Pruner::apply() {
-  at::NoGradGuard ng;
+  c10::NoGradGuard ng;
   for (auto& [name, mask] : masks_) params_.at(name).mul_(mask);
 }
 
