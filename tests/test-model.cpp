@@ -151,8 +151,11 @@ torch::Tensor prism_frame_tier(FrameTier& tier, const ModelConfig& c, int k, con
     if (c.rnn_dropout > 0) in = torch::dropout(in, c.rnn_dropout, training);
     const auto zeros = torch::zeros({1, B, c.dim}, torch::kFloat64);
     const std::vector<torch::Tensor> w = {tier->w_ih[l], tier->w_hh[l], tier->b_ih[l], tier->b_hh[l]};
-    x = c.rnn_type == RnnType::kGru ? std::get<0>(torch::gru(in, zeros, w, true, 1, 0.0, false, false, true))
-                                    : std::get<0>(torch::lstm(in, {zeros, zeros}, w, true, 1, 0.0, false, false, true));
+    // Contiguous, as the model's: a dropout mask is drawn in memory order, and LibTorch 2.x
+    // returns its RNNs' output as a time-major view.
+    x = (c.rnn_type == RnnType::kGru ? std::get<0>(torch::gru(in, zeros, w, true, 1, 0.0, false, false, true))
+                                     : std::get<0>(torch::lstm(in, {zeros, zeros}, w, true, 1, 0.0, false, false, true)))
+            .contiguous();
     if (c.skip_conn) out = l == 0 ? tier->skip[l]->forward(x) : out + tier->skip[l]->forward(x);
   }
   return tier->upsample(c.skip_conn ? out : x);
