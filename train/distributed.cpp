@@ -3,6 +3,9 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <cstdlib>
 #include <thread>
@@ -64,9 +67,24 @@ DistEnv dist_env_from_environment() {
 struct Collective::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  c10::intrusive_ptr<c10d::Backend> nccl;  // for CUDA tensors, where LibTorch has NCCL
+
+  // The group that reduces tensors where `t` lives: NCCL on a GPU, else Gloo.
+  c10d::Backend& group_for(const torch::Tensor& t) const {
+    if (t.is_cuda() && nccl) return *nccl;
+    return *group;
+  }
 };
 
-Collective::Collective(const DistEnv& env, std::chrono::milliseconds timeout)
+bool Collective::has_nccl() {
+#ifdef USE_C10D_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+Collective::Collective(const DistEnv& env, std::chrono::milliseconds timeout, torch::Device device)
     : env_(env), timeout_(timeout), impl_(std::make_unique<Impl>()) {
   const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
   const std::string seconds = std::to_string(timeout.count() / 1000);
@@ -119,6 +137,22 @@ Collective::Collective(const DistEnv& env, std::chrono::milliseconds timeout)
   } catch (const std::exception& e) {
     fail("joining the Gloo group", e);
   }
+#ifdef USE_C10D_NCCL
+  // On GPUs the gradients, the RNN state and the weights go through NCCL (its communicator is
+  // made at the first collective, on the tensors' GPU); the few CPU doubles stay on Gloo.
+  if (device.is_cuda()) {
+    try {
+      auto options = c10d::ProcessGroupNCCL::Options::create();
+      options->timeout = timeout;
+      auto prefixed = c10::make_intrusive<c10d::PrefixStore>("srnn/nccl", impl_->store);
+      impl_->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, env.rank, env.world_size, options);
+    } catch (const std::exception& e) {
+      fail("joining the NCCL group", e);
+    }
+  }
+#else
+  (void)device;  // this LibTorch has no NCCL: Gloo carries CUDA tensors too
+#endif
 }
 
 Collective::~Collective() = default;
@@ -162,7 +196,7 @@ void Collective::average_gradients(const std::vector<torch::Tensor>& params, std
     if (flat.empty()) break;
     std::vector<torch::Tensor> bucket = {torch::cat(flat)};
     try {
-      impl_->group->allreduce(bucket)->wait(timeout_);
+      impl_->group_for(bucket[0]).allreduce(bucket)->wait(timeout_);
     } catch (const std::exception& e) {
       fail("the gradient all-reduce", e);
     }
@@ -190,7 +224,7 @@ torch::Tensor Collective::gather_rows(const torch::Tensor& t, int dim) {
   std::vector<std::vector<torch::Tensor>> output(1);
   for (int r = 0; r < env_.world_size; ++r) output[0].push_back(torch::empty_like(input[0]));
   try {
-    impl_->group->allgather(output, input)->wait(timeout_);
+    impl_->group_for(input[0]).allgather(output, input)->wait(timeout_);
   } catch (const std::exception& e) {
     fail("the gathering of the RNN state", e);
   }
@@ -217,7 +251,7 @@ void Collective::broadcast(const std::vector<torch::Tensor>& tensors) {
   for (const torch::Tensor& t : tensors) {
     std::vector<torch::Tensor> one = {t.is_contiguous() ? t : t.contiguous()};
     try {
-      impl_->group->broadcast(one)->wait(timeout_);
+      impl_->group_for(one[0]).broadcast(one)->wait(timeout_);
     } catch (const std::exception& e) {
       fail("the broadcast of rank 0's weights", e);
     }

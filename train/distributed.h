@@ -1,5 +1,7 @@
-// Data-parallel training over PyTorch's c10d collectives: a TCP store for the rendezvous and
-// a Gloo process group for the collectives, set up from torchrun's environment variables.
+// Data-parallel training over PyTorch's c10d collectives: a TCP store for the rendezvous, a
+// Gloo process group for the collectives, and on GPUs an NCCL group for the tensors there
+// (where LibTorch was built with NCCL, as PyTorch's CUDA wheels are), set up from torchrun's
+// environment variables.
 //
 //   RANK, WORLD_SIZE    this process's rank and the number of processes (default 0 and 1)
 //   LOCAL_RANK          its rank on this machine (default RANK)
@@ -38,9 +40,12 @@ DistEnv dist_env_from_environment();
 
 class Collective {
  public:
-  // Rank 0 hosts the store on MASTER_ADDR:MASTER_PORT; every rank then joins the Gloo group.
-  // Waits at most `timeout` for all ranks to arrive; the same timeout bounds every collective.
-  Collective(const DistEnv& env, std::chrono::milliseconds timeout);
+  // Rank 0 hosts the store on MASTER_ADDR:MASTER_PORT; every rank then joins the Gloo group,
+  // and the NCCL group too when `device` is a GPU and has_nccl(). Waits at most `timeout`
+  // for all ranks to arrive; the same timeout bounds every collective.
+  Collective(const DistEnv& env, std::chrono::milliseconds timeout, torch::Device device = torch::kCPU);
+  // Whether this LibTorch has c10d's NCCL group (USE_C10D_NCCL).
+  static bool has_nccl();
   ~Collective();
   Collective(const Collective&) = delete;
   Collective& operator=(const Collective&) = delete;

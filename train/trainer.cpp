@@ -92,9 +92,9 @@ void Trainer::join_ranks() {
       set_log_prefix("[rank " + std::to_string(env_.rank) + "] ");
       set_log_quiet(true);
     }
-    dist_ = std::make_unique<Collective>(env_, std::chrono::seconds(o_.dist_timeout_s));
   }
   device_ = resolve_device(o_.device, env_.local_rank);
+  if (env_.world_size > 1) dist_ = std::make_unique<Collective>(env_, std::chrono::seconds(o_.dist_timeout_s), device_);
   precision_ = parse_precision(o_.precision, device_);
   shard_ = Shard{env_.rank, env_.world_size};
 }
