@@ -274,7 +274,9 @@ TEST(Train, PruningReachesItsSparsityKeepsPrunedWeightsZeroAndResumesWithItsMask
     const std::vector<float> mask(bytes.begin(), bytes.end()), value = a.at(w.name).to_f32();
     ASSERT_EQ(mask.size(), value.size());
     for (std::size_t i = 0; i < mask.size(); ++i) {
-      if (mask[i] == 0.0f) ASSERT_EQ(value[i], 0.0f) << w.name << " " << i;
+      if (mask[i] == 0.0f) {
+        ASSERT_EQ(value[i], 0.0f) << w.name << " " << i;
+      }
     }
     // The target, in whole blocks; the recurrent weights keep their diagonals besides.
     std::vector<float> off_diagonal = mask;
@@ -303,7 +305,9 @@ TEST(Train, PruningReachesItsSparsityKeepsPrunedWeightsZeroAndResumesWithItsMask
     const auto& bytes = b.at("train.mask." + w.name).bytes;
     const std::vector<float> mask(bytes.begin(), bytes.end()), value = b.at(w.name).to_f32();
     for (std::size_t i = 0; i < mask.size(); ++i) {
-      if (mask[i] == 0.0f) ASSERT_EQ(value[i], 0.0f) << w.name << " " << i;
+      if (mask[i] == 0.0f) {
+        ASSERT_EQ(value[i], 0.0f) << w.name << " " << i;
+      }
     }
   }
 }
