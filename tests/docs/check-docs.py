@@ -5,12 +5,15 @@
    and docs/*.md is parsed by the real binary (SRNN_CHECK_FLAGS=1 makes it stop after
    parsing): an unknown flag, a missing required flag or a value of the wrong type fails the
    test, and so does a line that names samplernn in a way this script cannot extract.
-2. Every block announced by a `<!-- docs-test: run -->` line is run with bash, in order, in an
-   empty scratch folder outside the repository holding only synthetic albums (albums/*.wav,
-   six of 60 s each), so the blocks cannot lean on repository files. `samplernn` is on the
-   PATH; `samplernn train` gets `--max_steps 3` appended so that it takes seconds.
+2. Every block announced by a `<!-- docs-test: run -->` line is run, shell blocks with bash
+   and ```python blocks with --python (the project's venv), in an empty scratch folder outside
+   the repository holding only synthetic albums (albums/*.wav, six of 60 s each), so the
+   blocks cannot lean on repository files. The guide's blocks (its walkthrough) run first,
+   then the other files' in order, so that those can read what the walkthrough made.
+   `samplernn` is on the PATH; `samplernn train` gets `--max_steps 3` appended so that it
+   takes seconds.
 
-    tests/docs/check-docs.py --bin build/cli/samplernn --root .
+    tests/docs/check-docs.py --bin build/cli/samplernn --root . --python .venv/bin/python
 """
 import argparse
 import array
@@ -27,12 +30,13 @@ import wave
 
 RUN_MARKER = "<!-- docs-test: run -->"
 SHELL_FENCES = ("sh", "bash", "shell")
+PYTHON_FENCE = "python"
 # Words that may stand before `samplernn` in a documented command: they run it.
 WRAPPERS = ("time", "nohup", "env", "exec", "do", "then")
 
 
-def sh_blocks(path):
-    """(first line number, text, run) of each ```sh block of a markdown file."""
+def blocks_of(path):
+    """(first line number, fence, text, run) of each shell or Python block of a markdown file."""
     blocks, lines = [], open(path, encoding="utf-8").read().split("\n")
     i, last_text = 0, ""
     while i < len(lines):
@@ -44,8 +48,9 @@ def sh_blocks(path):
             while i < len(lines) and not lines[i].startswith("```"):
                 body.append(lines[i])
                 i += 1
-            if info in SHELL_FENCES:
-                blocks.append((start + 1, "\n".join(body), last_text.strip() == RUN_MARKER))
+            if info in SHELL_FENCES or info == PYTHON_FENCE:
+                fence = "python" if info == PYTHON_FENCE else "sh"
+                blocks.append((start + 1, fence, "\n".join(body), last_text.strip() == RUN_MARKER))
             last_text = ""
         elif line.strip():
             last_text = line
@@ -108,14 +113,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--root", required=True)
+    ap.add_argument("--python", required=True, help="runs the ```python blocks")
     args = ap.parse_args()
     binary = os.path.abspath(args.bin)
     files = [os.path.join(args.root, "README.md")] + sorted(glob.glob(os.path.join(args.root, "docs", "*.md")))
     failures, n_checked, run_blocks = [], 0, []
     for f in files:
-        for line, text, run in sh_blocks(f):
+        for line, fence, text, run in blocks_of(f):
             if run:
-                run_blocks.append((f, line, text))
+                run_blocks.append((f, line, fence, text))
+            if fence != "sh":
+                continue
             unreadable = []
             for argv in samplernn_commands(text, unreadable):
                 n_checked += 1
@@ -142,9 +150,10 @@ def main():
                     f'exec {shlex.quote(binary)} "$@"\n')
         os.chmod(wrapper, 0o755)
         env = dict(os.environ, PATH=bindir + os.pathsep + os.environ["PATH"])
-        for f, line, text in run_blocks:
-            r = subprocess.run(["bash", "-euo", "pipefail", "-c", text], cwd=work, env=env,
-                               capture_output=True, text=True)
+        run_blocks.sort(key=lambda b: os.path.basename(b[0]) != "guide.md")  # stable: file order otherwise
+        for f, line, fence, text in run_blocks:
+            argv = [os.path.abspath(args.python), "-c", text] if fence == "python" else ["bash", "-euo", "pipefail", "-c", text]
+            r = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True)
             status = "ok" if r.returncode == 0 else f"FAILED (exit {r.returncode})"
             print(f"ran the block at {f}:{line}: {status}")
             if r.returncode != 0:
