@@ -1,13 +1,11 @@
 #include "audio/stats.h"
 
-#include <fftw3.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
-#include <mutex>
 
+#include "audio/fft.h"
 #include "audio/loudness.h"
 #include "core/log.h"
 
@@ -18,32 +16,17 @@ constexpr double kSilenceDb = -64.0;
 constexpr double kClipLevel = 32767.0 / 32768.0;
 constexpr int kFftSize = 2048;
 
-// FFTW's planner is not thread-safe; plans are made under this lock.
-std::mutex g_fftw_mutex;
-
 double spectral_centroid(Span<const float> x, int rate_hz) {
   if (x.size() < 2) return 0;
   const int n = static_cast<int>(std::min<std::size_t>(kFftSize, x.size()));
-  float* in = fftwf_alloc_real(n);
-  fftwf_complex* out = fftwf_alloc_complex(n / 2 + 1);
-  fftwf_plan plan;
-  {
-    std::lock_guard<std::mutex> lock(g_fftw_mutex);
-    plan = fftwf_plan_dft_r2c_1d(n, in, out, FFTW_ESTIMATE);
-  }
-  std::vector<double> power(n / 2 + 1, 0.0), window(n);
-  for (int i = 0; i < n; ++i) window[i] = 0.5 - 0.5 * std::cos(2 * M_PI * i / n);
+  RealFft fft(n);
+  const std::vector<float> window = hann_window(n);
+  std::vector<double> power(n / 2 + 1, 0.0);
   for (std::size_t start = 0; start + n <= x.size(); start += n / 2) {
-    for (int i = 0; i < n; ++i) in[i] = static_cast<float>(x[start + i] * window[i]);
-    fftwf_execute(plan);
-    for (int k = 0; k <= n / 2; ++k) power[k] += double(out[k][0]) * out[k][0] + double(out[k][1]) * out[k][1];
+    for (int i = 0; i < n; ++i) fft.in()[i] = x[start + i] * window[i];
+    fft.forward();
+    for (int k = 0; k <= n / 2; ++k) power[k] += std::norm(std::complex<double>(fft.out()[k]));
   }
-  {
-    std::lock_guard<std::mutex> lock(g_fftw_mutex);
-    fftwf_destroy_plan(plan);
-  }
-  fftwf_free(in);
-  fftwf_free(out);
   double num = 0, den = 0;
   for (int k = 0; k <= n / 2; ++k) {
     num += power[k] * k * static_cast<double>(rate_hz) / n;
@@ -93,16 +76,19 @@ AudioStats compute_stats(Span<const float> x, int rate_hz) {
   s.silent_fraction = static_cast<double>(silent) / static_cast<double>(x.size());
   s.longest_silence_s = static_cast<double>(longest) / rate_hz;
   s.spectral_centroid_hz = spectral_centroid(x, rate_hz);
+  s.tone = sustained_tone(x, rate_hz);
+  s.collapse = find_collapse(x, rate_hz);
   return s;
 }
 
 std::string summary_line(const AudioStats& s) {
-  char buf[256];
+  char buf[320];
   std::snprintf(buf, sizeof(buf),
                 "%.2f s, RMS %s dBFS, peak %s dBFS, DC %+.4f, clipped %.2f%%, silence %.0f%% (longest %.1f s), "
-                "centroid %.0f Hz",
+                "centroid %.0f Hz, tonal %.2f (%.1f partials)",
                 s.duration_s, db_text(s.rms_dbfs).c_str(), db_text(s.peak_dbfs).c_str(), s.dc_offset,
-                100 * s.clipped_fraction, 100 * s.silent_fraction, s.longest_silence_s, s.spectral_centroid_hz);
+                100 * s.clipped_fraction, 100 * s.silent_fraction, s.longest_silence_s, s.spectral_centroid_hz,
+                s.tone.tonal_fraction, s.tone.partials);
   return buf;
 }
 
@@ -117,6 +103,19 @@ std::vector<std::string> stats_warnings(const AudioStats& s) {
     std::snprintf(buf, sizeof(buf), "clipping: %.1f%% of samples at full scale", 100 * s.clipped_fraction);
     w.push_back(buf);
   }
+  const CollapseStats& c = s.collapse;
+  if (c.stuck_s >= kCollapseSeconds) {
+    std::snprintf(buf, sizeof(buf), "collapsed: stuck at %+.3f for %.1f s", c.stuck_level, c.stuck_s);
+    w.push_back(buf);
+  }
+  if (c.loop_s >= kCollapseSeconds) {
+    std::snprintf(buf, sizeof(buf), "collapsed: locked in a %d-sample loop for %.1f s", c.loop_period, c.loop_s);
+    w.push_back(buf);
+  }
+  if (c.dc_drift > kDriftLimit) {
+    std::snprintf(buf, sizeof(buf), "collapsed: DC drifts to %.3f over a second", c.dc_drift);
+    w.push_back(buf);
+  }
   return w;
 }
 
@@ -127,7 +126,11 @@ nlohmann::json to_json(const AudioStats& s) {
           {"samples", s.n_samples},             {"rms_dbfs", level(s.rms_dbfs)},
           {"peak_dbfs", level(s.peak_dbfs)},    {"dc_offset", s.dc_offset},
           {"clipped_fraction", s.clipped_fraction}, {"silent_fraction", s.silent_fraction},
-          {"longest_silence_s", s.longest_silence_s}, {"spectral_centroid_hz", s.spectral_centroid_hz}};
+          {"longest_silence_s", s.longest_silence_s}, {"spectral_centroid_hz", s.spectral_centroid_hz},
+          {"tonal_fraction", s.tone.tonal_fraction}, {"partials", s.tone.partials},
+          {"stuck_s", s.collapse.stuck_s},      {"stuck_level", s.collapse.stuck_level},
+          {"loop_s", s.collapse.loop_s},        {"loop_period", s.collapse.loop_period},
+          {"dc_drift", s.collapse.dc_drift},    {"collapsed", s.collapse.collapsed()}};
 }
 
 void log_clip_stats(const std::string& name, Span<const float> samples, int rate_hz) {

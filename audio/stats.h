@@ -12,6 +12,8 @@
 //   silence is their share of the duration, the longest silent stretch the longest run.
 // - Spectral centroid: sum f P(f) / sum P(f) of the average power spectrum (Hann-windowed
 //   2048-sample frames, hop 1024, through FFTW).
+// - Sustained tone (tonal share of the power, partials per frame) and collapse (stuck on a
+//   level, locked in a loop of a few samples, drifting DC): audio/tone.h.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "audio/tone.h"
 #include "core/span.h"
 
 namespace srnn {
@@ -35,16 +38,19 @@ struct AudioStats {
   double silent_fraction = 0;
   double longest_silence_s = 0;
   double spectral_centroid_hz = 0;  // 0 when there is no energy
+  ToneStats tone;
+  CollapseStats collapse;
 };
 
 AudioStats compute_stats(Span<const float> samples, int rate_hz);
 
 // One line: "3.00 s, RMS -18.2 dBFS, peak -3.1 dBFS, DC +0.0001, clipped 0.00%, silence 12%
-// (longest 0.4 s), centroid 1234 Hz".
+// (longest 0.4 s), centroid 1234 Hz, tonal 0.42 (3.1 partials)".
 std::string summary_line(const AudioStats& s);
 
-// Warnings for a clip that is mostly silence (more than half) or clipping (over 1% of its
-// samples at full scale); empty when neither.
+// Warnings for a clip that is mostly silence (more than half), clipping (over 1% of its
+// samples at full scale) or collapsed (stuck, looping or drifting: CollapseStats); empty
+// when none of these.
 std::vector<std::string> stats_warnings(const AudioStats& s);
 
 nlohmann::json to_json(const AudioStats& s);

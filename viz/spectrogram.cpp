@@ -1,17 +1,13 @@
 #include "viz/spectrogram.h"
 
-#include <fftw3.h>
-
 #include <algorithm>
 #include <cmath>
-#include <mutex>
 
+#include "audio/fft.h"
 #include "core/error.h"
 
 namespace srnn {
 namespace {
-std::mutex g_planner_mutex;  // FFTW's planner is not thread-safe
-
 // A sample as the spectrogram reads it: NaN is silence, anything beyond full scale is
 // full scale (an infinity would make every bin of its frames infinite).
 float tame(float x) { return x == x ? std::clamp(x, -1.0f, 1.0f) : 0.0f; }
@@ -47,39 +43,24 @@ Spectrogram compute_spectrogram(Span<const float> x, int rate_hz, const Spectrog
   s.hop_s = static_cast<double>(hop) / rate_hz * static_cast<double>(all_frames) / s.n_frames;
   s.db.assign(static_cast<std::size_t>(s.n_frames) * s.n_bins, -120.0f);
 
-  float* in = fftwf_alloc_real(fft_size);
-  fftwf_complex* out = fftwf_alloc_complex(fft_size / 2 + 1);
-  fftwf_plan plan;
-  {
-    std::lock_guard<std::mutex> lock(g_planner_mutex);
-    plan = fftwf_plan_dft_r2c_1d(fft_size, in, out, FFTW_ESTIMATE);
-  }
-  std::vector<float> window(fft_size);
+  RealFft fft(fft_size);
+  const std::vector<float> window = hann_window(fft_size);
   double window_sum = 0;
-  for (int i = 0; i < fft_size; ++i) {
-    window[i] = static_cast<float>(0.5 - 0.5 * std::cos(2 * M_PI * i / fft_size));
-    window_sum += window[i];
-  }
+  for (float w : window) window_sum += w;
   // A sine of amplitude A gives |X| = A * sum(window) / 2 at its bin.
   const double scale = 2.0 / window_sum;
   for (std::int64_t f = 0; f < all_frames; ++f) {
     const std::size_t start = static_cast<std::size_t>(f) * hop;
-    for (int i = 0; i < fft_size; ++i) in[i] = start + i < x.size() ? tame(x[start + i]) * window[i] : 0.0f;
-    fftwf_execute(plan);
+    for (int i = 0; i < fft_size; ++i) fft.in()[i] = start + i < x.size() ? tame(x[start + i]) * window[i] : 0.0f;
+    fft.forward();
     float* column = s.db.data() + static_cast<std::size_t>(f * s.n_frames / all_frames) * s.n_bins;
     for (int k = 0; k < all_bins; ++k) {
-      const double mag = std::hypot(out[k][0], out[k][1]) * scale;
+      const double mag = std::abs(fft.out()[k]) * scale;
       const float db = static_cast<float>(std::max(-120.0, 20 * std::log10(mag + 1e-12)));
       float& cell = column[static_cast<std::int64_t>(k) * s.n_bins / all_bins];
       cell = std::max(cell, db);
     }
   }
-  {
-    std::lock_guard<std::mutex> lock(g_planner_mutex);
-    fftwf_destroy_plan(plan);
-  }
-  fftwf_free(in);
-  fftwf_free(out);
   return s;
 }
 
