@@ -183,6 +183,70 @@ void packed_rows_avx512(std::size_t M, const W* bs, std::size_t K, const float* 
   if (m < M) kFns[M - m - 1](bs, K, x + m * ldx, ldx, bias, y + m * ldy, ldy, accumulate, n_valid);
 }
 constexpr StripeFn kAvx2[4] = {stripe_avx2<1>, stripe_avx2<2>, stripe_avx2<3>, stripe_avx2<4>};
+
+// 8 weights as floats: loaded as they are (32-byte aligned), or widened from bfloat16.
+__attribute__((target("avx2"))) inline __m256 load8(const float* p) { return _mm256_load_ps(p); }
+__attribute__((target("avx2"))) inline __m256 load8(const std::uint16_t* p) {
+  const __m128i h = _mm_load_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+// Lanes [0, n) of 8 floats on, for masked loads and stores.
+__attribute__((target("avx2"))) inline __m256i lanes_below(long n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// Columns [c0, c0 + 8 * kVecs) of one packed stripe (K rows of 64 weights, float or bf16)
+// against kRows rows of x. AVX2 has 16 registers: one row takes the whole stripe in one pass
+// (8 sums), so that the weights stream in order; two or three rows take half a stripe (4
+// sums each, the 4 weight vectors shared). Padding columns past n_valid are computed (the
+// stripe holds zeros there) but neither loaded from bias and y nor stored.
+template <int kRows, int kVecs, typename W>
+__attribute__((target("avx2,fma"))) void packed_avx2(const W* bs, std::size_t c0, std::size_t K, const float* x,
+                                                     std::size_t ldx, const float* bias, float* y, std::size_t ldy,
+                                                     bool accumulate, std::size_t n_valid) {
+  __m256i mask[kVecs];
+  for (int c = 0; c < kVecs; ++c) mask[c] = lanes_below(static_cast<long>(n_valid) - static_cast<long>(c0) - 8 * c);
+  __m256 acc[kRows][kVecs];
+  for (int r = 0; r < kRows; ++r) {
+    for (int c = 0; c < kVecs; ++c) {
+      __m256 init = bias ? _mm256_maskload_ps(bias + c0 + 8 * c, mask[c]) : _mm256_setzero_ps();
+      if (accumulate) init = _mm256_add_ps(init, _mm256_maskload_ps(y + r * ldy + c0 + 8 * c, mask[c]));
+      acc[r][c] = init;
+    }
+  }
+  for (std::size_t k = 0; k < K; ++k) {
+    const W* bk = bs + k * 64 + c0;
+    __m256 xv[kRows];
+    for (int r = 0; r < kRows; ++r) xv[r] = _mm256_broadcast_ss(x + r * ldx + k);
+    for (int c = 0; c < kVecs; ++c) {
+      const __m256 w = load8(bk + 8 * c);
+      for (int r = 0; r < kRows; ++r) acc[r][c] = _mm256_fmadd_ps(xv[r], w, acc[r][c]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) {
+    for (int c = 0; c < kVecs; ++c) _mm256_maskstore_ps(y + r * ldy + c0 + 8 * c, mask[c], acc[r][c]);
+  }
+}
+
+// All rows of x against one stripe: three rows at a time by halves, a last row whole.
+template <typename W>
+void packed_rows_avx2(std::size_t M, const W* bs, std::size_t K, const float* x, std::size_t ldx, const float* bias,
+                      float* y, std::size_t ldy, bool accumulate, std::size_t n_valid) {
+  std::size_t m = 0;
+  for (; m + 3 <= M; m += 3) {
+    for (std::size_t c0 : {0, 32}) {
+      packed_avx2<3, 4>(bs, c0, K, x + m * ldx, ldx, bias, y + m * ldy, ldy, accumulate, n_valid);
+    }
+  }
+  if (M - m == 2) {
+    for (std::size_t c0 : {0, 32}) {
+      packed_avx2<2, 4>(bs, c0, K, x + m * ldx, ldx, bias, y + m * ldy, ldy, accumulate, n_valid);
+    }
+  } else if (M - m == 1) {
+    packed_avx2<1, 8>(bs, 0, K, x + m * ldx, ldx, bias, y + m * ldy, ldy, accumulate, n_valid);
+  }
+}
 #endif
 
 }  // namespace
@@ -292,7 +356,7 @@ void gemm_packed_at(KernelLevel level, std::size_t M, const PackedMatrix& b, con
   if (b.format == WeightFormat::kInt8) {
     return detail::gemm_int8(level, M, b, x, ldx, bias, y, ldy, accumulate, stripe_begin, stripe_end);
   }
-  thread_local std::vector<float> widened;  // portable path for bf16 stripes only; grows once
+  thread_local std::vector<float> widened;  // the portable path for bf16 stripes; grows once
   for (std::size_t s = stripe_begin; s < stripe_end; ++s) {
     const std::size_t n0 = s * S, n_valid = std::min(S, b.N - n0);
     const float* bias_s = bias ? bias + n0 : nullptr;
@@ -303,11 +367,14 @@ void gemm_packed_at(KernelLevel level, std::size_t M, const PackedMatrix& b, con
         packed_rows_avx512(M, bs16, K, x, ldx, bias_s, y + n0, ldy, accumulate, n_valid);
         continue;
       }
+      if (level == KernelLevel::kAvx2 && cpu_has(level)) {
+        packed_rows_avx2(M, bs16, K, x, ldx, bias_s, y + n0, ldy, accumulate, n_valid);
+        continue;
+      }
 #endif
       widened.resize(K * S);
       for (std::size_t i = 0; i < K * S; ++i) widened[i] = bf16_to_f32(bs16[i]);
-      gemm_small_at(level == KernelLevel::kAvx512 ? KernelLevel::kAvx2 : level, M, n_valid, K, x, ldx, widened.data(),
-                    S, bias_s, y + n0, ldy, accumulate);
+      gemm_small_scalar(M, n_valid, K, x, ldx, widened.data(), S, bias_s, y + n0, ldy, accumulate);
       continue;
     }
     const float* bs = b.data.data() + s * K * S;
@@ -316,11 +383,13 @@ void gemm_packed_at(KernelLevel level, std::size_t M, const PackedMatrix& b, con
       packed_rows_avx512(M, bs, K, x, ldx, bias_s, y + n0, ldy, accumulate, n_valid);
       continue;
     }
+    if (level == KernelLevel::kAvx2 && cpu_has(level)) {
+      packed_rows_avx2(M, bs, K, x, ldx, bias_s, y + n0, ldy, accumulate, n_valid);
+      continue;
+    }
 #endif
-    // Portable path (and AVX2, which gets no packed kernel of its own): the packed stripe
-    // is an ordinary (K, 64) row-major block.
-    gemm_small_at(level == KernelLevel::kAvx512 ? KernelLevel::kAvx2 : level, M, n_valid, K, x, ldx, bs, S, bias_s,
-                  y + n0, ldy, accumulate);
+    // Portable path: the packed stripe is an ordinary (K, 64) row-major block.
+    gemm_small_scalar(M, n_valid, K, x, ldx, bs, S, bias_s, y + n0, ldy, accumulate);
   }
 }
 

@@ -104,7 +104,7 @@ TEST_P(GemmPacked, MatchesScalarOnTheUnpackedMatrix) {
 
 TEST_P(GemmPacked, Bf16WeightsMatchScalarOnTheRoundedMatrix) {
   const KernelLevel level = GetParam();
-  for (std::size_t M : {1u, 4u, 6u}) {
+  for (std::size_t M : {1u, 2u, 4u, 5u, 6u}) {
     for (std::size_t N : {1u, 17u, 64u, 130u}) {
       const std::size_t K = 33;
       const auto x = random_vector(M * K, 9), bias = random_vector(N, 10);
