@@ -9,7 +9,6 @@
 
 #include "cli/commands.h"
 #include "cli/launch.h"
-#include "cli/openblas.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -18,8 +17,6 @@ int main(int argc, char** argv) {
   // EPIPE, and be reported, not kill us.
   std::signal(SIGXFSZ, SIG_IGN);
   std::signal(SIGPIPE, SIG_IGN);
-  // Training spends its time in BLAS; make sure OpenBLAS uses the CPU's vector units.
-  if (argc > 1 && std::string(argv[1]) == "train") srnn::select_openblas_kernels(argv);
   srnn::set_command_line(argc, argv);
 
   CLI::App app{"samplernn: prepare audio, train SampleRNN models and generate audio with them.", "samplernn"};

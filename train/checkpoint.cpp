@@ -14,16 +14,8 @@
 namespace srnn {
 namespace {
 
-// The optimiser keys its per-parameter state by the parameter's TensorImpl: as a string of
-// the pointer up to LibTorch 2.1, as the pointer itself since. Either key, from one source.
-using OptimStateKey = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
-[[maybe_unused]] void* key_as(void*, const torch::Tensor& p) { return p.unsafeGetTensorImpl(); }
-[[maybe_unused]] std::string key_as(const std::string&, const torch::Tensor& p) {
-  std::ostringstream os;  // what c10::guts::to_string(TensorImpl*) writes
-  os << p.unsafeGetTensorImpl();
-  return os.str();
-}
-OptimStateKey state_key(const torch::Tensor& p) { return key_as(OptimStateKey{}, p); }
+// The optimiser keys its per-parameter state by the parameter's TensorImpl.
+void* state_key(const torch::Tensor& p) { return p.unsafeGetTensorImpl(); }
 
 Tensor to_file_tensor(const torch::Tensor& t) {
   Tensor out;

@@ -67,12 +67,17 @@ DistEnv dist_env_from_environment() {
 struct Collective::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
-  c10::intrusive_ptr<c10d::Backend> nccl;  // for CUDA tensors, where LibTorch has NCCL
+#ifdef USE_C10D_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;  // for CUDA tensors
+#endif
 
-  // The group that reduces tensors where `t` lives: NCCL on a GPU, else Gloo.
-  c10d::Backend& group_for(const torch::Tensor& t) const {
-    if (t.is_cuda() && nccl) return *nccl;
-    return *group;
+  // op(group) on the group for tensors where `t` lives: NCCL on a GPU, else Gloo.
+  template <typename Op>
+  auto on_group_for(const torch::Tensor& t, Op&& op) const {
+#ifdef USE_C10D_NCCL
+    if (t.is_cuda() && nccl) return op(*nccl);
+#endif
+    return op(*group);
   }
 };
 
@@ -196,7 +201,7 @@ void Collective::average_gradients(const std::vector<torch::Tensor>& params, std
     if (flat.empty()) break;
     std::vector<torch::Tensor> bucket = {torch::cat(flat)};
     try {
-      impl_->group_for(bucket[0]).allreduce(bucket)->wait(timeout_);
+      impl_->on_group_for(bucket[0], [&](auto& g) { return g.allreduce(bucket); })->wait(timeout_);
     } catch (const std::exception& e) {
       fail("the gradient all-reduce", e);
     }
@@ -224,7 +229,7 @@ torch::Tensor Collective::gather_rows(const torch::Tensor& t, int dim) {
   std::vector<std::vector<torch::Tensor>> output(1);
   for (int r = 0; r < env_.world_size; ++r) output[0].push_back(torch::empty_like(input[0]));
   try {
-    impl_->group_for(input[0]).allgather(output, input)->wait(timeout_);
+    impl_->on_group_for(input[0], [&](auto& g) { return g.allgather(output, input); })->wait(timeout_);
   } catch (const std::exception& e) {
     fail("the gathering of the RNN state", e);
   }
@@ -251,7 +256,7 @@ void Collective::broadcast(const std::vector<torch::Tensor>& tensors) {
   for (const torch::Tensor& t : tensors) {
     std::vector<torch::Tensor> one = {t.is_contiguous() ? t : t.contiguous()};
     try {
-      impl_->group_for(one[0]).broadcast(one)->wait(timeout_);
+      impl_->on_group_for(one[0], [&](auto& g) { return g.broadcast(one); })->wait(timeout_);
     } catch (const std::exception& e) {
       fail("the broadcast of rank 0's weights", e);
     }
