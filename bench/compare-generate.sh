@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Generation speed of the samplernn engine against the Python reference, in one run.
 #
-#   bench/compare-generate.sh [repetitions]     (default 5; needs scripts/install-deps.sh --bench)
+#   bench/compare-generate.sh [repetitions]     (default 5)
+#   WEIGHTS="fp32 bf16" THREADS=1 bench/compare-generate.sh 3
 #   DEVICE=cuda BIN=build-cuda/bench/bench-generate PYTHON=python3 bench/compare-generate.sh 3
 #
-# For each (config, num_seqs) of the benchmark table, runs bench-generate (warm-up +
-# repetitions, median) and the reference (`--what generate`, one warm-up, one timed run per
-# repetition), both on THREADS threads (default: all cores), and prints samples/s summed over
-# sequences, with the ratio. DEVICE=cuda runs the CUDA engine and the reference's --device
-# cuda at 1, 16, 128 and 1024 sequences.
+# For each (config, num_seqs) of the benchmark table and each of WEIGHTS (default fp32),
+# runs bench-generate (warm-up + repetitions, median) and the reference (`--what generate`,
+# one warm-up, one timed run per repetition; bf16 weights against its --amp bf16), both on
+# THREADS threads (default: all cores), and prints samples/s summed over sequences, with the
+# ratio. The reference runs under PYTHON (default the project's venv). DEVICE=cuda runs the
+# CUDA engine and the reference's --device cuda at 1, 16, 128 and 1024 sequences.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${1:-5}
@@ -16,7 +18,8 @@ threads=${THREADS:-$(nproc)}
 device=${DEVICE:-cpu}
 ref=${REFERENCE:-../shared/reference/samplernn_reference.py}
 bin=${BIN:-build/bench/bench-generate}
-python=${PYTHON:-/usr/bin/python3}
+python=${PYTHON:-.venv/bin/python}
+weights_list=${WEIGHTS:-fp32}
 [ -x "$bin" ] || { echo "compare-generate: build first (scripts/build.sh, or scripts/build-cuda.sh and BIN=)" >&2; exit 2; }
 [ -f "$ref" ] || { echo "compare-generate: reference '$ref' not found (set REFERENCE=)" >&2; exit 2; }
 gpu=""
@@ -31,20 +34,24 @@ fi
 for spec in "${specs[@]}"; do
   set -- $spec
   config=$1 n=$2 ours_dur=$3 ref_dur=$4
-  mine=$("$bin" --config "$config" --num_seqs "$n" --dur_samples "$ours_dur" --threads "$threads" --reps "$reps" \
-    --device "$device")
-  rates=()
-  for ((r = 1; r <= reps; r++)); do
-    rates+=("$("$python" "$ref" --config "$config" --what generate --num_seqs "$n" --dur_samples "$ref_dur" \
-      --threads "$threads" --device "$device" |
-      "$python" -c 'import json,sys; print(json.load(sys.stdin)["samples_per_sec"])')")
-  done
-  "$python" - "$mine" "${rates[@]}" <<'PY'
+  for weights in $weights_list; do
+    amp=none
+    [ "$weights" = bf16 ] && amp=bf16
+    mine=$("$bin" --config "$config" --num_seqs "$n" --dur_samples "$ours_dur" --threads "$threads" --reps "$reps" \
+      --device "$device" --weights "$weights")
+    rates=()
+    for ((r = 1; r <= reps; r++)); do
+      rates+=("$("$python" "$ref" --config "$config" --what generate --num_seqs "$n" --dur_samples "$ref_dur" \
+        --threads "$threads" --device "$device" --amp "$amp" 2>/dev/null |
+        "$python" -c 'import json,sys; print(json.load(sys.stdin)["samples_per_sec"])')")
+    done
+    "$python" - "$mine" "$weights" "$amp" "${rates[@]}" <<'PY'
 import json, statistics, sys
-m = json.loads(sys.argv[1]); ref = [float(x) for x in sys.argv[2:]]
+m = json.loads(sys.argv[1]); weights, amp = sys.argv[2], sys.argv[3]; ref = [float(x) for x in sys.argv[4:]]
 r = statistics.median(ref)
-print(f"{m['config']:8s} num_seqs {m['num_seqs']:4d}: samplernn {m['samples_per_sec']:9.0f} samples/s "
-      f"({m['min']:.0f}-{m['max']:.0f}, peak {m['peak_rss_mb']:.0f} MB), reference {r:9.0f} "
+print(f"{m['config']:8s} num_seqs {m['num_seqs']:4d} {weights}: samplernn {m['samples_per_sec']:9.0f} samples/s "
+      f"({m['min']:.0f}-{m['max']:.0f}, peak {m['peak_rss_mb']:.0f} MB), reference (amp {amp}) {r:9.0f} "
       f"({min(ref):.0f}-{max(ref):.0f}), ratio {m['samples_per_sec'] / r:.1f}x")
 PY
+  done
 done

@@ -6,7 +6,8 @@
 # the sample tier left dense (the training default). Prints the measured samples/s and, for
 # the roofline, the weight megabytes streamed per sample. The Python reference
 # (`--what generate`, fp32, the same thread count) runs in the same pass, REPS times, and each
-# line closes with the ratio to its median.
+# line closes with the ratio to its median. The reference runs under PYTHON (default the
+# project's venv).
 #
 #   bench/compare-sparse.sh          (THREADS=2, SPARSITY=0.9, REPS=3)
 set -euo pipefail
@@ -15,6 +16,7 @@ threads=${THREADS:-2}
 sparsity=${SPARSITY:-0.9}
 reps=${REPS:-3}
 bin=build/bench/bench-generate
+python=${PYTHON:-.venv/bin/python}
 ref=${REFERENCE:-../shared/reference/samplernn_reference.py}
 [ -x "$bin" ] || { echo "compare-sparse: build first (scripts/build.sh)" >&2; exit 2; }
 [ -f "$ref" ] || { echo "compare-sparse: reference '$ref' not found (set REFERENCE=)" >&2; exit 2; }
@@ -25,8 +27,8 @@ for config in default small; do
     case "$config $seqs" in "default 1") ref_dur=1024 ;; "default 16") ref_dur=256 ;; "small 1") ref_dur=4096 ;; *) ref_dur=2048 ;; esac
     rates=()
     for ((r = 1; r <= reps; r++)); do
-      rates+=("$(/usr/bin/python3 "$ref" --config "$config" --what generate --num_seqs "$seqs" --dur_samples "$ref_dur" \
-        --threads "$threads" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["samples_per_sec"])')")
+      rates+=("$("$python" "$ref" --config "$config" --what generate --num_seqs "$seqs" --dur_samples "$ref_dur" \
+        --threads "$threads" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["samples_per_sec"])')")
     done
     reference=$(printf '%s\n' "${rates[@]}" | sort -g | sed -n "$(((reps + 1) / 2))p")
     echo "{\"impl\": \"reference\", \"config\": \"$config\", \"num_seqs\": $seqs, \"threads\": $threads, \"samples_per_sec\": $reference}"

@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # Training speed of samplernn against the Python reference, side by side in one run.
 #
-#   bench/compare-train.sh [repetitions]      (default 5; needs scripts/install-deps.sh --bench)
+#   bench/compare-train.sh [repetitions]      (default 5)
+#   THREADS="1 2" PRECISIONS="fp32 bf16" bench/compare-train.sh 3
+#   BIN_B=build-debian/bench/bench-train PYTHON_B=/usr/bin/python3 bench/compare-train.sh 3
 #   DEVICE=cuda BIN=build-cuda/bench/bench-train PYTHON=python3 bench/compare-train.sh 3
 #
-# On the CPU, for each benchmark config (small at batch 16, default at batch 4) it alternates
-# the two programs, each doing one warm-up step and STEPS timed steps per repetition, on one
-# thread, with the same BLAS library and kernels (OPENBLAS_CORETYPE, default SkylakeX when
-# the CPU has AVX-512, else Haswell; pass OPENBLAS_CORETYPE= to keep OpenBLAS's own choice).
+# On the CPU, for each benchmark config (SPECS, default "small:16 default:4"), precision
+# (PRECISIONS, default fp32; bf16 is autocast, the reference's --amp bf16) and thread count
+# (THREADS, default 1; both sides get the same), it alternates the programs, each doing one
+# warm-up step and STEPS timed steps per repetition. The reference runs under PYTHON (default
+# the project's venv, whose PyTorch samplernn also builds against). BIN_B and PYTHON_B add a
+# second samplernn build and a second Python (another LibTorch, another PyTorch) to the same
+# alternation; each is reported against the reference. OpenBLAS, where a side uses it, gets
+# the same kernels (OPENBLAS_CORETYPE, default SkylakeX when the CPU has AVX-512, else
+# Haswell; pass OPENBLAS_CORETYPE= to keep OpenBLAS's own choice).
 # With DEVICE=cuda it does the same on the GPU at batch 64 (SPECS, default "default:64
 # small:64") in fp32, bf16 and fp16 (PRECISIONS; the reference's --amp none|bf16|fp16), with
-# both frameworks' TF32 defaults (off for cuBLAS, on for cuDNN). Prints one line per config
-# and precision: median sec/step of each, spread (min-max), samples/s and the speed ratio.
+# both frameworks' TF32 defaults (off for cuBLAS, on for cuDNN). Prints one line per config,
+# precision and thread count: median sec/step of each, spread (min-max), samples/s and the
+# speed ratio, then which BLAS each PyTorch uses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${1:-5}
@@ -19,7 +27,8 @@ steps=${STEPS:-2}
 device=${DEVICE:-cpu}
 ref=${REFERENCE:-../shared/reference/samplernn_reference.py}
 bin=${BIN:-build/bench/bench-train}
-python=${PYTHON:-/usr/bin/python3}
+python=${PYTHON:-.venv/bin/python}
+threads_list=${THREADS:-1}
 if [ "$device" = cpu ]; then
   specs=${SPECS:-small:16 default:4} precisions=${PRECISIONS:-fp32}
 else
@@ -35,17 +44,30 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 gpu=""
 [ "$device" = cpu ] || gpu=" gpu '$( (nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo unknown) | head -n 1)'"
-echo "# $(date -u +%F) commit $(git rev-parse --short HEAD 2>/dev/null || echo '?') cpu '$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)'$gpu device $device threads 1 OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}"
+echo "# $(date -u +%F) commit $(git rev-parse --short HEAD 2>/dev/null || echo '?') cpu '$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)'$gpu device $device OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}"
+for py in "$python" ${PYTHON_B:-}; do
+  echo "# $py: $("$py" -c 'import torch, re; b = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show()); print("PyTorch", torch.__version__, "BLAS", b.group(1) if b else "?", "oneDNN", torch.backends.mkldnn.is_available())')"
+done
 for spec in $specs; do
   config=${spec%:*} batch=${spec#*:}
   for precision in $precisions; do
     amp=$precision
     [ "$amp" = fp32 ] && amp=none
-    for ((r = 1; r <= reps; r++)); do
-      "$bin" --config "$config" --batch_size "$batch" --steps "$steps" --threads 1 --device "$device" \
-        --precision "$precision" | sed "s/^/samplernn $precision /" >> "$out"
-      "$python" "$ref" --config "$config" --what train --batch_size "$batch" --steps "$steps" --threads 1 \
-        --device "$device" --amp "$amp" | sed "s/^/reference $precision /" >> "$out"
+    for threads in $threads_list; do
+      for ((r = 1; r <= reps; r++)); do
+        for b in "$bin" ${BIN_B:-}; do
+          who=samplernn
+          [ "$b" = "$bin" ] || who=samplernn-b
+          "$b" --config "$config" --batch_size "$batch" --steps "$steps" --threads "$threads" --device "$device" \
+            --precision "$precision" | sed "s/^/$who $precision $threads /" >> "$out"
+        done
+        for py in "$python" ${PYTHON_B:-}; do
+          who=reference
+          [ "$py" = "$python" ] || who=reference-b
+          "$py" "$ref" --config "$config" --what train --batch_size "$batch" --steps "$steps" --threads "$threads" \
+            --device "$device" --amp "$amp" | sed "s/^/$who $precision $threads /" >> "$out"
+        done
+      done
     done
   done
 done
@@ -53,13 +75,15 @@ done
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    who, precision, js = line.split(" ", 2)
+    who, precision, threads, js = line.split(" ", 3)
     d = json.loads(js)
-    rows.setdefault((d["config"], d["batch_size"], precision, d["seq_len"]), {}).setdefault(who, []).append(d["sec_per_step"])
-for (config, batch, precision, seq_len), r in rows.items():
-    s, p = r["samplernn"], r["reference"]
-    ms, mp = statistics.median(s), statistics.median(p)
-    print(f"{config:8s} batch {batch:2d} {precision}: samplernn {ms:.4f} s/step ({min(s):.4f}-{max(s):.4f}, "
-          f"{batch * seq_len / ms:,.0f} samples/s), reference {mp:.4f} s/step ({min(p):.4f}-{max(p):.4f}, "
-          f"{batch * seq_len / mp:,.0f} samples/s), ratio {mp / ms:.2f}x  [{len(s)} reps]")
+    key = (d["config"], d["batch_size"], precision, int(threads), d["seq_len"])
+    rows.setdefault(key, {}).setdefault(who, []).append(d["sec_per_step"])
+for (config, batch, precision, threads, seq_len), r in rows.items():
+    mp = statistics.median(r["reference"])
+    for who, times in sorted(r.items()):
+        m = statistics.median(times)
+        ratio = f", ratio {mp / m:.2f}x" if who != "reference" else ""
+        print(f"{config:8s} batch {batch:2d} {precision} threads {threads}: {who:12s} {m:.4f} s/step "
+              f"({min(times):.4f}-{max(times):.4f}, {batch * seq_len / m:,.0f} samples/s){ratio}  [{len(times)} reps]")
 PY

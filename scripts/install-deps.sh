@@ -21,7 +21,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libsndfile1-dev libsoxr-dev libfftw3-dev libcairo2-dev
   nlohmann-json3-dev libcli11-dev
-  libgloo-dev libopenblas0-openmp python3-venv
+  libgloo-dev python3-venv
   libgtest-dev libbenchmark-dev
   chromium fonts-dejavu-core time
   clang libclang-rt-14-dev
