@@ -165,4 +165,19 @@ bool has_audio_extension(const fs::path& path) {
   return kExtensions.count(lower_extension(path)) > 0;
 }
 
+std::vector<fs::path> expand_audio_inputs(const std::vector<std::string>& inputs) {
+  std::vector<fs::path> files;
+  for (const std::string& in : inputs) {
+    if (fs::is_directory(in)) {
+      for (const fs::path& p : list_files_recursive(in, [](const fs::path& f) { return has_audio_extension(f); })) {
+        files.push_back(p);
+      }
+    } else {
+      files.push_back(in);
+    }
+  }
+  if (files.empty()) throw Error(ErrorKind::kInput, "no audio files in the inputs given", "name files or folders of audio");
+  return files;
+}
+
 }  // namespace srnn

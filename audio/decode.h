@@ -54,4 +54,9 @@ std::vector<float> load_interleaved(const std::filesystem::path& path, AudioInfo
 // mp3, aiff, ...), case-insensitive.
 bool has_audio_extension(const std::filesystem::path& path);
 
+// Files and folders as a command line names them: each folder stands for the audio files
+// under it (recursively, sorted), each file for itself. Error(kInput) for a folder that
+// cannot be read, or when nothing is left.
+std::vector<std::filesystem::path> expand_audio_inputs(const std::vector<std::string>& inputs);
+
 }  // namespace srnn

@@ -5,8 +5,10 @@
 #include <cstdio>
 #include <limits>
 
+#include "audio/decode.h"
 #include "audio/fft.h"
 #include "audio/loudness.h"
+#include "core/error.h"
 #include "core/log.h"
 
 namespace srnn {
@@ -137,6 +139,86 @@ void log_clip_stats(const std::string& name, Span<const float> samples, int rate
   const AudioStats s = compute_stats(samples, rate_hz);
   log_info("  " + name + ": " + summary_line(s));
   for (const std::string& w : stats_warnings(s)) log_warn(name + " is " + w);
+}
+
+StatsDistribution distribution_of(const std::vector<AudioStats>& stats) {
+  StatsDistribution d;
+  d.n_files = static_cast<int>(stats.size());
+  if (stats.empty()) return d;
+  const auto percentiles = [&](auto field) {
+    std::vector<double> v;
+    for (const AudioStats& s : stats) v.push_back(field(s));
+    std::sort(v.begin(), v.end());
+    const auto at = [&](double p) { return v[static_cast<std::size_t>(std::ceil(p * v.size())) - 1]; };  // p > 0
+    return StatsDistribution::Percentiles{at(0.1), at(0.5), at(0.9)};
+  };
+  d.tonal = percentiles([](const AudioStats& s) { return s.tone.tonal_fraction; });
+  d.partials = percentiles([](const AudioStats& s) { return s.tone.partials; });
+  d.abs_dc = percentiles([](const AudioStats& s) { return std::fabs(s.dc_offset); });
+  d.centroid_hz = percentiles([](const AudioStats& s) { return s.spectral_centroid_hz; });
+  // Digital silence counts at the quietest level a 16-bit file holds.
+  d.rms_dbfs = percentiles([](const AudioStats& s) { return std::isinf(s.rms_dbfs) ? -96.3 : s.rms_dbfs; });
+  for (const AudioStats& s : stats) d.n_collapsed += s.collapse.collapsed();
+  return d;
+}
+
+std::string distribution_line(const StatsDistribution& d) {
+  char buf[384];
+  std::snprintf(buf, sizeof(buf),
+                "%d files: tonal %.2f (%.2f-%.2f), %.1f partials (%.1f-%.1f), |DC| %.4f (%.4f-%.4f), centroid %.0f Hz "
+                "(%.0f-%.0f), RMS %.1f dBFS (%.1f to %.1f), collapsed %d of %d",
+                d.n_files, d.tonal[1], d.tonal[0], d.tonal[2], d.partials[1], d.partials[0], d.partials[2], d.abs_dc[1],
+                d.abs_dc[0], d.abs_dc[2], d.centroid_hz[1], d.centroid_hz[0], d.centroid_hz[2], d.rms_dbfs[1],
+                d.rms_dbfs[0], d.rms_dbfs[2], d.n_collapsed, d.n_files);
+  return buf;
+}
+
+nlohmann::json to_json(const StatsDistribution& d) {
+  return {{"files", d.n_files},        {"collapsed", d.n_collapsed},   {"tonal_fraction", d.tonal},
+          {"partials", d.partials},    {"abs_dc_offset", d.abs_dc},    {"spectral_centroid_hz", d.centroid_hz},
+          {"rms_dbfs", d.rms_dbfs}};
+}
+
+StatsDistribution stats_of_files(const std::vector<std::filesystem::path>& files, int rate_hz, std::size_t max_files) {
+  std::vector<AudioStats> stats;
+  const std::size_t n = std::min(files.size(), max_files);
+  for (std::size_t i = 0; i < n; ++i) {
+    try {
+      const DecodedAudio a = load_mono(files[i * files.size() / n], rate_hz);
+      stats.push_back(compute_stats(a.samples, a.rate_hz));
+    } catch (const Error&) {
+      // a file that cannot be read says nothing of the music; the others still do
+    }
+  }
+  return distribution_of(stats);
+}
+
+void log_corpus_stats(const nlohmann::json& corpus_stats) {
+  if (!corpus_stats.is_object()) return;
+  try {
+    log_info("  training data: " + distribution_line(distribution_from_json(corpus_stats)));
+  } catch (const Error& e) {
+    log_warn("the checkpoint's statistics of its training data are unreadable: " + e.message());
+  }
+}
+
+StatsDistribution distribution_from_json(const nlohmann::json& j) {
+  StatsDistribution d;
+  try {
+    d.n_files = j.at("files").get<int>();
+    d.n_collapsed = j.at("collapsed").get<int>();
+    d.tonal = j.at("tonal_fraction").get<StatsDistribution::Percentiles>();
+    d.partials = j.at("partials").get<StatsDistribution::Percentiles>();
+    d.abs_dc = j.at("abs_dc_offset").get<StatsDistribution::Percentiles>();
+    d.centroid_hz = j.at("spectral_centroid_hz").get<StatsDistribution::Percentiles>();
+    d.rms_dbfs = j.at("rms_dbfs").get<StatsDistribution::Percentiles>();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorKind::kInput, std::string("malformed statistics of a corpus: ") + e.what());
+  }
+  if (d.n_files < 0 || d.n_collapsed < 0 || d.n_collapsed > d.n_files) {
+    throw Error(ErrorKind::kInput, "malformed statistics of a corpus: counts out of range");
+  }
+  return d;
 }
 
 }  // namespace srnn

@@ -16,7 +16,9 @@
 //   level, locked in a loop of a few samples, drifting DC): audio/tone.h.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -58,5 +60,30 @@ nlohmann::json to_json(const AudioStats& s);
 // Logs "<name>: <summary line>" and a warning line for each of stats_warnings(): what is
 // printed after every generated clip.
 void log_clip_stats(const std::string& name, Span<const float> samples, int rate_hz);
+
+// Many files' statistics as a distribution: the 10th, 50th and 90th percentiles of each
+// figure (nearest rank), and how many collapsed. What `stats` prints for a folder, and what a
+// checkpoint records of its training data, so that clips can be set beside it.
+struct StatsDistribution {
+  int n_files = 0, n_collapsed = 0;
+  using Percentiles = std::array<double, 3>;  // 10th, median, 90th
+  Percentiles tonal{}, partials{}, abs_dc{}, centroid_hz{}, rms_dbfs{};
+};
+StatsDistribution distribution_of(const std::vector<AudioStats>& stats);
+// "32 files: tonal 0.66 (0.34-0.89), 12.4 partials (4.0-20.4), |DC| 0.0010 (0.0001-0.0040),
+// centroid 540 Hz (300-900), RMS -20.1 dBFS (-30.2 to -14.0), collapsed 1 of 32"
+std::string distribution_line(const StatsDistribution& d);
+nlohmann::json to_json(const StatsDistribution& d);
+// Error(kInput) for JSON that is not a distribution.
+StatsDistribution distribution_from_json(const nlohmann::json& j);
+
+// The distribution over at most max_files of `files`, evenly spaced through the list, each
+// decoded at rate_hz; files that fail to decode are left out.
+StatsDistribution stats_of_files(const std::vector<std::filesystem::path>& files, int rate_hz, std::size_t max_files);
+constexpr std::size_t kCorpusStatsFiles = 32;
+
+// Logs "  training data: <distribution line>" for a checkpoint's corpus_stats, to set the
+// clips above it beside the music they learnt from; nothing when it is null.
+void log_corpus_stats(const nlohmann::json& corpus_stats);
 
 }  // namespace srnn

@@ -91,17 +91,7 @@ int run_eval(const EvalArgs& a) {
   const int rate = model_sample_rate(weights.info, a.sample_rate, checkpoint, &rate_note);
   if (!rate_note.empty()) log_warn(rate_note);
 
-  std::vector<fs::path> files;
-  for (const std::string& in : a.inputs) {
-    if (fs::is_directory(in)) {
-      for (const fs::path& p : list_files_recursive(in, [](const fs::path& f) { return has_audio_extension(f); })) {
-        files.push_back(p);
-      }
-    } else {
-      files.push_back(in);
-    }
-  }
-  if (files.empty()) throw Error(ErrorKind::kInput, "no audio files in the inputs given", "name files or folders of audio");
+  const std::vector<fs::path> files = expand_audio_inputs(a.inputs);
 
   // Each file is quantised and cut into segments of --segment_dur (the last one shorter);
   // each segment starts from the initial RNN state, as a training file does.

@@ -260,6 +260,7 @@ int run_generate(const GenerateArgs& a) {
     if (o.head.size() < static_cast<std::size_t>(req.n_samples)) what += " (first " + fixed(o.head.size() / double(rate), 0) + " s)";
     log_clip_stats(what, o.head, rate);
   }
+  log_corpus_stats(weights.info.corpus_stats);
   return 0;
 }
 

@@ -50,6 +50,10 @@ CommandRunner add_train_command(CLI::App& app) {
   add_flag_option(*cmd, "learning_rate", o.learning_rate, "Learning rate");
   add_flag_option(*cmd, "reduce_learning_rate_after", a->reduce_lr_after,
                   "From this epoch on, multiply the learning rate by exp(-0.1) every epoch (None: never)");
+  add_flag_option(*cmd, "lr_warmup_steps", o.lr_warmup_steps,
+                  "Steps over which the learning rate rises from 0 when the run has no optimiser moments (-1: " +
+                      std::to_string(kAutoWarmupSteps) + " for a checkpoint of weights only, none for a fresh start; 0: "
+                      "never)");
   add_flag_option(*cmd, "momentum", o.momentum, "Momentum (sgd and rmsprop)");
   add_flag_option(*cmd, "monitor", o.monitor, "Metric for Best checkpoints and early stopping")
       ->check(CLI::IsMember({"loss", "accuracy", "val_loss", "val_accuracy"}));

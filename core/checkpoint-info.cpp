@@ -46,12 +46,14 @@ TrainState state_from_format1(const std::map<std::string, std::string>& md, cons
 }  // namespace
 
 std::map<std::string, std::string> to_metadata(const CheckpointInfo& info) {
-  return {{"format", kCheckpointFormat},
-          {"config", to_json(info.config).dump()},
-          {"sample_rate", std::to_string(info.sample_rate_hz)},
-          {"epoch", std::to_string(info.train.epoch)},
-          {"step", std::to_string(info.train.step)},
-          {"train_state", to_json(info.train).dump()}};
+  std::map<std::string, std::string> md = {{"format", kCheckpointFormat},
+                                           {"config", to_json(info.config).dump()},
+                                           {"sample_rate", std::to_string(info.sample_rate_hz)},
+                                           {"epoch", std::to_string(info.train.epoch)},
+                                           {"step", std::to_string(info.train.step)},
+                                           {"train_state", to_json(info.train).dump()}};
+  if (info.corpus_stats.is_object()) md["corpus_stats"] = info.corpus_stats.dump();
+  return md;
 }
 
 CheckpointInfo checkpoint_info_from_metadata(const std::map<std::string, std::string>& md,
@@ -71,6 +73,10 @@ CheckpointInfo checkpoint_info_from_metadata(const std::map<std::string, std::st
     } else {
       info.sample_rate_hz = std::stoi(get(md, "sample_rate", path));
       info.train = train_state_from_json(json::parse(get(md, "train_state", path)), path.string());
+      if (const auto it = md.find("corpus_stats"); it != md.end()) {
+        info.corpus_stats = json::parse(it->second);
+        if (!info.corpus_stats.is_object()) throw Error(ErrorKind::kInput, "'" + path.string() + "' has malformed corpus_stats");
+      }
     }
   } catch (const Error&) {
     throw;

@@ -2,8 +2,9 @@
 // generation engine can read it too.
 //
 // Metadata keys (format "samplernn-checkpoint-2"): "format", "config" (model config JSON),
-// "sample_rate" (Hz), "train_state" (core/train-state.h, JSON), and "epoch" and "step",
-// copies of the state's for tools that want only those.
+// "sample_rate" (Hz), "train_state" (core/train-state.h, JSON), "epoch" and "step",
+// copies of the state's for tools that want only those, and optionally "corpus_stats"
+// (JSON: the training data's sustained tone, collapse and loudness, as a distribution).
 // Tensors: model weights under their parameter names (train/model.h), optimiser state
 // under "optim.<parameter>.<slot>", training RNG state under "train.rng_state", and the RNN
 // state carried into the next window under "train.rnn.*" when training stopped mid-batch.
@@ -27,6 +28,9 @@ struct CheckpointInfo {
   ModelConfig config;
   int sample_rate_hz = 0;  // the rate the model was trained at; 0: not recorded (format 1)
   TrainState train;
+  // What `stats` measured on the training data (audio/stats.h, StatsDistribution), from the
+  // metadata key "corpus_stats"; null when not recorded.
+  nlohmann::json corpus_stats;
 };
 
 inline constexpr const char* kCheckpointFormat = "samplernn-checkpoint-2";

@@ -35,6 +35,8 @@ json to_json(const TrainState& s) {
               {"rng_seed", s.rng_seed},
               {"loss_scale", s.loss_scale},
               {"loss_scale_good_steps", s.loss_scale_good_steps},
+              {"warmup_start", s.warmup_start},
+              {"warmup_steps", s.warmup_steps},
               {"data",
                {{"data_dir", d.data_dir},
                 {"files_hash", d.files_hash},
@@ -46,6 +48,12 @@ json to_json(const TrainState& s) {
                 {"rng_seed", d.rng_seed}}},
               {"origin", s.origin},
               {"metrics", s.metrics}};
+}
+
+double TrainState::warmup_factor() const {
+  const std::int64_t into = step + 1 - warmup_start;
+  if (warmup_steps <= 0 || into >= warmup_steps) return 1.0;
+  return into <= 0 ? 1.0 : static_cast<double>(into) / static_cast<double>(warmup_steps);
 }
 
 TrainState train_state_from_json(const json& j, const std::string& what) {
@@ -69,6 +77,8 @@ TrainState train_state_from_json(const json& j, const std::string& what) {
     s.rng_seed = j.at("rng_seed").get<std::uint64_t>();
     s.loss_scale = j.at("loss_scale").get<double>();
     s.loss_scale_good_steps = j.at("loss_scale_good_steps").get<int>();
+    s.warmup_start = j.value("warmup_start", std::int64_t{0});  // absent before warm-ups existed
+    s.warmup_steps = j.value("warmup_steps", std::int64_t{0});
     const json& d = j.at("data");
     s.data.data_dir = d.at("data_dir").get<std::string>();
     s.data.files_hash = d.at("files_hash").get<std::string>();
@@ -84,7 +94,8 @@ TrainState train_state_from_json(const json& j, const std::string& what) {
     throw Error(ErrorKind::kInput, "'" + what + "' has a malformed training state: " + e.what(),
                 "the checkpoint is damaged; resume from an earlier one");
   }
-  if (s.epoch < 0 || s.step < 0 || s.batch < 0 || s.window < 0 || s.epoch_steps < 0 || !s.metrics.is_object()) {
+  if (s.epoch < 0 || s.step < 0 || s.batch < 0 || s.window < 0 || s.epoch_steps < 0 || !s.metrics.is_object() ||
+      s.warmup_start < 0 || s.warmup_steps < 0) {
     throw Error(ErrorKind::kInput, "'" + what + "' has a training state with negative counts or bad metrics",
                 "the checkpoint is damaged; resume from an earlier one");
   }

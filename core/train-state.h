@@ -66,6 +66,11 @@ struct TrainState {
   std::uint64_t rng_seed = 0;
   double loss_scale = 0;     // fp16 dynamic loss scale; 0 when not in use
   int loss_scale_good_steps = 0;
+  // A learning-rate warm-up: steps warmup_start + 1 ... warmup_start + warmup_steps take
+  // (step - warmup_start) / warmup_steps of the rate (warmup_steps 0: none).
+  std::int64_t warmup_start = 0, warmup_steps = 0;
+  // The factor for the step after `step`.
+  double warmup_factor() const;
 
   // The data, and the --resume_from file this line of runs started from ("" if none):
   // rerunning a command that names it continues the newest run that descends from it.

@@ -128,6 +128,16 @@ TEST_F(CliGenerate, PrintsStatisticsOfEveryClipAndStatsReadsThem) {
   ASSERT_EQ(j.size(), 1u);
   EXPECT_NEAR(j[0]["spectral_centroid_hz"].get<double>(), 230.0, 20.0);
   EXPECT_EQ(j[0]["silent_fraction"].get<double>(), 0.0);
+  // A folder: each file, then their distribution.
+  r = run_command(kBin + " stats " + q(d / "data"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(\nall \d+ files: tonal \d\.\d\d \(\d\.\d\d-\d\.\d\d\), .*collapsed \d+ of \d+)")))
+      << r.output;
+  r = run_command(kBin + " stats --json " + q(d / "data"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto all = nlohmann::json::parse(r.output);
+  EXPECT_EQ(all["distribution"]["files"].get<std::size_t>(), all["files"].size());
+  EXPECT_GT(all["files"].size(), 1u);
 }
 
 TEST_F(CliGenerate, PlotDrawsEachFileOrOneStackedFigure) {

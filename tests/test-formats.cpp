@@ -229,6 +229,8 @@ TEST(CheckpointInfo, MetadataRoundTripsEveryFieldOfTheTrainingState) {
   s.rng_seed = 0xfedcba9876543210ULL;  // above 2^63: the JSON must keep all 64 bits
   s.loss_scale = 32768;
   s.loss_scale_good_steps = 11;
+  s.warmup_start = 1200;
+  s.warmup_steps = 500;
   s.data.data_dir = "/data/chunks";
   s.data.files_hash = "0123456789abcdef";
   s.data.train_hash = "fedcba9876543210";
@@ -258,6 +260,8 @@ TEST(CheckpointInfo, MetadataRoundTripsEveryFieldOfTheTrainingState) {
   EXPECT_EQ(back.train.epoch_seconds, 12.5);
   EXPECT_EQ(back.train.loss_scale, 32768);
   EXPECT_EQ(back.train.loss_scale_good_steps, 11);
+  EXPECT_EQ(back.train.warmup_start, 1200);
+  EXPECT_EQ(back.train.warmup_steps, 500);
   EXPECT_EQ(back.train.origin, "/models/start.safetensors");
   EXPECT_EQ(back.train.data.n_train_files, 64);
   EXPECT_EQ(back.train.data.train_hash, "fedcba9876543210");
@@ -268,6 +272,28 @@ TEST(CheckpointInfo, MetadataRoundTripsEveryFieldOfTheTrainingState) {
   EXPECT_EQ(*back.train.best, 0.4375);
   info.train.best.reset();
   EXPECT_FALSE(checkpoint_info_from_metadata(to_metadata(info), "x").train.best.has_value());
+  // The statistics of the training data, when recorded, come back as they went.
+  EXPECT_TRUE(back.corpus_stats.is_null());
+  info.corpus_stats = {{"files", 3}, {"collapsed", 0}};
+  EXPECT_EQ(checkpoint_info_from_metadata(to_metadata(info), "x").corpus_stats, info.corpus_stats);
+}
+
+TEST(TrainState, TheWarmUpFactorRisesLinearlyAndOlderStatesHaveNone) {
+  TrainState s;
+  EXPECT_EQ(s.warmup_factor(), 1.0);
+  s.warmup_start = 100;
+  s.warmup_steps = 4;
+  const double want[] = {0.25, 0.5, 0.75, 1.0, 1.0};
+  for (int k = 0; k < 5; ++k) {
+    s.step = 100 + k;  // the factor is for step s.step + 1
+    EXPECT_DOUBLE_EQ(s.warmup_factor(), want[k]) << k;
+  }
+  nlohmann::json j = to_json(TrainState{});
+  j.erase("warmup_start");
+  j.erase("warmup_steps");
+  EXPECT_EQ(train_state_from_json(j, "old").warmup_steps, 0);
+  j["warmup_steps"] = -3;
+  EXPECT_THROW(train_state_from_json(j, "bad"), Error);
 }
 
 TEST(CheckpointInfo, MalformedMetadataIsAnInputError) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <map>
 
 #include "audio/write.h"
 #include "core/error.h"
@@ -573,6 +574,82 @@ TEST(Train, ResumeFromContinuesTheNewerRunThatStartedFromIt) {
   const CheckpointInfo other = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "cont"));
   EXPECT_EQ(other.train.step, 75);
   EXPECT_EQ(other.train.origin, absolute_normal(first));
+}
+
+// The learning rate of each step row of a run folder's metrics.jsonl, by step.
+std::map<std::int64_t, double> step_rates(const fs::path& run_dir) {
+  std::map<std::int64_t, double> lr;
+  std::ifstream in(run_dir / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    if (j["kind"] == "step") lr[j["step"].get<std::int64_t>()] = j["lr"].get<double>();
+  }
+  return lr;
+}
+
+// Weights alone (a shipped model): fresh moments would start at the full rate, so the rate
+// rises from 0; a stop inside the warm-up resumes it exactly where it was.
+TEST(Train, AStartFromWeightsAloneWarmsUpTheRateAndAStopInsideTheWarmUpResumesIt) {
+  test::TempDir dir;
+  write_corpus(dir / "data", 12);
+  write_config(dir / "tiny.config.json");
+  TrainOptions base = tiny_options(dir, "base");
+  base.num_epochs = 1;
+  ASSERT_EQ(run_training(base), 0);
+  TensorFile f = load_safetensors(find_latest_checkpoint(dir / "logdir", "base"));  // 62 steps
+  for (auto it = f.tensors.begin(); it != f.tensors.end();) {
+    it = it->first.rfind("optim.", 0) == 0 || it->first.rfind("train.", 0) == 0 ? f.tensors.erase(it) : std::next(it);
+  }
+  const fs::path weights = dir / "weights.safetensors";
+  save_safetensors(weights, f);
+
+  const auto from_weights = [&](const std::string& id, std::int64_t max_steps, std::int64_t warmup) {
+    TrainOptions o = tiny_options(dir, id);
+    o.config_file_given = false;
+    o.resume_from = weights;
+    o.num_epochs = 3;
+    o.max_steps = max_steps;
+    o.lr_warmup_steps = warmup;
+    return o;
+  };
+  // By default, kAutoWarmupSteps steps.
+  ASSERT_EQ(run_training(from_weights("auto", 63, -1)), 0);
+  const fs::path auto_run = find_latest_checkpoint(dir / "logdir", "auto").parent_path();
+  EXPECT_DOUBLE_EQ(step_rates(auto_run).at(63), 1e-3 / kAutoWarmupSteps);
+  EXPECT_EQ(read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "auto")).train.warmup_steps, kAutoWarmupSteps);
+
+  // Eight steps of warm-up, stopped after five and resumed, against one uninterrupted run.
+  ASSERT_EQ(run_training(from_weights("whole", 74, 8)), 0);
+  ASSERT_EQ(run_training(from_weights("split", 67, 8)), 0);
+  TrainOptions resumed = from_weights("split", 74, 8);
+  resumed.resume_from.clear();  // the id's newest checkpoint, which holds moments now
+  ASSERT_EQ(run_training(resumed), 0);
+  const auto rates = step_rates(find_latest_checkpoint(dir / "logdir", "whole").parent_path());
+  for (std::int64_t k = 1; k <= 12; ++k) {
+    EXPECT_DOUBLE_EQ(rates.at(62 + k), 1e-3 * std::min<std::int64_t>(k, 8) / 8.0) << "step " << 62 + k;
+  }
+  std::map<std::int64_t, double> split;
+  for (const fs::path& run : run_folders(dir / "logdir" / "split")) {
+    for (const auto& [step, lr] : step_rates(run)) split[step] = lr;
+  }
+  EXPECT_EQ(split, rates);
+  EXPECT_GT(expect_identical_tensors(read_all(find_latest_checkpoint(dir / "logdir", "whole")),
+                                     read_all(find_latest_checkpoint(dir / "logdir", "split"))),
+            10);
+
+  // A fresh start warms up only when asked; --lr_warmup_steps 0 never does.
+  TrainOptions none = from_weights("none", 63, 0);
+  ASSERT_EQ(run_training(none), 0);
+  EXPECT_DOUBLE_EQ(step_rates(find_latest_checkpoint(dir / "logdir", "none").parent_path()).at(63), 1e-3);
+  TrainOptions fresh = tiny_options(dir, "fresh");
+  fresh.max_steps = 2;
+  ASSERT_EQ(run_training(fresh), 0);
+  EXPECT_DOUBLE_EQ(step_rates(find_latest_checkpoint(dir / "logdir", "fresh").parent_path()).at(1), 1e-3);
+  fresh = tiny_options(dir, "fresh-warm");
+  fresh.max_steps = 2;
+  fresh.lr_warmup_steps = 4;
+  ASSERT_EQ(run_training(fresh), 0);
+  EXPECT_DOUBLE_EQ(step_rates(find_latest_checkpoint(dir / "logdir", "fresh-warm").parent_path()).at(2), 0.5e-3);
 }
 
 TEST(Train, TheSampleRateBelongsToTheModel) {

@@ -52,6 +52,7 @@ void write_training_clips(const fs::path& checkpoint, const TrainOptions& o, int
     log_clip_stats(path.filename().string(), audio, sample_rate_hz);
     tb.audio("samplernn/clips/" + path.stem().string(), step, audio, sample_rate_hz);
   }
+  log_corpus_stats(weights.info.corpus_stats);
 }
 
 }  // namespace srnn

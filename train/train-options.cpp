@@ -15,6 +15,9 @@ void check_train_options(const TrainOptions& o) {
     throw Error(ErrorKind::kUsage, "--id '" + o.id + "' is not a plain name",
                 "use a name without '/', such as --id aamgen; it becomes a folder under --logdir_root");
   }
+  if (o.lr_warmup_steps < -1) {
+    throw Error(ErrorKind::kUsage, "--lr_warmup_steps must be -1 (automatic), 0 (none) or a number of steps");
+  }
   if (!(std::isfinite(o.learning_rate) && o.learning_rate >= 0)) {
     throw Error(ErrorKind::kUsage, "--learning_rate must be a finite number of at least 0");
   }
@@ -67,7 +70,8 @@ nlohmann::json run_flags(const TrainOptions& o, const StartPlan& plan, const Dat
                          const std::string& device, int processes) {
   return nlohmann::json{{"id", o.id}, {"data_dir", o.data_dir.string()}, {"batch_size", data.batch_size},
           {"num_epochs", o.num_epochs}, {"optimizer", o.optimizer}, {"learning_rate", o.learning_rate},
-          {"reduce_learning_rate_after", o.reduce_learning_rate_after}, {"momentum", o.momentum},
+          {"reduce_learning_rate_after", o.reduce_learning_rate_after}, {"lr_warmup_steps", o.lr_warmup_steps},
+          {"momentum", o.momentum},
           {"monitor", o.monitor}, {"checkpoint_every", o.checkpoint_every},
           {"checkpoint_policy", o.checkpoint_policy}, {"max_checkpoints", o.max_checkpoints},
           {"early_stopping_patience", o.early_stopping_patience}, {"sample_rate", data.sample_rate_hz},

@@ -19,6 +19,10 @@
 
 namespace srnn {
 
+// The warm-up of a run continued from weights alone (--lr_warmup_steps -1; docs/cli.md):
+// fresh Adam moments at the full rate move a trained model far from where it was.
+constexpr std::int64_t kAutoWarmupSteps = 500;
+
 struct TrainOptions {
   std::string id = "default";
   std::filesystem::path data_dir;
@@ -34,6 +38,10 @@ struct TrainOptions {
   std::string optimizer = "adam";  // adam | sgd | rmsprop
   double learning_rate = 0.001;
   int reduce_learning_rate_after = 0;  // 0: never; else lr *= exp(-0.1) every epoch from this one on
+  // Steps over which the rate rises linearly from 0 at the start of a run that has no
+  // optimiser moments (a fresh start, or a checkpoint of weights only); -1: kAutoWarmupSteps
+  // for a checkpoint of weights only and none for a fresh start.
+  std::int64_t lr_warmup_steps = -1;
   double momentum = 0.9;
   std::string monitor = "val_loss";  // loss | accuracy | val_loss | val_accuracy
   int checkpoint_every = 1;

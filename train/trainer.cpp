@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "audio/stats.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/interrupt.h"
@@ -42,6 +43,7 @@ class Trainer {
 
  private:
   void join_ranks();
+  void begin_warmup(bool has_moments);
   void plan();
   void prepare();
   void restore();
@@ -81,6 +83,7 @@ class Trainer {
   bool stop_requested_ = false, early_stop_ = false;
   std::int64_t steps_this_run_ = 0;
   double lr_ = 0;
+  nlohmann::json corpus_stats_;  // the training data's statistics, for every checkpoint
 };
 
 // Data-parallel training when started by `--nproc` or torchrun-style variables.
@@ -172,6 +175,7 @@ void Trainer::restore() {
   if (!masks.empty() && !pruner_->active()) {
     log_warn("the checkpoint was pruned; without --sparsity its pruned weights are free to grow again");
   }
+  const bool has_moments = !optimizer_->state().empty();
   state_ = continue_state(plan_, data_->split(), !stored.empty());
   if (!state_.epoch_complete && state_.window > 0) {
     const std::int64_t B = data_->options().batch_size, n = B / env_.world_size;
@@ -195,6 +199,21 @@ void Trainer::restore() {
     log_info("Resuming from " + plan_.checkpoint.string() + " (epoch " + std::to_string(plan_.info.train.epoch) +
              (plan_.info.train.epoch_complete ? "" : ", partly done") + ", step " + std::to_string(state_.step) + ")");
   }
+  begin_warmup(has_moments);
+}
+
+// Without optimiser moments (a fresh start, or a checkpoint of weights only) a warm-up can
+// begin: for a checkpoint of weights only by default, since fresh Adam moments at the full
+// rate would first undo much of what the model learnt. A warm-up in progress in the
+// checkpoint continues as it was.
+void Trainer::begin_warmup(bool has_moments) {
+  if (has_moments || o_.lr_warmup_steps == 0) return;
+  const std::int64_t steps = o_.lr_warmup_steps > 0 ? o_.lr_warmup_steps : plan_.checkpoint.empty() ? 0 : kAutoWarmupSteps;
+  if (steps == 0) return;
+  state_.warmup_start = state_.step;
+  state_.warmup_steps = steps;
+  log_info(std::string(plan_.checkpoint.empty() ? "A fresh start" : "The checkpoint holds no optimiser moments") +
+           ": the learning rate rises from 0 over the first " + std::to_string(steps) + " steps (--lr_warmup_steps)");
 }
 
 // A new run folder with run.json. Run folders are named to the second; a second run within
@@ -221,6 +240,12 @@ void Trainer::open_run_folder() {
            device_.str() + ", " + precision_name(precision_) +
            (dist_ ? ", " + std::to_string(env_.world_size) + " processes" : std::string()));
   if (pruner_->active()) log_info("Pruning " + describe(prune_options(o_)));
+  // What the clips will be set beside (stats, docs/cli.md): a sample of the training files.
+  std::vector<fs::path> paths;
+  for (const AudioFileEntry& f : data_->train_files()) paths.push_back(f.path);
+  const StatsDistribution corpus = stats_of_files(paths, data_->sample_rate_hz(), kCorpusStatsFiles);
+  corpus_stats_ = to_json(corpus);
+  log_info("Training data: " + distribution_line(corpus));
 }
 
 int Trainer::run() {
@@ -347,6 +372,8 @@ void Trainer::keep_steps_before_failing() {
 void Trainer::train_window(const Batch& batch, int w, std::int64_t steps_in_epoch) {
   const auto t0 = std::chrono::steady_clock::now();
   const double comm0 = dist_ ? dist_->comm_seconds() : 0.0;
+  const double lr = lr_ * state_.warmup_factor();
+  for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
   const StepResult r = train_step(model_, *optimizer_, window_tensor(batch, w, device_), carried_, step_options_);
   if (!std::isfinite(r.loss)) {
     throw Error(ErrorKind::kDiverged,
@@ -363,7 +390,7 @@ void Trainer::train_window(const Batch& batch, int w, std::int64_t steps_in_epoc
   state_.loss_sum += r.loss;
   state_.accuracy_sum += r.accuracy;
   if (writer_) {
-    log_->step(state_, r.loss, r.accuracy, seconds, lr_, r.skipped, dist_ ? dist_->comm_seconds() - comm0 : -1.0,
+    log_->step(state_, r.loss, r.accuracy, seconds, lr, r.skipped, dist_ ? dist_->comm_seconds() - comm0 : -1.0,
                steps_in_epoch);
   }
 }
@@ -460,6 +487,7 @@ void Trainer::save() {
   info.config = plan_.config;
   info.sample_rate_hz = data_->sample_rate_hz();
   info.train = state_;
+  info.corpus_stats = corpus_stats_;
   const fs::path path = run_dir_ / ("model.ckpt-" + std::to_string(state_.epoch));
   const PruneMasks masks = pruner_->masks();
   save_checkpoint(path, model_, optimizer_.get(), info, rnn.empty() ? nullptr : &rnn, masks.empty() ? nullptr : &masks);

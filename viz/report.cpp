@@ -228,11 +228,14 @@ fs::path write_report(const fs::path& id_dir) {
 
   h << "<h2>Checkpoints</h2><table><tr><th>run</th><th>checkpoint</th><th>epoch</th><th>step</th><th>loss</th>"
     << "<th>val_loss</th><th>bits/sample</th><th>size</th></tr>";
+  nlohmann::json corpus;  // the newest checkpoint's statistics of its training data
   for (const fs::path& run : runs) {
     for (const auto& [epoch, path] : checkpoints_in(run)) {
       h << "<tr><td>" << esc(run.filename().string()) << "</td><td>" << esc(path.filename().string()) << "</td>";
       try {
-        const TrainState s = read_checkpoint_info(path).train;
+        const CheckpointInfo info = read_checkpoint_info(path);
+        const TrainState& s = info.train;
+        if (info.corpus_stats.is_object()) corpus = info.corpus_stats;
         // A finished epoch shows its metrics; a part of one, the running mean so far.
         nlohmann::json m = s.metrics;
         if (!s.epoch_complete) {
@@ -268,6 +271,13 @@ fs::path write_report(const fs::path& id_dir) {
     return a.first != b.first ? a.first > b.first : a.second < b.second;
   });
   h << "<h2>Clips</h2>";
+  if (corpus.is_object()) {
+    try {
+      h << "<p>Beside the training data: " << esc(distribution_line(distribution_from_json(corpus))) << "</p>";
+    } catch (const Error&) {
+      // a damaged record leaves the clips without it
+    }
+  }
   if (clips.empty()) h << "<p>No clips yet: they are written after each checkpoint (--generate True).</p>";
   const fs::path files = id_dir / "report-files";
   if (!clips.empty()) ensure_directory(files);
