@@ -32,8 +32,8 @@ struct ModelConfig {
   QType q_type = QType::kMuLaw;
   int q_levels = 256;
   int emb_size = 0;         // 0: q_levels (a q x q embedding)
-  bool skip_conn = false;   // frame tier output = sum of every RNN layer's output
-  double rnn_dropout = 0.0; // dropout between RNN layers, training only
+  bool skip_conn = false;   // frame tier output = sum of a Dense projection of each RNN layer's output
+  double rnn_dropout = 0.0; // dropout on every RNN layer's input, training only
   bool learn_h0 = false;    // learned initial RNN state
   bool weight_norm = false; // weight normalisation of the linear layers
 

@@ -7,12 +7,21 @@
 //   for (const srnn::WeightMatrix& m : srnn::weight_matrices(config)) ...
 #pragma once
 
+#include <math.h>
+
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "core/config.h"
+
+// The inline helpers below serve host code and the CUDA engine's kernels alike.
+#if defined(__CUDACC__)
+#define SRNN_HOST_DEVICE __host__ __device__
+#else
+#define SRNN_HOST_DEVICE
+#endif
 
 namespace srnn {
 
@@ -22,6 +31,35 @@ namespace srnn {
 int gate_count(RnnType type);
 enum GruGate { kGruReset = 0, kGruUpdate = 1, kGruNew = 2 };
 enum LstmGate { kLstmInput = 0, kLstmForget = 1, kLstmCell = 2, kLstmOutput = 3 };
+
+SRNN_HOST_DEVICE inline float sigmoid(float v) { return 1.0f / (1.0f + expf(-v)); }
+SRNN_HOST_DEVICE inline double sigmoid(double v) { return 1.0 / (1.0 + exp(-v)); }
+SRNN_HOST_DEVICE inline float tanh_of(float v) { return tanhf(v); }
+SRNN_HOST_DEVICE inline double tanh_of(double v) { return tanh(v); }
+
+// PyTorch's reset-after GRU cell from its pre-activations, biases included: gi = x W_ih + b_ih
+// and gh = h W_hh + b_hh per gate. r and z read gi + gh; the candidate n reads gi + r * gh.
+template <typename T>
+struct GruGates {
+  T r, z, n;
+};
+template <typename T>
+SRNN_HOST_DEVICE inline GruGates<T> gru_gates(T gi_r, T gh_r, T gi_z, T gh_z, T gi_n, T gh_n) {
+  const T r = sigmoid(gi_r + gh_r);
+  return {r, sigmoid(gi_z + gh_z), tanh_of(gi_n + r * gh_n)};
+}
+// The GRU's new state from its gates and the old state h.
+template <typename T>
+SRNN_HOST_DEVICE inline T gru_state(const GruGates<T>& g, T h) {
+  return (T(1) - g.z) * g.n + g.z * h;
+}
+// An LSTM cell from the pre-activations of its gates i, f, g, o (biases included): updates
+// the cell state c and returns the new output h = o * tanh(c).
+template <typename T>
+SRNN_HOST_DEVICE inline T lstm_cell(T pre_i, T pre_f, T pre_g, T pre_o, T& c) {
+  c = sigmoid(pre_f) * c + sigmoid(pre_i) * tanh_of(pre_g);
+  return sigmoid(pre_o) * tanh_of(c);
+}
 // Inputs of RNN layer `layer`: with skip_conn, PRiSM feeds the first layer concat(x, x).
 int rnn_input_width(const ModelConfig& config, int layer);
 
@@ -33,14 +71,15 @@ struct FrameInputScale {
   double scale, shift;
 };
 FrameInputScale frame_input_scale(int q_levels);
-inline float frame_input(std::int32_t level, FrameInputScale s) {
+SRNN_HOST_DEVICE inline float frame_input(std::int32_t level, FrameInputScale s) {
   return static_cast<float>(level) * static_cast<float>(s.scale) + static_cast<float>(s.shift);
 }
 
 // ---- Conditioning and priming ----
 // Which of the r_above conditioning vectors of the tier above steps a tier of frame size F at
 // sample t (t a multiple of F): (t / F) mod r_above. The sample tier is F = 1, r_above = F_1.
-inline std::int64_t conditioning_index(std::int64_t t, std::int64_t frame_size, std::int64_t ratio_above) {
+SRNN_HOST_DEVICE inline std::int64_t conditioning_index(std::int64_t t, std::int64_t frame_size,
+                                                       std::int64_t ratio_above) {
   return (t / frame_size) % ratio_above;
 }
 // Samples of a seed that prime the model: whole lookbacks from its end. A seed shorter than
@@ -53,7 +92,7 @@ std::int64_t primed_length(std::int64_t seed_samples, std::int64_t lookback);
 // costs F_1 row additions, sum_j table[x_{t+j} * F_1 + j]. A template, so that the training
 // model applies it to tensors of levels.
 template <typename Level, typename J>
-auto conv_table_row(const Level& level, const J& j, std::int64_t frame_size) {
+SRNN_HOST_DEVICE auto conv_table_row(const Level& level, const J& j, std::int64_t frame_size) {
   return level * frame_size + j;
 }
 // The table (q * F_1, dim), accumulated in double.

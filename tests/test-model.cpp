@@ -415,6 +415,51 @@ TEST(Precision, AutocastRunsTheGemmsInBf16AndTheGruInFp32) {
   EXPECT_EQ(model->forward(x, s).scalar_type(), torch::kFloat32);  // the scope has ended
 }
 
+TEST(Precision, UnderAutocastEveryRnnKeepsItsStateAndRecurrenceInFp32) {
+  // LibTorch's CPU autocast sends oneDNN's LSTM (mkldnn_rnn_layer) into bf16, and its CUDA
+  // autocast sends cuDNN's RNNs into fp16: a carried state in bf16 or fp16 would round every
+  // window and would not fit a checkpoint. The model runs every RNN outside autocast.
+  for (const RnnType type : {RnnType::kGru, RnnType::kLstm}) {
+    ModelConfig c = tiny_config();
+    c.rnn_type = type;
+    torch::manual_seed(3);
+    SampleRNN model(c);
+    const torch::Tensor x = torch::randint(0, c.q_levels, {2, c.lookback() + c.seq_len}, torch::kLong);
+    ModelState fp32 = model->initial_state(2), bf16 = model->initial_state(2);
+    model->forward(x, fp32);
+    {
+      AutocastScope autocast(Precision::kBf16, torch::kCPU);
+      EXPECT_EQ(model->forward(x, bf16).scalar_type(), torch::kBFloat16);
+    }
+    for (std::size_t k = 0; k < bf16.size(); ++k) {
+      for (int l = 0; l < c.num_rnn_layers; ++l) {
+        std::vector<std::pair<torch::Tensor, torch::Tensor>> pairs = {{bf16[k].h[l], fp32[k].h[l]}};
+        if (type == RnnType::kLstm) pairs.emplace_back(bf16[k].c[l], fp32[k].c[l]);
+        for (const auto& [got, want] : pairs) {
+          EXPECT_EQ(got.scalar_type(), torch::kFloat32) << (type == RnnType::kGru ? "GRU" : "LSTM") << " tier " << k << " layer " << l;
+          EXPECT_EQ(got.sizes(), want.sizes());
+        }
+      }
+    }
+    // Not merely fp32 on the way out: given the same input, no step of the LSTM's
+    // recurrence was rounded to bf16 (whose relative step is 4e-3).
+    if (type == RnnType::kLstm) {
+      const FrameTier& tier = model->tiers[0];
+      const torch::Tensor in = torch::randn({2, 3, c.dim}), h0 = torch::randn({1, 2, c.dim}), c0 = torch::randn({1, 2, c.dim});
+      const auto want = lstm_layer(in, h0, c0, tier->w_ih[0], tier->w_hh[0], tier->b_ih[0], tier->b_hh[0], false);
+      AutocastScope autocast(Precision::kBf16, torch::kCPU);
+      const auto got = lstm_layer(in, h0, c0, tier->w_ih[0], tier->w_hh[0], tier->b_ih[0], tier->b_hh[0], false);
+      for (int i = 0; i < 3; ++i) {
+        const torch::Tensor& g = i == 0 ? std::get<0>(got) : i == 1 ? std::get<1>(got) : std::get<2>(got);
+        const torch::Tensor& w = i == 0 ? std::get<0>(want) : i == 1 ? std::get<1>(want) : std::get<2>(want);
+        EXPECT_EQ(g.scalar_type(), torch::kFloat32) << "output " << i;
+        EXPECT_TRUE(torch::allclose(g.to(torch::kFloat32), w, 0.0, 1e-6))
+            << "output " << i << ": largest difference " << (g.to(torch::kFloat32) - w).abs().max().item<double>();
+      }
+    }
+  }
+}
+
 TEST(Precision, Bf16TrainingReachesTheFp32NllWithinTwoHundredthsOfABit) {
   ModelConfig c;
   c.seq_len = 64;

@@ -103,7 +103,8 @@ std::vector<nlohmann::json> epoch_rows(const fs::path& run_dir) {
 
 struct ResumeCase {
   const char* name;
-  const char* config;  // extra config keys
+  const char* config;                // extra config keys
+  const char* precision = "fp32";
 };
 void PrintTo(const ResumeCase& c, std::ostream* os) { *os << c.name; }
 
@@ -119,10 +120,12 @@ TEST_P(ExactResume, StopsInsideABatchChangeNothing) {
 
   TrainOptions straight = tiny_options(dir, "straight");
   straight.num_epochs = 2;
+  straight.precision = GetParam().precision;
   ASSERT_EQ(run_training(straight), 0);
 
   TrainOptions resumed = tiny_options(dir, "resumed");
   resumed.num_epochs = 2;
+  resumed.precision = GetParam().precision;
   // After 9 windows of epoch 1's second batch, and after 13 windows of epoch 2's first.
   for (std::int64_t stop : {40, 75}) {
     resumed.max_steps = stop;
@@ -161,7 +164,10 @@ TEST_P(ExactResume, StopsInsideABatchChangeNothing) {
 INSTANTIATE_TEST_SUITE_P(
     Train, ExactResume,
     ::testing::Values(ResumeCase{"GruLearnedH0SkipDropout", R"(, "learn_h0": true, "skip_conn": true)"},
-                      ResumeCase{"LstmLearnedH0", R"(, "rnn_type": "lstm", "learn_h0": true)"}),
+                      ResumeCase{"LstmLearnedH0", R"(, "rnn_type": "lstm", "learn_h0": true)"},
+                      // Under autocast the carried state must stay storable and exact.
+                      ResumeCase{"LstmBf16", R"(, "rnn_type": "lstm")", "bf16"},
+                      ResumeCase{"GruBf16", "", "bf16"}),
     [](const ::testing::TestParamInfo<ResumeCase>& info) { return std::string(info.param.name); });
 
 TEST(Train, CheckpointRoundTripAndContinueOnNewData) {

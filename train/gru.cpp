@@ -28,11 +28,6 @@ void small_mm(int64_t M, int64_t N, int64_t K, const T* x, const T* b, const T* 
   }
 }
 
-template <typename T>
-T sigmoid(T v) {
-  return T(1) / (T(1) + std::exp(-v));
-}
-
 class GruFunction : public torch::autograd::Function<GruFunction> {
  public:
   static variable_list forward(AutogradContext* ctx, Tensor x, Tensor h0, Tensor w_ih, Tensor w_hh, Tensor b_ih,
@@ -62,14 +57,13 @@ class GruFunction : public torch::autograd::Function<GruFunction> {
           const scalar_t* ghb = gh_p + b * 3 * H;
           const int64_t o = (t * B + b) * H;
           for (int64_t j = 0; j < H; ++j) {
-            const scalar_t rr = sigmoid(gib[kGruReset * H + j] + ghb[kGruReset * H + j]);
-            const scalar_t zz = sigmoid(gib[kGruUpdate * H + j] + ghb[kGruUpdate * H + j]);
-            const scalar_t nv = std::tanh(gib[kGruNew * H + j] + rr * ghb[kGruNew * H + j]);
-            r_p[o + j] = rr;
-            z_p[o + j] = zz;
-            n_p[o + j] = nv;
+            const GruGates<scalar_t> g = gru_gates(gib[kGruReset * H + j], ghb[kGruReset * H + j], gib[kGruUpdate * H + j],
+                                                   ghb[kGruUpdate * H + j], gib[kGruNew * H + j], ghb[kGruNew * H + j]);
+            r_p[o + j] = g.r;
+            z_p[o + j] = g.z;
+            n_p[o + j] = g.n;
             g_p[o + j] = ghb[kGruNew * H + j];
-            hs_p[o + B * H + j] = (scalar_t(1) - zz) * nv + zz * hp[b * H + j];
+            hs_p[o + B * H + j] = gru_state(g, hp[b * H + j]);
           }
         }
       }
@@ -136,19 +130,27 @@ class GruFunction : public torch::autograd::Function<GruFunction> {
 
 std::pair<Tensor, Tensor> gru_layer(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
                                     const Tensor& b_ih, const Tensor& b_hh) {
-  if (!x.is_cpu()) {
-    // On a GPU, cuDNN's GRU (the same function) under whatever autocast is active.
-    auto [out, h_n] = torch::gru(x, h0.unsqueeze(0), {w_ih, w_hh, b_ih, b_hh}, /*has_biases=*/true, /*num_layers=*/1,
-                                 /*dropout=*/0.0, /*train=*/torch::GradMode::is_enabled(), /*bidirectional=*/false,
-                                 /*batch_first=*/true);
-    return {out, h_n.squeeze(0)};
-  }
-  // The CPU kernels read fp32 (or fp64) buffers, so autocast stops here: the recurrence
-  // stays in the parameters' precision whatever --precision says.
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   const Tensor xc = x.to(w_ih.scalar_type()).contiguous(), hc = h0.to(w_hh.scalar_type()).contiguous();
+  if (!x.is_cpu()) {
+    // On a GPU, cuDNN's GRU (the same function).
+    auto [out, h_n] = torch::gru(xc, hc.unsqueeze(0), {w_ih, w_hh, b_ih, b_hh}, /*has_biases=*/true,
+                                 /*num_layers=*/1, /*dropout=*/0.0, /*train=*/torch::GradMode::is_enabled(),
+                                 /*bidirectional=*/false, /*batch_first=*/true);
+    return {out, h_n.squeeze(0)};
+  }
   const auto out = GruFunction::apply(xc, hc, w_ih, w_hh, b_ih, b_hh);
   return {out[0], out[1]};
+}
+
+std::tuple<Tensor, Tensor, Tensor> lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
+                                              const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, bool train) {
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  const torch::ScalarType type = w_hh.scalar_type();
+  auto [out, h, c] = torch::lstm(x.to(type), {h0.to(type), c0.to(type)}, {w_ih, w_hh, b_ih, b_hh}, /*has_biases=*/true,
+                                 /*num_layers=*/1, /*dropout=*/0.0, train, /*bidirectional=*/false,
+                                 /*batch_first=*/true);
+  return {out.contiguous(), h, c};  // LibTorch returns a time-major view; the next dropout draws in logical order
 }
 
 }  // namespace srnn

@@ -159,9 +159,8 @@ torch::Tensor FrameTierImpl::forward(const torch::Tensor& samples, const torch::
       x = out;
       state.h[l] = h.unsqueeze(0);
     } else {
-      auto [out, h, c] = torch::lstm(x, {state.h[l], state.c[l]}, {w_ih[l], w_hh[l], b_ih[l], b_hh[l]}, true, 1, 0.0,
-                                     is_training(), false, /*batch_first=*/true);
-      x = out.contiguous();  // LibTorch returns a time-major view; the next dropout draws in logical order
+      auto [out, h, c] = lstm_layer(x, state.h[l], state.c[l], w_ih[l], w_hh[l], b_ih[l], b_hh[l], is_training());
+      x = out;
       state.h[l] = h;
       state.c[l] = c;
     }

@@ -6,8 +6,9 @@
 //   { srnn::AutocastScope autocast(p, dev); logits = model->forward(x, states); }
 //
 // Parameters and optimiser state stay fp32; under autocast the GEMMs of the linear layers,
-// the upsampling and the sample tier's tables run in bf16/fp16. The fused GRU's recurrence
-// always runs in fp32 (train/gru.h).
+// the upsampling and the sample tier's tables run in bf16/fp16. Every RNN layer, GRU or LSTM,
+// runs outside autocast in fp32 on every device (train/gru.h), so the RNN state carried from
+// window to window, and stored in a checkpoint by a stop inside a batch, is always fp32.
 #pragma once
 
 #include <torch/torch.h>
