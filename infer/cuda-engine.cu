@@ -104,12 +104,12 @@ struct DeviceTier {
 
 // frame (N, F): the levels [t - F, t) of each sequence scaled to [-2, 2].
 __global__ void frame_input_kernel(const std::int32_t* levels, std::int64_t capacity, const std::int64_t* d_t, int F,
-                                   int n, float scale, float shift, float* frame) {
+                                   int n, FrameInputScale scale, float* frame) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n * F) return;
   const int s = i / F, j = i % F;
   const std::int64_t t = *d_t;
-  frame[i] = static_cast<float>(levels[s * capacity + t - F + j]) * scale + shift;
+  frame[i] = frame_input(levels[s * capacity + t - F + j], scale);
 }
 
 // x (N, dim) += bias + the conditioning vector (t / F) % r of the tier above (when given).
@@ -120,13 +120,10 @@ __global__ void add_bias_cond_kernel(float* x, const float* bias, const float* u
   const int s = i / dim, d = i % dim;
   float v = x[i] + bias[d];
   if (up != nullptr) {
-    const std::int64_t j = (*d_t / F) % r_up;
-    v += up[(s * r_up + j) * dim + d];
+    v += up[(s * r_up + conditioning_index(*d_t, F, r_up)) * dim + d];
   }
   x[i] = v;
 }
-
-__device__ float sigmoid(float v) { return 1.0f / (1.0f + expf(-v)); }
 
 // PyTorch's reset-after GRU: gi = x W_ih, gh = h W_hh (biases added here).
 __global__ void gru_kernel(const float* gi, const float* gh, const float* b_ih, const float* b_hh, float* h, int n,
@@ -136,13 +133,11 @@ __global__ void gru_kernel(const float* gi, const float* gh, const float* b_ih, 
   const int s = i / dim, d = i % dim;
   const float* a = gi + s * 3 * dim;
   const float* b = gh + s * 3 * dim;
-  const float r = sigmoid(a[kGruReset * dim + d] + b_ih[kGruReset * dim + d] + b[kGruReset * dim + d] +
-                          b_hh[kGruReset * dim + d]);
-  const float z = sigmoid(a[kGruUpdate * dim + d] + b_ih[kGruUpdate * dim + d] + b[kGruUpdate * dim + d] +
-                          b_hh[kGruUpdate * dim + d]);
-  const float nn = tanhf(a[kGruNew * dim + d] + b_ih[kGruNew * dim + d] +
-                         r * (b[kGruNew * dim + d] + b_hh[kGruNew * dim + d]));
-  h[i] = (1.0f - z) * nn + z * h[i];
+  const auto x_part = [&](int k) { return a[k * dim + d] + b_ih[k * dim + d]; };
+  const auto h_part = [&](int k) { return b[k * dim + d] + b_hh[k * dim + d]; };
+  const GruGates<float> g = gru_gates(x_part(kGruReset), h_part(kGruReset), x_part(kGruUpdate), h_part(kGruUpdate),
+                                      x_part(kGruNew), h_part(kGruNew));
+  h[i] = gru_state(g, h[i]);
 }
 
 // LSTM: g = x W_ih + h W_hh (summed by the second product), biases added here.
@@ -152,10 +147,7 @@ __global__ void lstm_kernel(const float* g, const float* b_ih, const float* b_hh
   const int s = i / dim, d = i % dim;
   const float* a = g + s * 4 * dim;
   auto gate = [&](int k) { return a[k * dim + d] + b_ih[k * dim + d] + b_hh[k * dim + d]; };
-  const float in = sigmoid(gate(kLstmInput)), f = sigmoid(gate(kLstmForget)), cc = tanhf(gate(kLstmCell)),
-              o = sigmoid(gate(kLstmOutput));
-  c[i] = f * c[i] + in * cc;
-  h[i] = o * tanhf(c[i]);
+  h[i] = lstm_cell(gate(kLstmInput), gate(kLstmForget), gate(kLstmCell), gate(kLstmOutput), c[i]);
 }
 
 // y (N, width) = max(y + bias, 0) when relu, else y + bias.
@@ -173,9 +165,9 @@ __global__ void gather_kernel(const std::int32_t* levels, std::int64_t capacity,
   if (i >= n * dim) return;
   const int s = i / dim, d = i % dim;
   const std::int64_t t = *d_t;
-  float v = cond[(s * F1 + t % F1) * dim + d];
+  float v = cond[(s * F1 + conditioning_index(t, 1, F1)) * dim + d];
   const std::int32_t* row = levels + s * capacity + t - F1;
-  for (int j = 0; j < F1; ++j) v += table[(static_cast<std::int64_t>(row[j]) * F1 + j) * dim + d];
+  for (int j = 0; j < F1; ++j) v += table[conv_table_row(static_cast<std::int64_t>(row[j]), j, F1) * dim + d];
   x[i] = v;
 }
 
@@ -354,9 +346,8 @@ struct CudaEngine::Impl {
     DeviceTier& t = tiers[k];
     const int F = t.frame_size;
     const FrameInputScale fs = frame_input_scale(q);
-    frame_input_kernel<<<blocks_for(n * F), kThreads, 0, stream>>>(levels.get(), capacity, d_t.get(), F, n,
-                                                                   static_cast<float>(fs.scale),
-                                                                   static_cast<float>(fs.shift), frame.get());
+    frame_input_kernel<<<blocks_for(n * F), kThreads, 0, stream>>>(levels.get(), capacity, d_t.get(), F, n, fs,
+                                                                   frame.get());
     mm(t.input, frame.get(), x.get());
     const bool top = k + 1 == static_cast<int>(tiers.size());
     add_bias_cond_kernel<<<blocks_for(n * dim), kThreads, 0, stream>>>(
@@ -415,8 +406,11 @@ struct CudaEngine::Impl {
   }
 
   void capture_period() {
-    // Kernels and cuBLAS are set up before the capture (lazy module loading, cuBLAS's first
-    // call): the sample tier touches only scratch buffers, and the draw at t is redrawn.
+    // Everything the captured period launches must be loaded before the capture (lazy module
+    // loading, cuBLAS's first call): the sample tier and the sampler run once here (they touch
+    // only scratch buffers, and the draw at t is redrawn), and the frame tiers' kernels are
+    // loaded by asking for their attributes. The frame tiers' cuBLAS GEMMs are not run here;
+    // they use the same handle and workspace as the sample tier's, which this call set up.
     sample_tier();
     sample_kernel<<<n, kSampleThreads, 0, stream>>>(logits.get(), q, inv_temp.get(), seed, d_t.get(), d_base.get(),
                                                     levels.get(), capacity);
@@ -509,79 +503,77 @@ void CudaEngine::sample_logits(std::int64_t t, float* logits) {
   m.sync();
 }
 
+namespace {
+
+// The CUDA engine under the generation driver: the history lives on the device, a top frame
+// of samples per graph launch.
+class CudaBackend : public GenerationBackend {
+ public:
+  CudaBackend(CudaEngine::Impl& m, std::int64_t capacity) : m_(m), capacity_(capacity) {}
+
+  void load(const std::int32_t* host, std::int64_t from, std::int64_t to) override {
+    check(cudaMemcpy2DAsync(m_.levels.get() + from, capacity_ * sizeof(std::int32_t), host + from,
+                            capacity_ * sizeof(std::int32_t), (to - from) * sizeof(std::int32_t), m_.n,
+                            cudaMemcpyHostToDevice, m_.stream),
+          "upload the seed");
+  }
+
+  void store(std::int32_t* host, std::int64_t from, std::int64_t to) override {
+    check(cudaMemcpy2DAsync(host + from, capacity_ * sizeof(std::int32_t), m_.levels.get() + from,
+                            capacity_ * sizeof(std::int32_t), (to - from) * sizeof(std::int32_t), m_.n,
+                            cudaMemcpyDeviceToHost, m_.stream),
+          "copy the levels back");
+    m_.sync();
+  }
+
+  void shift(std::int64_t block) override {
+    check(cudaMemcpy2DAsync(m_.levels.get(), capacity_ * sizeof(std::int32_t), m_.levels.get() + block,
+                            capacity_ * sizeof(std::int32_t), m_.w.config.lookback() * sizeof(std::int32_t), m_.n,
+                            cudaMemcpyDeviceToDevice, m_.stream),
+          "shift the history");
+  }
+
+  void prime(std::int64_t from, std::int64_t to) override {
+    const ModelConfig& c = m_.w.config;
+    for (std::int64_t t = from; t < to; t += c.frame_sizes[0]) {
+      m_.set_t(t);
+      m_.step_frames_at(t % c.lookback());
+    }
+    m_.sync();
+  }
+
+  // Whole top frames from `from`; what comes past `to` is drawn and overwritten later, or
+  // dropped at the end.
+  void sample(std::int64_t from, std::int64_t to, std::int64_t base) override {
+    const std::int64_t L = m_.w.config.lookback();
+    check(cudaMemcpyAsync(m_.d_base.get(), &base, sizeof base, cudaMemcpyHostToDevice, m_.stream), "set the base");
+    m_.set_t(from);
+    for (std::int64_t t = from; t < to; t += L) m_.run_period();
+  }
+
+ private:
+  CudaEngine::Impl& m_;
+  std::int64_t capacity_;
+};
+
+}  // namespace
+
 std::vector<std::vector<std::int32_t>> generate_cuda(const EngineWeights& w, const GenerateRequest& req, int device) {
-  const ModelConfig& c = w.config;
-  const GenerationLayout layout = generation_layout(w, req);  // as the CPU engine's
+  const GenerationLayout layout = generation_layout(w.config, req);
   const int N = layout.n_seqs;
-  const std::int64_t L = layout.lookback, n_seed = layout.n_seed, total = layout.total, block = layout.block,
-                     capacity = layout.capacity;
-  CudaEngine engine(w, N, capacity, device);
+  CudaEngine engine(w, N, layout.capacity, device);
   CudaEngine::Impl& m = *engine.impl_;
   m.seed = req.rng_seed;
   std::vector<float> inv_temp(N);
   for (int s = 0; s < N; ++s) inv_temp[s] = static_cast<float>(1.0 / req.temperatures[s]);
   m.inv_temp.upload(inv_temp);
-
-  std::vector<std::int32_t> host(static_cast<std::size_t>(N) * capacity);
-  std::vector<std::vector<std::int32_t>> out(N);
-  std::int64_t base = 0;  // the sequence position of history index 0
-  // The history from `from` to `to` (positions) as the seed gives it, for every sequence.
-  const auto upload_seed = [&](std::int64_t from, std::int64_t to) {
-    for (int s = 0; s < N; ++s) {
-      for (std::int64_t p = from; p < to; ++p) host[s * capacity + (p - base)] = layout.seed_at(p);
-      check(cudaMemcpyAsync(m.levels.get() + s * capacity + (from - base), host.data() + s * capacity + (from - base),
-                            (to - from) * sizeof(std::int32_t), cudaMemcpyHostToDevice, m.stream),
-            "upload the seed");
-    }
-  };
-  // Keeps the last lookback at the front when the history is full.
-  const auto shift = [&] {
-    check(cudaMemcpy2DAsync(m.levels.get(), capacity * sizeof(std::int32_t), m.levels.get() + block,
-                            capacity * sizeof(std::int32_t), L * sizeof(std::int32_t), N, cudaMemcpyDeviceToDevice,
-                            m.stream),
-          "shift the history");
-    base += block;
-  };
-  upload_seed(0, L);
-  // Priming: the seed runs through the frame tiers, teacher forced, a history at a time.
-  for (std::int64_t p = L; p < n_seed;) {
-    if (p - base == capacity) shift();
-    const std::int64_t end = std::min(n_seed, base + capacity);
-    upload_seed(p, end);
-    for (; p < end; ++p) {
-      if ((p - base) % c.frame_sizes[0] != 0) continue;
-      m.set_t(p - base);
-      m.step_frames_at((p - base) % L);
-    }
-    m.sync();
-    if (req.on_priming) req.on_priming(p, n_seed);
-    if (req.stop != nullptr && req.stop->load()) return out;
-  }
-  // Sampling, a top frame per graph launch; what comes past `total` is dropped.
-  std::int64_t done = 0;
-  for (std::int64_t p = n_seed; p < total;) {
-    if (p - base == capacity) shift();
-    check(cudaMemcpyAsync(m.d_base.get(), &base, sizeof base, cudaMemcpyHostToDevice, m.stream), "set the base");
-    m.set_t(p - base);
-    const std::int64_t end = std::min(base + capacity, (total + L - 1) / L * L);
-    for (; p < end; p += L) m.run_period();
-    // Hand over this history's new levels.
-    const std::int64_t from = std::max(n_seed, base + L) - base, upto = std::min(end, total) - base;
-    check(cudaMemcpy2DAsync(host.data() + from, capacity * sizeof(std::int32_t), m.levels.get() + from,
-                            capacity * sizeof(std::int32_t), (upto - from) * sizeof(std::int32_t), N,
-                            cudaMemcpyDeviceToHost, m.stream),
-          "copy the levels back");
-    m.sync();
-    for (int s = 0; s < N; ++s) {
-      const std::int32_t* row = host.data() + s * capacity + from;
-      if (req.on_samples) req.on_samples(s, row, upto - from);
-      else out[s].insert(out[s].end(), row, row + (upto - from));
-    }
-    done += upto - from;
-    if (req.on_progress) req.on_progress(done);
-    if (req.stop != nullptr && req.stop->load()) break;
-  }
-  return out;
+  std::vector<int> seqs(N);
+  for (int s = 0; s < N; ++s) seqs[s] = s;
+  std::vector<std::int32_t> history(static_cast<std::size_t>(N) * layout.capacity);
+  CudaBackend backend(m, layout.capacity);
+  GenerationOutput output(req, 1);
+  run_generation(layout, req, seqs, history.data(), backend, output, 0);
+  return output.take();
 }
 
 }  // namespace srnn

@@ -1,22 +1,11 @@
 #include "infer/engine.h"
 
 #include <algorithm>
-#include <atomic>
-#include <cmath>
-#include <map>
-#include <mutex>
-#include <thread>
 
-#include "core/error.h"
-#include "core/threads.h"
+#include "core/model-spec.h"
 #include "infer/kernels.h"
 
 namespace srnn {
-namespace {
-
-inline float sigmoidf(float v) { return 1.0f / (1.0f + std::exp(-v)); }
-
-}  // namespace
 
 Engine::Engine(const EngineWeights& weights, int n_seqs, ThreadTeam* team) : w_(weights), n_seqs_(n_seqs), team_(team) {
   const ModelConfig& c = w_.config;
@@ -105,10 +94,9 @@ void Engine::step_tier(int k, const std::int32_t* const* levels, std::int64_t t)
         const float* gh = gh_.data() + s * 3 * dim;
         float* hs = h + s * dim;
         for (std::size_t d = 0; d < dim; ++d) {
-          const float r = sigmoidf(gi[kGruReset * dim + d] + gh[kGruReset * dim + d]);
-          const float z = sigmoidf(gi[kGruUpdate * dim + d] + gh[kGruUpdate * dim + d]);
-          const float n = std::tanh(gi[kGruNew * dim + d] + r * gh[kGruNew * dim + d]);
-          hs[d] = (1.0f - z) * n + z * hs[d];
+          const GruGates<float> g = gru_gates(gi[kGruReset * dim + d], gh[kGruReset * dim + d], gi[kGruUpdate * dim + d],
+                                              gh[kGruUpdate * dim + d], gi[kGruNew * dim + d], gh[kGruNew * dim + d]);
+          hs[d] = gru_state(g, hs[d]);
         }
       }
     } else {
@@ -118,11 +106,8 @@ void Engine::step_tier(int k, const std::int32_t* const* levels, std::int64_t t)
       for (std::size_t s = 0; s < N; ++s) {
         const float* g = gi_.data() + s * 4 * dim;
         for (std::size_t d = 0; d < dim; ++d) {
-          const float i = sigmoidf(g[kLstmInput * dim + d]), f = sigmoidf(g[kLstmForget * dim + d]),
-                      gg = std::tanh(g[kLstmCell * dim + d]), o = sigmoidf(g[kLstmOutput * dim + d]);
-          float& cs = cell[s * dim + d];
-          cs = f * cs + i * gg;
-          h[s * dim + d] = o * std::tanh(cs);
+          h[s * dim + d] = lstm_cell(g[kLstmInput * dim + d], g[kLstmForget * dim + d], g[kLstmCell * dim + d],
+                                     g[kLstmOutput * dim + d], cell[s * dim + d]);
         }
       }
     }
@@ -159,214 +144,6 @@ const float* Engine::sample_logits(const std::int32_t* const* levels, std::int64
   for (float& v : h2_) v = std::max(v, 0.0f);
   mm(w_.output_t, h2_.data(), w_.output_b.data(), logits_.data());
   return logits_.data();
-}
-
-int sample_level(const float* logits, int q, float inv_temperature, double u, float* scratch) {
-  float mx = logits[0];
-  for (int i = 1; i < q; ++i) mx = std::max(mx, logits[i]);
-  // Unnormalised probabilities once, in float; the sums in double so the walk matches the
-  // total it is compared against.
-  double total = 0;
-  for (int i = 0; i < q; ++i) {
-    scratch[i] = std::exp((logits[i] - mx) * inv_temperature);
-    total += scratch[i];
-  }
-  const double target = u * total;
-  double acc = 0;
-  for (int i = 0; i < q; ++i) {
-    acc += scratch[i];
-    if (acc > target) return i;
-  }
-  return q - 1;
-}
-
-double teacher_forced_nll(const EngineWeights& w, const std::vector<std::int32_t>& levels) {
-  if (levels.empty()) return 0.0;
-  return teacher_forced_nll_sums(w, {levels}, 1)[0] / static_cast<double>(levels.size());
-}
-
-std::vector<double> teacher_forced_nll_sums(const EngineWeights& w, const std::vector<std::vector<std::int32_t>>& sequences,
-                                            int n_threads, const std::function<void(std::int64_t)>& on_progress) {
-  const ModelConfig& c = w.config;
-  const std::int64_t L = c.lookback();
-  const int q = c.q_levels;
-  // Batches of up to kNllBatch sequences of one length, in order of first appearance.
-  std::vector<std::vector<std::size_t>> batches;
-  {
-    std::map<std::size_t, std::size_t> open;  // length -> index of its batch still filling
-    for (std::size_t i = 0; i < sequences.size(); ++i) {
-      const std::size_t n = sequences[i].size();
-      auto it = open.find(n);
-      if (it == open.end() || batches[it->second].size() == static_cast<std::size_t>(kNllBatch)) {
-        open[n] = batches.size();
-        batches.emplace_back();
-      }
-      batches[open[n]].push_back(i);
-    }
-  }
-  std::vector<double> sums(sequences.size(), 0.0);
-  std::mutex progress_mutex;
-  std::int64_t done = 0;
-  parallel_for(batches.size(), n_threads, [&](std::size_t b) {
-    const std::vector<std::size_t>& members = batches[b];
-    const int N = static_cast<int>(members.size());
-    const std::int64_t n = static_cast<std::int64_t>(sequences[members[0]].size());
-    std::vector<std::vector<std::int32_t>> hist(N);
-    std::vector<const std::int32_t*> rows(N);
-    for (int s = 0; s < N; ++s) {
-      hist[s].assign(static_cast<std::size_t>(L), q / 2);
-      hist[s].insert(hist[s].end(), sequences[members[s]].begin(), sequences[members[s]].end());
-      rows[s] = hist[s].data();
-    }
-    Engine engine(w, N);
-    std::vector<double> nll(N, 0.0);
-    std::int64_t reported = 0;  // samples per sequence already counted in `done`
-    for (std::int64_t t = L; t < L + n; ++t) {
-      engine.step_frames(rows.data(), t);
-      const float* logits = engine.sample_logits(rows.data(), t);
-      for (int s = 0; s < N; ++s) {
-        const float* z = logits + static_cast<std::size_t>(s) * q;
-        float mx = z[0];
-        for (int i = 1; i < q; ++i) mx = std::max(mx, z[i]);
-        double sum = 0;
-        for (int i = 0; i < q; ++i) sum += std::exp(static_cast<double>(z[i] - mx));
-        nll[s] += std::log(sum) - (z[hist[s][t]] - mx);
-      }
-      const std::int64_t scored = t - L + 1;
-      if (on_progress && (scored % 16384 == 0 || scored == n)) {
-        std::lock_guard<std::mutex> lock(progress_mutex);
-        done += static_cast<std::int64_t>(N) * (scored - reported);
-        reported = scored;
-        on_progress(done);
-      }
-    }
-    for (int s = 0; s < N; ++s) sums[members[s]] = nll[s];
-  });
-  return sums;
-}
-
-static std::uint64_t splitmix64(std::uint64_t& x) {
-  std::uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-SequenceRng::SequenceRng(std::uint64_t seed, std::uint64_t sequence) {
-  std::uint64_t x = seed ^ (sequence * 0xd1b54a32d192ed03ULL);
-  for (auto& v : s_) v = splitmix64(x);
-}
-
-double SequenceRng::uniform() {
-  const auto rotl = [](std::uint64_t v, int k) { return (v << k) | (v >> (64 - k)); };
-  const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
-  const std::uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = rotl(s_[3], 45);
-  return static_cast<double>(result >> 11) * 0x1.0p-53;
-}
-
-GenerationLayout generation_layout(const EngineWeights& w, const GenerateRequest& req) {
-  GenerationLayout g;
-  g.n_seqs = static_cast<int>(req.temperatures.size());
-  if (g.n_seqs < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sequence");
-  if (req.n_samples < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sample");
-  const std::int64_t L = g.lookback = w.config.lookback();
-  g.n_seed = primed_length(static_cast<std::int64_t>(req.seed_levels.size()), L);
-  if (req.seed_levels.size() >= static_cast<std::size_t>(L)) {
-    g.seed = req.seed_levels.data() + (req.seed_levels.size() - static_cast<std::size_t>(g.n_seed));
-  }
-  g.q_zero = w.config.q_levels / 2;
-  g.total = g.n_seed + req.n_samples;
-  g.block = (std::max<std::int64_t>(req.block, L) + L - 1) / L * L;
-  g.capacity = L + g.block;
-  return g;
-}
-
-std::vector<std::vector<std::int32_t>> generate(const EngineWeights& w, const GenerateRequest& req) {
-  const ModelConfig& c = w.config;
-  const GenerationLayout layout = generation_layout(w, req);
-  const int N = layout.n_seqs;
-  const std::int64_t L = layout.lookback, n_seed = layout.n_seed, total = layout.total, block = layout.block,
-                     capacity = layout.capacity;
-  std::vector<std::vector<std::int32_t>> out(N);
-  if (!req.on_samples) {
-    for (auto& o : out) o.reserve(static_cast<std::size_t>(req.n_samples));
-  }
-  // Sequences are shared out between threads; with fewer sequences than threads, the
-  // threads of a group share each product instead.
-  const int n_threads = std::max(1, std::min(req.n_threads, N));
-  const int team_size = std::max(1, req.n_threads / n_threads);
-  std::mutex progress_mutex;
-  std::vector<std::int64_t> done(n_threads, 0);
-
-  auto run_group = [&](int g) {
-    // Sequences g, g + n_threads, ...: each group gets its own engine over the shared weights.
-    std::vector<int> seqs;
-    for (int s = g; s < N; s += n_threads) seqs.push_back(s);
-    const int n = static_cast<int>(seqs.size());
-    ThreadTeam team(team_size);
-    Engine engine(w, n, &team);
-    std::vector<std::vector<std::int32_t>> buf(n, std::vector<std::int32_t>(static_cast<std::size_t>(capacity)));
-    std::vector<const std::int32_t*> rows(n);
-    std::vector<SequenceRng> rngs;
-    std::vector<float> inv_temp(n), scratch(static_cast<std::size_t>(c.q_levels));
-    for (int i = 0; i < n; ++i) {
-      for (std::int64_t p = 0; p < L; ++p) buf[i][p] = layout.seed_at(p);
-      rows[i] = buf[i].data();
-      rngs.emplace_back(req.rng_seed, static_cast<std::uint64_t>(seqs[i]));
-      inv_temp[i] = static_cast<float>(1.0 / req.temperatures[seqs[i]]);
-    }
-    std::int64_t base = 0;          // the sequence position of buf[.][0]
-    std::int64_t emitted = n_seed;  // new levels handed over so far end here
-    const auto emit = [&](std::int64_t upto) {
-      if (upto <= emitted) return;
-      std::lock_guard<std::mutex> lock(progress_mutex);
-      for (int i = 0; i < n; ++i) {
-        const std::int32_t* from = buf[i].data() + (emitted - base);
-        if (req.on_samples) req.on_samples(seqs[i], from, upto - emitted);
-        else out[seqs[i]].insert(out[seqs[i]].end(), from, from + (upto - emitted));
-      }
-      emitted = upto;
-      done[g] = upto - n_seed;
-      if (req.on_progress) req.on_progress(*std::min_element(done.begin(), done.end()));
-    };
-    std::int64_t p = L;
-    for (; p < total; ++p) {
-      if (p - base == capacity) {
-        emit(p);
-        for (auto& b : buf) std::copy(b.end() - L, b.end(), b.begin());
-        base += block;
-        if (req.stop != nullptr && req.stop->load()) break;
-      }
-      const std::int64_t t = p - base;
-      engine.step_frames(rows.data(), t);
-      if (p < n_seed) {
-        // Priming: the seed runs through the frame tiers, teacher forced.
-        for (int i = 0; i < n; ++i) buf[i][t] = layout.seed_at(p);
-        if (g == 0 && req.on_priming && ((p + 1) % (4 * kGenerateBlock) == 0 || p + 1 == n_seed)) {
-          std::lock_guard<std::mutex> lock(progress_mutex);
-          req.on_priming(p + 1, n_seed);
-        }
-        continue;
-      }
-      const float* logits = engine.sample_logits(rows.data(), t);
-      for (int i = 0; i < n; ++i) {
-        buf[i][t] = sample_level(logits + static_cast<std::size_t>(i) * c.q_levels, c.q_levels, inv_temp[i],
-                                 rngs[i].uniform(), scratch.data());
-      }
-    }
-    emit(p);
-  };
-  std::vector<std::thread> threads;
-  for (int g = 1; g < n_threads; ++g) threads.emplace_back(run_group, g);
-  run_group(0);
-  for (auto& th : threads) th.join();
-  return out;
 }
 
 }  // namespace srnn

@@ -12,11 +12,12 @@
 //   std::vector<std::vector<int32_t>> levels = srnn::generate(w, req);
 #pragma once
 
-#include <atomic>
 #include <cstdint>
-#include <functional>
 #include <vector>
 
+#include "infer/generation.h"
+#include "infer/nll.h"
+#include "infer/sampler.h"
 #include "infer/thread-team.h"
 #include "infer/weights.h"
 
@@ -57,75 +58,6 @@ class Engine {
   // Scratch, (N, G * dim) at most.
   std::vector<float> frame_, x_, gi_, gh_, skip_, h1_, h2_, logits_;
 };
-
-// Draws a level from softmax(logits * inv_temperature) with u uniform in [0, 1): the first
-// level whose cumulative probability exceeds u. scratch holds q floats.
-int sample_level(const float* logits, int q, float inv_temperature, double u, float* scratch);
-
-// A small, fast generator (xoshiro256**) with one independent stream per sequence, so the
-// audio does not depend on how sequences are spread over threads.
-class SequenceRng {
- public:
-  SequenceRng(std::uint64_t seed, std::uint64_t sequence);
-  double uniform();  // [0, 1)
-
- private:
-  std::uint64_t s_[4];
-};
-
-// Mean negative log-likelihood, in nats per sample, of `levels` under the model, teacher
-// forced as in training: lookback samples of q_zero are prepended and every sample of
-// `levels` is predicted from those before it.
-double teacher_forced_nll(const EngineWeights& weights, const std::vector<std::int32_t>& levels);
-
-// The summed NLL in nats of each sequence, teacher forced as above. Sequences of equal length
-// run together in batches of up to kNllBatch on one Engine; batches are shared out over
-// n_threads. on_progress, when set, is called (serialised) with the samples scored so far.
-std::vector<double> teacher_forced_nll_sums(const EngineWeights& weights,
-                                            const std::vector<std::vector<std::int32_t>>& sequences, int n_threads,
-                                            const std::function<void(std::int64_t)>& on_progress = {});
-constexpr int kNllBatch = 16;
-
-// Levels are handed over (and progress reported) in blocks of about this many samples.
-constexpr std::int64_t kGenerateBlock = 4096;
-
-struct GenerateRequest {
-  std::int64_t n_samples = 16000;        // per sequence, after the seed
-  std::vector<double> temperatures;      // one per sequence
-  std::vector<std::int32_t> seed_levels; // priming samples for every sequence (may be empty)
-  std::uint64_t rng_seed = 0;
-  int n_threads = 1;
-  // Called now and then with the samples done per sequence (from any thread, serialised).
-  std::function<void(std::int64_t)> on_progress;
-  // Called now and then while the seed primes the tiers, with the seed samples done and
-  // their total (from any thread, serialised).
-  std::function<void(std::int64_t, std::int64_t)> on_priming;
-  // When set, each sequence's new levels are handed over block by block, in order, as
-  // on_samples(sequence, levels, n) (from any thread, serialised), and generate() keeps none
-  // of them: memory stays bounded however long the sequences are.
-  std::function<void(int, const std::int32_t*, std::int64_t)> on_samples;
-  // Polled after every block: once it reads true, generation stops early, after handing
-  // over what it has (the caller says why).
-  const std::atomic<bool>* stop = nullptr;
-  // Samples per block, rounded up to whole lookbacks (the output does not depend on it).
-  std::int64_t block = kGenerateBlock;
-};
-
-// How a request lays out in generation, the same for the CPU and the CUDA engine: the seed's
-// last whole lookbacks prime the tiers (without a seed, a lookback of q / 2 stands in), and
-// each sequence's history lives in a buffer of a lookback plus a block. The block is whole
-// lookbacks, so every tier's phase is the same in the buffer as in the sequence; when the
-// buffer is full, the block is handed over and the last lookback moves to the front.
-struct GenerationLayout {
-  int n_seqs = 0;
-  std::int64_t lookback = 0, n_seed = 0, total = 0, block = 0, capacity = 0;
-  const std::int32_t* seed = nullptr;  // the seed's last n_seed levels, or null
-  std::int32_t q_zero = 0;
-  // The level at sequence position p < n_seed: the seed's, or q_zero.
-  std::int32_t seed_at(std::int64_t p) const { return seed != nullptr ? seed[p] : q_zero; }
-};
-// Error(kUsage) for a request without sequences or samples.
-GenerationLayout generation_layout(const EngineWeights& weights, const GenerateRequest& request);
 
 // Generates temperatures.size() sequences. With n_threads >= sequences, each sequence gets
 // its own thread; with fewer sequences than threads, the threads share each product. Returns

@@ -232,11 +232,7 @@ TEST(Engine, AgreesWithTheLibTorchGeneratorAtAColdTemperature) {
   req.temperatures = {1e-4, 1e-4};
   req.seed_levels = seed;
   const auto engine_levels = generate(w, req);
-  TorchGenerateOptions o;
-  o.n_samples = 200;
-  o.temperatures = {1e-4, 1e-4};
-  o.seed_levels.assign(seed.begin(), seed.end());
-  const torch::Tensor torch_levels = generate_torch(model, o);
+  const auto torch_levels = generate_torch(model, req);
   for (int s = 0; s < 2; ++s) {
     ASSERT_EQ(engine_levels[s].size(), 200u);
     const std::set<std::int32_t> levels(engine_levels[s].begin(), engine_levels[s].begin() + 120);
@@ -244,7 +240,7 @@ TEST(Engine, AgreesWithTheLibTorchGeneratorAtAColdTemperature) {
     EXPECT_GE(levels.size(), 8u) << "sequence " << s << " is nearly constant";
     EXPECT_GE(late_levels.size(), 5u) << "sequence " << s << " settled early";
     for (int t = 0; t < 120; ++t) {
-      ASSERT_EQ(engine_levels[s][t], torch_levels[s][t].item<int64_t>()) << "sequence " << s << " sample " << t;
+      ASSERT_EQ(engine_levels[s][t], torch_levels[s][t]) << "sequence " << s << " sample " << t;
     }
   }
 }
@@ -280,8 +276,9 @@ TEST(Engine, BatchedTeacherForcedNllEqualsLibTorchCrossEntropy) {
 }
 
 TEST(Engine, TheLibTorchPathOfGenerateReadsTheCheckpointAndAgrees) {
-  // generate_on_device (`samplernn generate --device cuda`) run on the CPU: it loads the
-  // checkpoint file itself and must draw what the engine draws at a cold temperature.
+  // generate_on_device (`samplernn generate --device cuda` without the CUDA engine) run on
+  // the CPU: it loads the checkpoint file itself, streams and stops as the engine does, and
+  // must draw what the engine draws at a cold temperature.
   const ModelConfig c = config({4, 16}, RnnType::kGru, false, QType::kMuLaw, 256);
   SampleRNN model = random_model(c, 23);
   test::TempDir dir;
@@ -293,13 +290,26 @@ TEST(Engine, TheLibTorchPathOfGenerateReadsTheCheckpointAndAgrees) {
   req.n_samples = 2100;
   req.temperatures = {1e-4};
   for (int i = 0; i < 32; ++i) req.seed_levels.push_back(50 + (i * 29) % 150);
+  req.block = 1024;
   std::vector<std::int64_t> progress;
   req.on_progress = [&](std::int64_t done) { progress.push_back(done); };
   std::int64_t streamed = 0;
   req.on_samples = [&](int, const std::int32_t*, std::int64_t n) { streamed += n; };
   EXPECT_TRUE(generate_on_device(dir / "model.ckpt-4", req, "cpu")[0].empty());  // streamed, not kept
-  EXPECT_EQ(progress, (std::vector<std::int64_t>{1024, 2048, 2100}));
+  // A history of 16 + 1024 levels, the seed's 32 first: blocks end at 1040 and 2064 samples.
+  EXPECT_EQ(progress, (std::vector<std::int64_t>{1008, 2032, 2100}));
   EXPECT_EQ(streamed, 2100);
+  // A stop, as Ctrl-C raises it, ends the run after the block in progress, keeping it.
+  std::atomic<bool> stop{false};
+  req.stop = &stop;
+  streamed = 0;
+  req.on_samples = [&](int, const std::int32_t*, std::int64_t n) {
+    streamed += n;
+    stop = true;
+  };
+  generate_on_device(dir / "model.ckpt-4", req, "cpu");
+  EXPECT_EQ(streamed, 1008);
+  req.stop = nullptr;
   req.on_progress = nullptr;
   req.on_samples = nullptr;
   const auto from_file = generate_on_device(dir / "model.ckpt-4", req, "cpu");
@@ -411,10 +421,19 @@ TEST(Sampler, FollowsTheSoftmaxWithTemperature) {
   const int n = 200000;
   for (int i = 0; i < n; ++i) ++counts[sample_level(logits, 4, 1.0f, rng.uniform(), scratch)];
   for (int i = 0; i < 4; ++i) EXPECT_NEAR(counts[i] / double(n), 0.1 * (i + 1), 0.005) << i;
-  // Exact boundaries: u just below 0.1 gives level 0, at 0.1 level 1.
-  EXPECT_EQ(sample_level(logits, 4, 1.0f, 0.0999, scratch), 0);
-  EXPECT_EQ(sample_level(logits, 4, 1.0f, 0.1001, scratch), 1);
-  EXPECT_EQ(sample_level(logits, 4, 1.0f, 0.9999999, scratch), 3);
+  // Every boundary of the cumulative probabilities 0.1, 0.3, 0.6, from both sides.
+  const double boundaries[3] = {0.1, 0.3, 0.6};
+  for (int b = 0; b < 3; ++b) {
+    EXPECT_EQ(sample_level(logits, 4, 1.0f, boundaries[b] - 1e-4, scratch), b) << "below " << boundaries[b];
+    EXPECT_EQ(sample_level(logits, 4, 1.0f, boundaries[b] + 1e-4, scratch), b + 1) << "above " << boundaries[b];
+  }
+  EXPECT_EQ(sample_level(logits, 4, 1.0f, 0.0, scratch), 0);
+  // A level of probability zero is never drawn, even at u = 0 or where it ends the walk.
+  const float masked[4] = {-1e30f, 0.0f, 0.0f, -1e30f};
+  EXPECT_EQ(sample_level(masked, 4, 1.0f, 0.0, scratch), 1);
+  EXPECT_EQ(sample_level(masked, 4, 1.0f, 0.4999, scratch), 1);
+  EXPECT_EQ(sample_level(masked, 4, 1.0f, 0.5001, scratch), 2);
+  EXPECT_EQ(sample_level(masked, 4, 1.0f, 0.9999999, scratch), 2);
   // Temperature 0.5 squares the probabilities: 1, 4, 9, 16 out of 30.
   std::fill(counts, counts + 4, 0);
   for (int i = 0; i < n; ++i) ++counts[sample_level(logits, 4, 2.0f, rng.uniform(), scratch)];

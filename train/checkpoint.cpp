@@ -19,7 +19,10 @@ void* state_key(const torch::Tensor& p) { return p.unsafeGetTensorImpl(); }
 
 Tensor to_file_tensor(const torch::Tensor& t) {
   Tensor out;
-  const torch::Tensor c = t.detach().contiguous().cpu();
+  torch::Tensor c = t.detach().contiguous().cpu();
+  // A bf16 or fp16 tensor (autocast's, should one reach here) is stored as F32, which holds it
+  // exactly, so that a checkpoint is always written.
+  if (c.scalar_type() == torch::kBFloat16 || c.scalar_type() == torch::kHalf) c = c.to(torch::kFloat32);
   if (c.scalar_type() == torch::kFloat32) out.dtype = DType::kF32;
   else if (c.scalar_type() == torch::kInt64) out.dtype = DType::kI64;
   else if (c.scalar_type() == torch::kUInt8) out.dtype = DType::kU8;
@@ -163,62 +166,50 @@ void save_checkpoint(const std::filesystem::path& path, SampleRNN& model, torch:
   save_safetensors(path, f);
 }
 
-CheckpointInfo load_checkpoint(const std::filesystem::path& path, SampleRNN& model,
-                               torch::optim::Optimizer* optimizer, ModelState* rnn_state, PruneMasks* masks) {
-  TensorFile f = load_safetensors(path, [&](const std::string& name) {
-    return optimizer != nullptr || is_weight_tensor(name) || (rnn_state != nullptr && name.rfind("train.rnn.", 0) == 0) ||
-           (masks != nullptr && !masked_weight_name(name).empty());
-  });
-  const CheckpointInfo info = checkpoint_info_of(f, path);
-  dequantise_matrices_int8(f, info.config, path);
-  const std::string diff = config_differences(info.config, model->config());
-  if (!diff.empty()) {
-    throw Error(ErrorKind::kConfig, "the config disagrees with checkpoint '" + path.string() + "': " + diff,
-                "drop --config_file to use the checkpoint's config, or start a new --id");
-  }
-  torch::NoGradGuard ng;
-  torch::Tensor holder;
-  for (auto& item : model->named_parameters()) {
-    item.value().copy_(checked(f, item.key(), item.value(), path, holder));
-  }
-  if (rnn_state != nullptr) {
-    rnn_state->clear();
-    const ModelConfig& c = info.config;
-    if (f.has(rnn_state_name(0, "h", 0))) {
-      for (int k = 0; k < c.n_frame_tiers(); ++k) {
-        TierState t;
-        for (int l = 0; l < c.num_rnn_layers; ++l) {
-          t.h.push_back(from_file_tensor(f.at(rnn_state_name(k, "h", l))));
-          if (c.rnn_type == RnnType::kLstm) t.c.push_back(from_file_tensor(f.at(rnn_state_name(k, "c", l))));
-          const torch::Tensor& h = t.h.back();
-          if (h.dim() != 3 || h.size(0) != 1 || h.size(2) != c.dim) {
-            throw Error(ErrorKind::kInput, "'" + path.string() + "' holds an RNN state of the wrong shape",
-                        "the checkpoint is damaged; resume from an earlier one");
-          }
-        }
-        rnn_state->push_back(std::move(t));
-      }
-    }
-  }
-  if (masks != nullptr) {
-    masks->clear();
-    for (const auto& [name, t] : f.tensors) {
-      const std::string weight = masked_weight_name(name);
-      if (weight.empty()) continue;
-      const torch::Tensor m = from_file_tensor(t);
-      if (m.gt(1).any().item<bool>()) {
-        throw Error(ErrorKind::kInput, "'" + path.string() + "' holds a pruning mask with values other than 0 and 1 ('" +
-                                           name + "')",
+namespace {
+
+// The RNN state a stop inside a batch stored, per tier; empty when the file has none.
+ModelState read_rnn_state(const TensorFile& f, const ModelConfig& c, const std::filesystem::path& path) {
+  ModelState state;
+  if (!f.has(rnn_state_name(0, "h", 0))) return state;
+  for (int k = 0; k < c.n_frame_tiers(); ++k) {
+    TierState t;
+    for (int l = 0; l < c.num_rnn_layers; ++l) {
+      t.h.push_back(from_file_tensor(f.at(rnn_state_name(k, "h", l))));
+      if (c.rnn_type == RnnType::kLstm) t.c.push_back(from_file_tensor(f.at(rnn_state_name(k, "c", l))));
+      const torch::Tensor& h = t.h.back();
+      if (h.dim() != 3 || h.size(0) != 1 || h.size(2) != c.dim) {
+        throw Error(ErrorKind::kInput, "'" + path.string() + "' holds an RNN state of the wrong shape",
                     "the checkpoint is damaged; resume from an earlier one");
       }
-      (*masks)[weight] = m;
     }
+    state.push_back(std::move(t));
   }
-  if (optimizer == nullptr) {
-    require_finite(model, nullptr, path);
-    return info;
+  return state;
+}
+
+// The pruning masks, by the weight each one masks.
+PruneMasks read_masks(const TensorFile& f, const std::filesystem::path& path) {
+  PruneMasks masks;
+  for (const auto& [name, t] : f.tensors) {
+    const std::string weight = masked_weight_name(name);
+    if (weight.empty()) continue;
+    const torch::Tensor m = from_file_tensor(t);
+    if (m.gt(1).any().item<bool>()) {
+      throw Error(ErrorKind::kInput, "'" + path.string() + "' holds a pruning mask with values other than 0 and 1 ('" +
+                                         name + "')",
+                  "the checkpoint is damaged; resume from an earlier one");
+    }
+    masks[weight] = m;
   }
-  auto& state = optimizer->state();
+  return masks;
+}
+
+// The optimiser's per-parameter state, where the file holds it for the optimiser it names.
+void read_optimizer_state(const TensorFile& f, const CheckpointInfo& info, SampleRNN& model,
+                          torch::optim::Optimizer& optimizer, const std::filesystem::path& path) {
+  torch::Tensor holder;
+  auto& state = optimizer.state();
   for (const auto& item : model->named_parameters()) {
     const std::string base = "optim." + item.key() + ".";
     const torch::Tensor& p = item.value();
@@ -240,17 +231,50 @@ CheckpointInfo load_checkpoint(const std::filesystem::path& path, SampleRNN& mod
       state[state_key(p)] = std::move(s);
     }
   }
-  require_finite(model, optimizer, path);
-  if (f.has("train.rng_state")) {
-    at::Generator gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    try {
-      gen.set_state(from_file_tensor(f.at("train.rng_state")));
-    } catch (const c10::Error&) {
-      throw Error(ErrorKind::kInput, "'" + path.string() + "' has an RNG state LibTorch does not accept",
-                  "the checkpoint is damaged, or was written by another LibTorch; resume from an earlier one");
-    }
+}
+
+// LibTorch's default CPU generator, as the run left it.
+void read_rng_state(const TensorFile& f, const std::filesystem::path& path) {
+  if (!f.has("train.rng_state")) return;
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  try {
+    gen.set_state(from_file_tensor(f.at("train.rng_state")));
+  } catch (const c10::Error&) {
+    throw Error(ErrorKind::kInput, "'" + path.string() + "' has an RNG state LibTorch does not accept",
+                "the checkpoint is damaged, or was written by another LibTorch; resume from an earlier one");
   }
+}
+
+}  // namespace
+
+CheckpointInfo load_checkpoint(const std::filesystem::path& path, SampleRNN& model,
+                               torch::optim::Optimizer* optimizer, ModelState* rnn_state, PruneMasks* masks) {
+  TensorFile f = load_safetensors(path, [&](const std::string& name) {
+    return optimizer != nullptr || is_weight_tensor(name) || (rnn_state != nullptr && name.rfind("train.rnn.", 0) == 0) ||
+           (masks != nullptr && !masked_weight_name(name).empty());
+  });
+  const CheckpointInfo info = checkpoint_info_of(f, path);
+  dequantise_matrices_int8(f, info.config, path);
+  const std::string diff = config_differences(info.config, model->config());
+  if (!diff.empty()) {
+    throw Error(ErrorKind::kConfig, "the config disagrees with checkpoint '" + path.string() + "': " + diff,
+                "drop --config_file to use the checkpoint's config, or start a new --id");
+  }
+  torch::NoGradGuard ng;
+  torch::Tensor holder;
+  for (auto& item : model->named_parameters()) {
+    item.value().copy_(checked(f, item.key(), item.value(), path, holder));
+  }
+  if (rnn_state != nullptr) *rnn_state = read_rnn_state(f, info.config, path);
+  if (masks != nullptr) *masks = read_masks(f, path);
+  if (optimizer == nullptr) {
+    require_finite(model, nullptr, path);
+    return info;
+  }
+  read_optimizer_state(f, info, model, *optimizer, path);
+  require_finite(model, optimizer, path);
+  read_rng_state(f, path);
   return info;
 }
 

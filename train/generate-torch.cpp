@@ -14,14 +14,13 @@ TorchStepper::TorchStepper(SampleRNN& model, std::int64_t n_seqs)
       table_(model->sample->conv_table()),
       outs_(static_cast<std::size_t>(model->config().n_frame_tiers())) {}
 
-void TorchStepper::prime(const torch::Tensor& seqs, std::int64_t n_seed) {
+void TorchStepper::prime(const torch::Tensor& seqs, std::int64_t from, std::int64_t to) {
   const ModelConfig& c = model_->config();
-  const int64_t L = c.lookback();
-  if (n_seed <= L) return;
+  if (to <= from) return;
   torch::Tensor cond;
   for (int k = c.n_frame_tiers() - 1; k >= 0; --k) {
     const int64_t F = c.frame_sizes[k];
-    cond = model_->tiers[k]->forward(seqs.narrow(1, L - F, n_seed - L), cond, states_[k]);
+    cond = model_->tiers[k]->forward(seqs.narrow(1, from - F, to - from), cond, states_[k]);
   }
 }
 
@@ -40,82 +39,79 @@ torch::Tensor TorchStepper::logits_at(const torch::Tensor& seqs, std::int64_t t)
   return model_->sample->forward_with_table(table_, seqs.narrow(1, t - F1, F1), cond).squeeze(1);  // (N, q)
 }
 
-torch::Tensor generate_torch(SampleRNN& model, const TorchGenerateOptions& o,
-                             const std::function<void(std::int64_t)>& on_progress) {
+namespace {
+
+// The LibTorch model under the generation driver: the history as int64 levels on the
+// model's device.
+class TorchBackend : public GenerationBackend {
+ public:
+  TorchBackend(SampleRNN& model, const GenerateRequest& req, const GenerationLayout& layout)
+      : stepper_(model, layout.n_seqs), capacity_(layout.capacity), lookback_(layout.lookback) {
+    const torch::Device device = model->sample->embedding.device();
+    history_ = torch::full({layout.n_seqs, capacity_}, layout.q_zero, torch::TensorOptions().device(device).dtype(torch::kLong));
+    inv_temp_ = torch::tensor(std::vector<double>(req.temperatures.begin(), req.temperatures.end()))
+                    .reciprocal()
+                    .to(device, torch::kFloat32)
+                    .unsqueeze(1);  // (N, 1)
+    if (device.is_cpu()) {
+      gen_ = at::make_generator<at::CPUGeneratorImpl>(req.rng_seed);
+    } else {
+      torch::manual_seed(req.rng_seed);
+    }
+  }
+
+  void load(const std::int32_t* host, std::int64_t from, std::int64_t to) override {
+    const torch::Tensor rows = host_rows(const_cast<std::int32_t*>(host)).narrow(1, from, to - from);
+    history_.narrow(1, from, to - from).copy_(rows.to(torch::kLong));
+  }
+  void store(std::int32_t* host, std::int64_t from, std::int64_t to) override {
+    host_rows(host).narrow(1, from, to - from).copy_(history_.narrow(1, from, to - from).to(torch::kCPU, torch::kInt32));
+  }
+  void shift(std::int64_t block) override {
+    history_.narrow(1, 0, lookback_).copy_(history_.narrow(1, block, lookback_).clone());
+  }
+  void prime(std::int64_t from, std::int64_t to) override { stepper_.prime(history_, from, to); }
+  void sample(std::int64_t from, std::int64_t to, std::int64_t /*base*/) override {
+    for (std::int64_t t = from; t < to; ++t) {
+      const torch::Tensor probs = torch::softmax(stepper_.logits_at(history_, t) * inv_temp_, -1);  // (N, q)
+      history_.select(1, t).copy_(torch::multinomial(probs, 1, false, gen_).squeeze(1));
+    }
+  }
+
+ private:
+  torch::Tensor host_rows(std::int32_t* host) const {
+    return torch::from_blob(host, {history_.size(0), capacity_}, torch::kInt32);
+  }
+  TorchStepper stepper_;
+  std::int64_t capacity_, lookback_;
+  torch::Tensor history_, inv_temp_;  // (N, capacity), (N, 1)
+  c10::optional<at::Generator> gen_;
+};
+
+}  // namespace
+
+std::vector<std::vector<std::int32_t>> generate_torch(SampleRNN& model, const GenerateRequest& req) {
   torch::NoGradGuard ng;
   const bool was_training = model->is_training();
   model->eval();
-  const ModelConfig& c = model->config();
-  const int64_t N = static_cast<int64_t>(o.temperatures.size()), L = c.lookback();
-  if (N < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sequence");
-
-  // Priming: the seed's samples are fed through every tier before generation starts.
-  const int64_t n_seed = primed_length(static_cast<int64_t>(o.seed_levels.size()), L);
-  const int64_t total = n_seed + o.n_samples;
-  const torch::Device device = model->sample->embedding.device();
-  const auto on_device = torch::TensorOptions().device(device);
-  torch::Tensor seqs = torch::full({N, total}, c.q_levels / 2, on_device.dtype(torch::kLong));
-  if (static_cast<int64_t>(o.seed_levels.size()) >= L) {  // a shorter seed is none (primed_length)
-    const torch::Tensor s =
-        torch::tensor(std::vector<int64_t>(o.seed_levels.end() - n_seed, o.seed_levels.end())).to(device);
-    seqs.narrow(1, 0, n_seed).copy_(s.unsqueeze(0).expand({N, n_seed}));
-  }
-  torch::Tensor inv_temp = torch::tensor(std::vector<double>(o.temperatures.begin(), o.temperatures.end()))
-                               .reciprocal()
-                               .to(on_device.dtype(torch::kFloat32))
-                               .unsqueeze(1);  // (N, 1)
-  // On the CPU a private generator; on a GPU the device's default one, seeded here.
-  c10::optional<at::Generator> gen;
-  if (device.is_cpu()) {
-    gen = at::make_generator<at::CPUGeneratorImpl>(o.rng_seed);
-  } else {
-    torch::manual_seed(o.rng_seed);
-  }
-  TorchStepper stepper(model, N);
-  stepper.prime(seqs, n_seed);
-  for (int64_t t = n_seed; t < total; ++t) {
-    const torch::Tensor probs = torch::softmax(stepper.logits_at(seqs, t) * inv_temp, -1);
-    seqs.select(1, t).copy_(torch::multinomial(probs, 1, false, gen).squeeze(1));
-    const std::int64_t done = t - n_seed + 1;
-    if (on_progress && (done % kProgressBlock == 0 || done == o.n_samples)) on_progress(done);
-  }
+  const GenerationLayout layout = generation_layout(model->config(), req);
+  std::vector<int> seqs(static_cast<std::size_t>(layout.n_seqs));
+  for (int s = 0; s < layout.n_seqs; ++s) seqs[s] = s;
+  std::vector<std::int32_t> history(seqs.size() * static_cast<std::size_t>(layout.capacity));
+  TorchBackend backend(model, req, layout);
+  GenerationOutput output(req, 1);
+  run_generation(layout, req, seqs, history.data(), backend, output, 0);
   if (was_training) model->train();
-  return seqs.narrow(1, n_seed, o.n_samples).contiguous();
+  return output.take();
 }
 
 std::vector<std::vector<std::int32_t>> generate_on_device(const std::filesystem::path& checkpoint,
                                                           const GenerateRequest& request, const std::string& device) {
-  // The LibTorch path holds every sequence whole (int64 levels on the device), so it is
-  // bounded; the CPU engine streams and is not.
-  const double held = static_cast<double>(request.temperatures.size()) *
-                      static_cast<double>(request.n_samples + static_cast<std::int64_t>(request.seed_levels.size()));
-  if (held > static_cast<double>(kMaxDeviceSamples)) {
-    throw Error(ErrorKind::kUsage,
-                "generating on a device holds every sequence in memory, and " + std::to_string(request.temperatures.size()) +
-                    " x " + std::to_string(request.n_samples) + " samples is more than " +
-                    std::to_string(kMaxDeviceSamples),
-                "use --device cpu, which streams, or a shorter --dur or fewer --num_seqs");
-  }
   const torch::Device dev = resolve_device(device, 0);
   SampleRNN model(read_checkpoint_info(checkpoint).config);
   load_checkpoint(checkpoint, model, nullptr);
   model->to(dev);
-  TorchGenerateOptions o;
-  o.n_samples = request.n_samples;
-  o.temperatures = request.temperatures;
-  o.seed_levels.assign(request.seed_levels.begin(), request.seed_levels.end());
-  if (!o.seed_levels.empty() && static_cast<std::int64_t>(o.seed_levels.size()) < model->config().lookback()) {
-    throw Error(ErrorKind::kInput, "the seed has fewer than " + std::to_string(model->config().lookback()) + " samples");
-  }
-  o.rng_seed = request.rng_seed;
-  const torch::Tensor levels = generate_torch(model, o, request.on_progress).to(torch::kCPU).to(torch::kInt32).contiguous();
-  std::vector<std::vector<std::int32_t>> out(static_cast<std::size_t>(levels.size(0)));
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    const std::int32_t* row = levels[static_cast<std::int64_t>(i)].data_ptr<std::int32_t>();
-    if (request.on_samples) request.on_samples(static_cast<int>(i), row, levels.size(1));
-    else out[i].assign(row, row + levels.size(1));
-  }
-  return out;
+  return generate_torch(model, request);
 }
 
 }  // namespace srnn

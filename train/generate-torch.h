@@ -1,5 +1,6 @@
-// Generation with the LibTorch model, sample by sample (docs/design.md, "Generation"). It is the
-// reference for the fast engine and the path for clips during training.
+// Generation with the LibTorch model, sample by sample (docs/design.md, "Generation"): the
+// reference for the fast engine, and `generate --device cuda` where the build has no CUDA
+// engine. It runs under the one generation driver (infer/generation.h).
 #pragma once
 
 #include <torch/torch.h>
@@ -8,16 +9,10 @@
 #include <functional>
 #include <vector>
 
+#include "infer/generation.h"
 #include "train/model.h"
 
 namespace srnn {
-
-struct TorchGenerateOptions {
-  std::int64_t n_samples = 16000;       // per sequence
-  std::vector<double> temperatures;     // one per sequence
-  std::vector<std::int64_t> seed_levels;  // optional priming samples (all sequences), >= lookback
-  std::uint64_t rng_seed = 0;
-};
 
 // Generation one sample at a time: the frame tiers whose frame starts at t, then the sample
 // tier's logits for sample t. generate_torch draws from these; the tests feed them known
@@ -26,9 +21,10 @@ struct TorchGenerateOptions {
 class TorchStepper {
  public:
   TorchStepper(SampleRNN& model, std::int64_t n_seqs);
-  // seqs: (N, >= n_seed) levels on the model's device. Runs every tier over seqs[:, :n_seed -
-  // lookback] as whole windows (priming), so that stepping continues at t = n_seed.
-  void prime(const torch::Tensor& seqs, std::int64_t n_seed);
+  // seqs: (N, >= to) levels on the model's device. Runs every tier, teacher forced, over the
+  // samples [from, to) as one window (priming), so that stepping continues at t = to; from
+  // and to are whole lookbacks, from >= lookback.
+  void prime(const torch::Tensor& seqs, std::int64_t from, std::int64_t to);
   // seqs: (N, > t) levels on the model's device, known before t; t >= lookback, and every t
   // since the priming must be stepped in order. Returns the logits for sample t, (N, q).
   torch::Tensor logits_at(const torch::Tensor& seqs, std::int64_t t);
@@ -40,10 +36,10 @@ class TorchStepper {
   std::vector<torch::Tensor> outs_;   // outs_[k]: (N, r_k, dim), tier k's newest conditioning
 };
 
-// Returns (n_sequences, n_samples) levels, on the model's device. `on_progress`, when set,
-// is called every kProgressBlock samples with the samples done per sequence.
-torch::Tensor generate_torch(SampleRNN& model, const TorchGenerateOptions& options,
-                             const std::function<void(std::int64_t)>& on_progress = {});
-constexpr std::int64_t kProgressBlock = 1024;
+// generate() (infer/engine.h) with the LibTorch model, on the model's device: the same request
+// and the same contract for on_samples, on_progress, on_priming and stop (n_threads is
+// LibTorch's). On the CPU the draws come from a generator of rng_seed's own; on a GPU from the
+// device's default generator, seeded with it.
+std::vector<std::vector<std::int32_t>> generate_torch(SampleRNN& model, const GenerateRequest& request);
 
 }  // namespace srnn

@@ -87,11 +87,10 @@ std::filesystem::path find_latest_checkpoint(const std::filesystem::path& logdir
 // True when LibTorch was built with CUDA and sees a GPU.
 bool torch_cuda_available();
 
-// Generation with the LibTorch model on `device` (auto, cpu, cuda or cuda:N): what
-// `samplernn generate --device cuda` runs. Takes the engine's request; progress is reported
-// every 1024 samples, and on_samples receives each sequence whole at the end. It holds all
-// sequences in memory: at most kMaxDeviceSamples levels (Error(kUsage) beyond).
-constexpr std::int64_t kMaxDeviceSamples = std::int64_t{1} << 30;
+// Generation with the LibTorch model of a checkpoint on `device` (auto, cpu, cuda or cuda:N):
+// what `samplernn generate --device cuda` runs where the build has no CUDA engine. The
+// engine's request and contract (generate_torch, train/generate-torch.h): levels stream
+// block by block, and a stop ends it after the current block.
 std::vector<std::vector<std::int32_t>> generate_on_device(const std::filesystem::path& checkpoint,
                                                           const GenerateRequest& request, const std::string& device);
 
