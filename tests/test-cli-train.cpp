@@ -151,6 +151,10 @@ TEST_F(CliTrain, CtrlCAndTheSameCommandEndAsAnUninterruptedRun) {
   const TrainState stopped = read_checkpoint_info(dir_ / saved).train;
   EXPECT_FALSE(stopped.epoch_complete);
   EXPECT_GE(stopped.step, 40);
+  // A batch here is 62 windows, so a stop within a window of the signal falls inside the
+  // first batch, which the resume below must then finish exactly.
+  EXPECT_GT(stopped.window, 0) << "the signal should land inside a batch";
+  EXPECT_LT(stopped.step, 62) << "the run went on past the batch the signal reached";
 
   const auto r = run_command(train_cmd(flags));
   ASSERT_EQ(r.exit_code, 0) << r.output;

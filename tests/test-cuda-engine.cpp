@@ -6,7 +6,9 @@
 // GPU gives is tested there instead.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <random>
 
 #include "core/error.h"
@@ -99,7 +101,8 @@ TEST_P(CudaEngineModels, TeacherForcedLogitsMatchTheCpuEngine) {
       worst = std::max(worst, std::fabs(d));
     }
   }
-  EXPECT_LE(err / ref, 1e-5) << "largest difference " << worst;
+  // The same fp32 arithmetic in another order (cuBLAS without TF32): about 1e-7 relative.
+  EXPECT_LE(err / ref, 1e-9) << "largest difference " << worst;
 }
 
 TEST_P(CudaEngineModels, ColdGenerationFollowsTheCpuEngineThroughSeedAndShifts) {
@@ -123,8 +126,27 @@ TEST_P(CudaEngineModels, ColdGenerationFollowsTheCpuEngineThroughSeedAndShifts) 
   ASSERT_EQ(got.size(), 2u);
   for (int s = 0; s < 2; ++s) {
     ASSERT_EQ(got[s].size(), static_cast<std::size_t>(req.n_samples));
-    // The first few dozen draws agree exactly; much later, a near tie could go the other way.
-    for (int t = 0; t < 48; ++t) ASSERT_EQ(got[s][t], want[s][t]) << "sequence " << s << ", sample " << t;
+    std::size_t t = 0;
+    while (t < got[s].size() && got[s][t] == want[s][t]) ++t;
+    if (t == got[s].size()) continue;
+    // The engines may part only where the CPU's two largest logits nearly tie, which float
+    // rounding can flip; anywhere else a difference is a bug. The CPU engine, teacher forced
+    // on the seed and its own draws, gives the logits of the draw where they part.
+    EXPECT_GE(t, static_cast<std::size_t>(2 * c.lookback())) << "sequence " << s << " parts within two top frames";
+    std::vector<std::int32_t> row(req.seed_levels.end() - 3 * c.lookback(), req.seed_levels.end());
+    row.insert(row.end(), want[s].begin(), want[s].begin() + static_cast<std::ptrdiff_t>(t) + 1);
+    const std::int32_t* rows[1] = {row.data()};
+    Engine cpu(w, 1);
+    const std::int64_t at = 3 * c.lookback() + static_cast<std::int64_t>(t);
+    const float* logits = nullptr;
+    for (std::int64_t p = c.lookback(); p <= at; ++p) {
+      cpu.step_frames(rows, p);
+      if (p == at) logits = cpu.sample_logits(rows, p);
+    }
+    std::vector<float> z(logits, logits + c.q_levels);
+    std::partial_sort(z.begin(), z.begin() + 2, z.end(), std::greater<float>());
+    EXPECT_LT(z[0] - z[1], 1e-3f) << "sequence " << s << " parts at sample " << t << " of " << got[s].size()
+                                  << ", where the top two logits are " << z[0] - z[1] << " apart: no near tie";
   }
 }
 
