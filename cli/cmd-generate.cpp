@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <random>
 
 #include "audio/quantize.h"
@@ -111,8 +113,8 @@ GenerateEngine choose_engine(const std::string& device) {
   return GenerateEngine::kCuda;
 }
 
-int run_generate(const GenerateArgs& a) {
-  const fs::path checkpoint = resolve_checkpoint_path(a.checkpoint_path);
+// The flags that need no file, checked before any work; a missing GPU fails here too.
+GenerateEngine check_generate_args(const GenerateArgs& a) {
   if (!(a.dur > 0 && std::isfinite(a.dur))) throw Error(ErrorKind::kUsage, "--dur must be a positive number of seconds");
   if (a.num_seqs < 1 || a.num_seqs > kMaxSequences) {
     throw Error(ErrorKind::kUsage, "--num_seqs must be in [1, " + std::to_string(kMaxSequences) + "]");
@@ -120,38 +122,43 @@ int run_generate(const GenerateArgs& a) {
   if (a.sample_rate != 0 && a.sample_rate < 1000) throw Error(ErrorKind::kUsage, "--sample_rate must be at least 1000 Hz");
   if (a.num_threads < 1) throw Error(ErrorKind::kUsage, "--num_threads must be at least 1");
   check_temperatures(a.temperature);
-  const GenerateEngine engine = choose_engine(a.device);  // a missing GPU fails before any work
-  const bool to_stdout = a.output_path == "-";
-  if (to_stdout && a.num_seqs != 1) throw Error(ErrorKind::kUsage, "--output_path - streams one sequence; use --num_seqs 1");
-  if (!to_stdout) {
+  const GenerateEngine engine = choose_engine(a.device);
+  if (a.output_path == "-" && a.num_seqs != 1) {
+    throw Error(ErrorKind::kUsage, "--output_path - streams one sequence; use --num_seqs 1");
+  }
+  if (a.output_path != "-") {
     const fs::path dir = fs::path(a.output_path).has_parent_path() ? fs::path(a.output_path).parent_path() : ".";
     check_writable_dir(dir);
     if (const int stale = remove_stale_temp_files(dir); stale > 0) {
       log_info("Removed " + std::to_string(stale) + " temporary files left by an interrupted run.");
     }
   }
+  return engine;
+}
 
-  const EngineWeights weights = load_engine_weights(checkpoint, parse_weight_format(a.weights));
-  const ModelConfig& c = weights.config;
+// The checkpoint's weights, checked against --config_file when one is given.
+EngineWeights load_checked_weights(const GenerateArgs& a, const fs::path& checkpoint) {
+  EngineWeights weights = load_engine_weights(checkpoint, parse_weight_format(a.weights));
   if (!a.config_file.empty()) {
     std::vector<std::string> warnings;
-    const std::string diff = config_differences(c, load_model_config(a.config_file, &warnings));
+    const std::string diff = config_differences(weights.config, load_model_config(a.config_file, &warnings));
     if (!diff.empty()) {
       throw Error(ErrorKind::kConfig, "--config_file disagrees with the checkpoint (checkpoint != file): " + diff,
                   "drop --config_file: the checkpoint carries its config");
     }
   }
-  const Quantizer quantizer(c.q_type, c.q_levels);
-  std::string rate_note;
-  const int rate = model_sample_rate(weights.info, a.sample_rate, checkpoint, &rate_note);
-  if (!rate_note.empty()) log_warn(rate_note);
+  return weights;
+}
 
+// The request the flags ask for, without its sinks; the seed's audio goes to seed_audio.
+GenerateRequest make_request(const GenerateArgs& a, const ModelConfig& c, const Quantizer& quantizer, int rate,
+                             std::vector<float>& seed_audio) {
   GenerateRequest req;
   req.temperatures = expand_temperatures(a.temperature, a.num_seqs);
   const double n_samples = a.dur * rate + 0.5;
   if (n_samples < 1) throw Error(ErrorKind::kUsage, "--dur gives no samples at " + std::to_string(rate) + " Hz");
   // Files are WAV, whose sizes are 32-bit; a stream to stdout has no such limit.
-  const double limit = to_stdout ? 9e15 : static_cast<double>(kMaxWavSamples16);
+  const double limit = a.output_path == "-" ? 9e15 : static_cast<double>(kMaxWavSamples16);
   if (n_samples > limit) {
     throw Error(ErrorKind::kUsage,
                 "--dur " + fixed(a.dur, 0) + " s is longer than a WAV file holds (" + fixed(limit / rate / 3600, 1) +
@@ -161,75 +168,127 @@ int run_generate(const GenerateArgs& a) {
   req.n_samples = static_cast<std::int64_t>(n_samples);
   req.rng_seed = a.rng_seed >= 0 ? static_cast<std::uint64_t>(a.rng_seed) : std::random_device{}();
   req.n_threads = a.num_threads;
-  std::vector<float> seed_audio;
-  if (!a.seed.empty()) {
-    const SeedAudio seed = load_seed(a.seed, rate, a.seed_offset, a.seed_dur, c.lookback());
-    log_info("Priming on " + seed.description + ".");
-    seed_audio = seed.samples;
-    req.seed_levels.resize(seed_audio.size());
-    quantizer.quantize(Span<const float>(seed_audio.data(), seed_audio.size()),
-                       Span<std::int32_t>(req.seed_levels.data(), req.seed_levels.size()));
-    req.on_priming = [last = std::int64_t{0}](std::int64_t done, std::int64_t total) mutable {
-      // A log gets a line per 10%; a terminal sees every update.
-      if (!stderr_is_tty() && done - last < total / 10 && done != total) return;
-      last = done;
-      log_progress("Primed " + std::to_string(done) + "/" + std::to_string(total) + " seed samples (" +
-                       fixed(100.0 * done / total, 0) + "%)",
-                   done == total);
-    };
+  if (a.seed.empty()) return req;
+  const SeedAudio seed = load_seed(a.seed, rate, a.seed_offset, a.seed_dur, c.lookback());
+  log_info("Priming on " + seed.description + ".");
+  seed_audio = seed.samples;
+  req.seed_levels.resize(seed_audio.size());
+  quantizer.quantize(Span<const float>(seed_audio.data(), seed_audio.size()),
+                     Span<std::int32_t>(req.seed_levels.data(), req.seed_levels.size()));
+  req.on_priming = [last = std::int64_t{0}](std::int64_t done, std::int64_t total) mutable {
+    // A log gets a line per 10%; a terminal sees every update.
+    if (!stderr_is_tty() && done - last < total / 10 && done != total) return;
+    last = done;
+    log_progress("Primed " + std::to_string(done) + "/" + std::to_string(total) + " seed samples (" +
+                     fixed(100.0 * done / total, 0) + "%)",
+                 done == total);
+  };
+  return req;
+}
+
+// Where the sequences go: each to its file (or the one to stdout), block by block as it is
+// generated; only the first minutes of each are kept, for its statistics line.
+class ClipSinks {
+ public:
+  ClipSinks(const GenerateArgs& a, const GenerateRequest& req, const EngineWeights& weights, const Quantizer& quantizer,
+            int rate, const std::vector<float>& seed_audio)
+      : quantizer_(quantizer), rate_(rate), outputs_(static_cast<std::size_t>(a.num_seqs)) {
+    kept_ = static_cast<std::size_t>(std::min<double>({static_cast<double>(req.n_samples), kStatsSeconds * rate,
+                                                       std::max<double>(rate, static_cast<double>(kStatsSamples) / a.num_seqs)}));
+    if (a.output_path == "-") {
+      stream_ = std::make_unique<WavStreamWriter>(stdout, rate);
+      if (a.include_seed) stream_->write(seed_audio);
+    }
+    const std::string stem = output_stem(a.output_path);
+    for (int i = 0; i < a.num_seqs; ++i) {
+      Output& o = outputs_[static_cast<std::size_t>(i)];
+      if (!stream_) {
+        o.path = clip_name(stem, weights.info.train.epoch, i, a.num_seqs, req.temperatures[i]);
+        o.file = std::make_unique<AudioFileWriter>(o.path, rate);
+        if (a.include_seed) o.file->write(seed_audio);
+      }
+      o.head.reserve(kept_);
+    }
   }
 
-  // Each sequence goes to its file (or stdout) block by block as it is generated; only the
-  // first minutes of each are kept, for its statistics line.
-  const std::string stem = output_stem(a.output_path);
-  std::vector<Output> outputs(static_cast<std::size_t>(a.num_seqs));
-  const std::size_t kept = static_cast<std::size_t>(std::min<double>(
-      {n_samples, kStatsSeconds * rate, std::max<double>(rate, static_cast<double>(kStatsSamples) / a.num_seqs)}));
-  std::unique_ptr<WavStreamWriter> stream;
-  if (to_stdout) {
-    stream = std::make_unique<WavStreamWriter>(stdout, rate);
-    if (a.include_seed) stream->write(seed_audio);
-  }
-  for (int i = 0; i < a.num_seqs; ++i) {
-    Output& o = outputs[static_cast<std::size_t>(i)];
-    if (!to_stdout) {
-      o.path = clip_name(stem, weights.info.train.epoch, i, a.num_seqs, req.temperatures[i]);
-      o.file = std::make_unique<AudioFileWriter>(o.path, rate);
-      if (a.include_seed) o.file->write(seed_audio);
-    }
-    o.head.reserve(kept);
-  }
-  std::vector<float> block;
-  req.on_samples = [&](int i, const std::int32_t* levels, std::int64_t n) {
-    block.resize(static_cast<std::size_t>(n));
-    for (std::int64_t j = 0; j < n; ++j) block[j] = quantizer.dequantize(levels[j]);
-    Output& o = outputs[static_cast<std::size_t>(i)];
-    if (stream) stream->write(block);
-    else o.file->write(block);
-    o.head.insert(o.head.end(), block.begin(), block.begin() + std::min(block.size(), kept - o.head.size()));
+  // Sequence i's next n levels (GenerateRequest::on_samples).
+  void write(int i, const std::int32_t* levels, std::int64_t n) {
+    block_.resize(static_cast<std::size_t>(n));
+    for (std::int64_t j = 0; j < n; ++j) block_[j] = quantizer_.dequantize(levels[j]);
+    Output& o = outputs_[static_cast<std::size_t>(i)];
+    if (stream_) stream_->write(block_);
+    else o.file->write(block_);
+    o.head.insert(o.head.end(), block_.begin(), block_.begin() + std::min(block_.size(), kept_ - o.head.size()));
     o.done += n;
+  }
+
+  std::int64_t done() const { return outputs_[0].done; }
+  bool streaming() const { return stream_ != nullptr; }
+
+  // Closes the files (or the stream), printing each file's name and statistics.
+  void finish(std::int64_t n_samples) {
+    if (stream_) {
+      stream_->finish();
+      return;
+    }
+    for (Output& o : outputs_) {
+      o.file->finish();
+      std::printf("Generated sample output to %s\n", o.path.c_str());
+      std::fflush(stdout);
+      std::string what = fs::path(o.path).filename().string();
+      if (o.head.size() < static_cast<std::size_t>(n_samples)) what += " (first " + fixed(o.head.size() / double(rate_), 0) + " s)";
+      log_clip_stats(what, o.head, rate_);
+    }
+  }
+
+ private:
+  const Quantizer& quantizer_;
+  int rate_;
+  std::size_t kept_ = 0;
+  std::vector<Output> outputs_;
+  std::unique_ptr<WavStreamWriter> stream_;
+  std::vector<float> block_;
+};
+
+// The progress line: at most 4 redraws a second on a terminal, a line per 10% in a log.
+std::function<void(std::int64_t)> progress_line(std::int64_t n_samples, int num_seqs, int rate) {
+  struct State {
+    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+    std::int64_t last_done = 0;
+    double last_s = 0;
   };
+  auto st = std::make_shared<State>();
+  return [st, n_samples, num_seqs, rate](std::int64_t done) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - st->t0).count();
+    const bool due = stderr_is_tty() ? s - st->last_s >= 0.25 : done - st->last_done >= n_samples / 10;
+    if (done <= st->last_done || (!due && done != n_samples)) return;
+    st->last_done = done;
+    st->last_s = s;
+    const double per_s = s > 0 ? done * static_cast<double>(num_seqs) / s : 0;
+    const double eta = done > 0 ? s * (n_samples - done) / done : 0;
+    log_progress("Generated " + std::to_string(done) + "/" + std::to_string(n_samples) + " samples x " +
+                     std::to_string(num_seqs) + " (" + fixed(100.0 * done / n_samples, 0) + "%), " + fixed(per_s, 0) +
+                     " samples/s, " + fixed(per_s / rate, 2) + "x real time, ETA " + fixed(eta, 1) + " s",
+                 done == n_samples);
+  };
+}
+
+int run_generate(const GenerateArgs& a) {
+  const fs::path checkpoint = resolve_checkpoint_path(a.checkpoint_path);
+  const GenerateEngine engine = check_generate_args(a);
+  const EngineWeights weights = load_checked_weights(a, checkpoint);
+  const Quantizer quantizer(weights.config.q_type, weights.config.q_levels);
+  std::string rate_note;
+  const int rate = model_sample_rate(weights.info, a.sample_rate, checkpoint, &rate_note);
+  if (!rate_note.empty()) log_warn(rate_note);
+  std::vector<float> seed_audio;
+  GenerateRequest req = make_request(a, weights.config, quantizer, rate, seed_audio);
+  ClipSinks sinks(a, req, weights, quantizer, rate, seed_audio);
+  req.on_samples = [&](int i, const std::int32_t* levels, std::int64_t n) { sinks.write(i, levels, n); };
+  req.on_progress = progress_line(req.n_samples, a.num_seqs, rate);
   const InterruptScope interrupt;  // Ctrl-C stops after the block in progress
   req.stop = &interrupt_flag();
 
-  const auto t0 = std::chrono::steady_clock::now();
-  std::int64_t last_done = 0;
-  double last_s = 0;
-  req.on_progress = [&](std::int64_t done) {
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    // Redraw at most 4 times a second on a terminal; every 10% in a log.
-    const bool due = stderr_is_tty() ? s - last_s >= 0.25 : done - last_done >= req.n_samples / 10;
-    if (done <= last_done || (!due && done != req.n_samples)) return;
-    last_done = done;
-    last_s = s;
-    const double per_s = s > 0 ? done * static_cast<double>(a.num_seqs) / s : 0;
-    const double eta = done > 0 ? s * (req.n_samples - done) / done : 0;
-    log_progress("Generated " + std::to_string(done) + "/" + std::to_string(req.n_samples) + " samples x " +
-                     std::to_string(a.num_seqs) + " (" + fixed(100.0 * done / req.n_samples, 0) + "%), " +
-                     fixed(per_s, 0) + " samples/s, " + fixed(per_s / rate, 2) + "x real time, ETA " +
-                     fixed(eta, 1) + " s",
-                 done == req.n_samples);
-  };
   const int gpu = engine == GenerateEngine::kCpu ? 0 : cuda_index(a.device);
   std::string how = a.weights + " weights, " + kernel_level_name(kernel_level()) + " kernels, " +
                     std::to_string(std::min(a.num_threads, a.num_seqs)) + " threads";
@@ -244,23 +303,12 @@ int run_generate(const GenerateArgs& a) {
     case GenerateEngine::kTorch: generate_on_device(checkpoint, req, a.device); break;
   }
   if (interrupted()) {
-    throw Error(ErrorKind::kInterrupted, "interrupted after " + std::to_string(outputs[0].done) + " of " +
+    throw Error(ErrorKind::kInterrupted, "interrupted after " + std::to_string(sinks.done()) + " of " +
                                              std::to_string(req.n_samples) + " samples" +
-                                             (stream ? "; the stream ends there" : "; no file was written"));
+                                             (sinks.streaming() ? "; the stream ends there" : "; no file was written"));
   }
-  if (stream) {
-    stream->finish();
-    return 0;
-  }
-  for (Output& o : outputs) {
-    o.file->finish();
-    std::printf("Generated sample output to %s\n", o.path.c_str());
-    std::fflush(stdout);
-    std::string what = fs::path(o.path).filename().string();
-    if (o.head.size() < static_cast<std::size_t>(req.n_samples)) what += " (first " + fixed(o.head.size() / double(rate), 0) + " s)";
-    log_clip_stats(what, o.head, rate);
-  }
-  log_corpus_stats(weights.info.corpus_stats);
+  sinks.finish(req.n_samples);
+  if (!sinks.streaming()) log_corpus_stats(weights.info.corpus_stats);
   return 0;
 }
 

@@ -24,128 +24,165 @@ struct TrainArgs {
   LaunchOptions launch;
 };
 
+
+// The data, the run folders and how long to train.
+void add_run_flags(CLI::App& app, TrainArgs& a) {
+  add_flag_option(app, "id", a.o.id, "Id of the training session; runs go to <logdir_root>/<id>/");
+  add_flag_option(app, "data_dir", a.data_dir, "Folder of training audio (WAV, searched recursively)")->required();
+  add_flag_option(app, "verbose", a.verbose, "True: a line per step; False: redraw one line");
+  add_flag_option(app, "batch_size", a.o.batch_size, "Files per mini-batch");
+  add_flag_option(app, "logdir_root", a.logdir_root, "Root folder for run folders and checkpoints");
+  add_flag_option(app, "config_file", a.config_file,
+                  "Model config JSON (PRiSM *.config.json); built-in defaults when the default file is absent");
+  add_flag_option(app, "sample_rate", a.o.sample_rate,
+                  "Sample rate of the data and the clips (Hz); when not given, the checkpoint's, or for a new model "
+                  "the data's");
+  add_flag_option(app, "num_epochs", a.o.num_epochs, "Epochs to train (counting those of a resumed checkpoint)");
+  add_flag_option(app, "val_frac", a.o.val_frac, "Fraction of files held out for validation (whole batches)");
+  add_flag_option(app, "num_val_batches", a.num_val_batches,
+                  "Deprecated in PRiSM and without effect there too; accepted for old command lines (use --val_frac)");
+  add_flag_option(app, "rng_seed", a.o.rng_seed, "Seed for initialisation, data order and sampling (-1: random)");
+  add_flag_option(app, "max_steps", a.o.max_steps, "Stop with a checkpoint after this many steps in total (0: no limit)");
+}
+
+// The optimiser and its learning rate.
+void add_optimiser_flags(CLI::App& app, TrainArgs& a) {
+  add_flag_option(app, "optimizer", a.o.optimizer, "adam, sgd or rmsprop")->check(CLI::IsMember({"adam", "sgd", "rmsprop"}));
+  add_flag_option(app, "learning_rate", a.o.learning_rate, "Learning rate");
+  add_flag_option(app, "reduce_learning_rate_after", a.reduce_lr_after,
+                  "From this epoch on, multiply the learning rate by exp(-0.1) every epoch (None: never)");
+  add_flag_option(app, "lr_warmup_steps", a.o.lr_warmup_steps,
+                  "Steps over which the learning rate rises from 0 when the run has no optimiser moments (-1: " +
+                      std::to_string(kAutoWarmupSteps) + " for a checkpoint of weights only, none for a fresh start; 0: "
+                      "never)");
+  add_flag_option(app, "momentum", a.o.momentum, "Momentum (sgd and rmsprop)");
+}
+
+// Checkpoints, resuming and early stopping.
+void add_checkpoint_flags(CLI::App& app, TrainArgs& a) {
+  add_flag_option(app, "monitor", a.o.monitor, "Metric for Best checkpoints and early stopping")
+      ->check(CLI::IsMember({"loss", "accuracy", "val_loss", "val_accuracy"}));
+  add_flag_option(app, "checkpoint_every", a.o.checkpoint_every, "Epochs between checkpoints");
+  add_flag_option(app, "checkpoint_policy", a.o.checkpoint_policy, "Always, or Best: only when the monitored metric improved")
+      ->check(CLI::IsMember({"Always", "Best"}));
+  add_flag_option(app, "max_checkpoints", a.max_checkpoints, "Checkpoints kept per run folder (None: all)");
+  add_flag_option(app, "resume", a.resume, "Continue from the latest checkpoint of this id, if any");
+  add_flag_option(app, "resume_from", a.resume_from, "Checkpoint to continue from (with --resume True)");
+  add_flag_option(app, "early_stopping_patience", a.o.early_stopping_patience,
+                  "Stop after this many epochs without improvement of --monitor");
+}
+
+// The clips written after each checkpoint.
+void add_clip_flags(CLI::App& app, TrainArgs& a) {
+  add_flag_option(app, "output_dir", a.output_dir, "Folder for audio generated during training");
+  add_flag_option(app, "output_file_dur", a.o.output_file_dur, "Seconds of audio per generated clip");
+  add_flag_option(app, "generate", a.generate, "Write clips after every checkpoint");
+  add_flag_option(app, "max_generate_per_epoch", a.o.max_generate_per_epoch, "Clips written per checkpoint");
+  add_flag_option(app, "temperature", a.o.temperature, "Sampling temperature(s), one per clip; the last repeats");
+  add_flag_option(app, "seed", a.seed, "Audio file to prime generated clips with");
+  add_flag_option(app, "seed_offset", a.o.seed_offset, "First sample of the seed audio to use (at the model's rate)");
+  add_flag_option(app, "seed_dur", a.o.seed_dur, "Seconds of the seed that prime each clip");
+}
+
+// Threads, device, precision and data-parallel processes.
+void add_compute_flags(CLI::App& app, TrainArgs& a) {
+  add_flag_option(app, "num_threads", a.o.num_threads, "CPU threads for tensor operations");
+  add_flag_option(app, "device", a.o.device, "auto, cpu, cuda or cuda:N (auto: the GPU of the local rank if CUDA is available)");
+  add_flag_option(app, "precision", a.o.precision, "fp32, bf16 or fp16 (autocast; fp16 with loss scaling, CUDA only)")
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
+  add_flag_option(app, "nproc", a.launch.n_processes,
+                  "Data-parallel worker processes to start on this machine (Gloo; --batch_size is the global batch)")
+      ->check(CLI::Range(1, 1024));
+  add_flag_option(app, "master_addr", a.launch.master_addr, "With --nproc: the rendezvous address");
+  add_flag_option(app, "master_port", a.launch.master_port, "With --nproc: the rendezvous port (0: a free port)")
+      ->check(CLI::Range(0, 65535));
+  add_flag_option(app, "dist_timeout", a.o.dist_timeout_s,
+                  "Distributed runs: seconds to wait for every rank to arrive, and for each collective");
+}
+
+// Block pruning for sparse generation.
+void add_pruning_flags(CLI::App& app, TrainArgs& a) {
+  add_flag_option(app, "sparsity", a.o.sparsity,
+                  "Prune this fraction of the blocks of the frame tiers' RNN and upsampling weights (0: none; "
+                  "generation then streams only the rest)");
+  add_flag_option(app, "sparse_block", a.o.sparse_block, "Pruned block: outputs x inputs (16x4 is the engine's tile)");
+  add_flag_option(app, "prune_start", a.o.prune_start, "Step at which pruning starts");
+  add_flag_option(app, "prune_end", a.o.prune_end, "Step at which --sparsity is reached (cubic schedule in between)");
+  add_flag_option(app, "prune_sample_tier", a.prune_sample_tier, "Prune the sample tier's hidden layers too");
+}
+
+// The options the flags give, their PRiSM spellings parsed.
+TrainOptions train_options(const TrainArgs& a, const CLI::App& cmd) {
+  TrainOptions o = a.o;
+  for (const CLI::Option* opt : cmd.get_options()) {
+    if (opt->count() > 0 && opt->nonpositional()) o.given.insert(opt->get_single_name());
+  }
+  if (o.given.count("num_val_batches") > 0) {
+    log_warn("--num_val_batches is deprecated (as in PRiSM) and has no effect; the validation split is --val_frac " +
+             fixed(o.val_frac, 3));
+  }
+  o.verbose = parse_prism_bool("--verbose", a.verbose);
+  o.resume = parse_prism_bool("--resume", a.resume);
+  o.generate = parse_prism_bool("--generate", a.generate);
+  o.prune_sample_tier = parse_prism_bool("--prune_sample_tier", a.prune_sample_tier);
+  o.max_checkpoints = parse_positive_or_none("--max_checkpoints", a.max_checkpoints);
+  o.reduce_learning_rate_after = parse_positive_or_none("--reduce_learning_rate_after", a.reduce_lr_after);
+  o.config_file = a.config_file;
+  o.config_file_given = o.given.count("config_file") > 0;
+  o.data_dir = a.data_dir;
+  o.logdir_root = a.logdir_root;
+  o.output_dir = a.output_dir;
+  o.resume_from = a.resume_from;
+  o.seed = a.seed;
+  if (o.batch_size < 1) throw Error(ErrorKind::kUsage, "--batch_size must be at least 1");
+  return o;
+}
+
+// --nproc > 1: starts the worker processes, each of which runs this command again.
+int launch_training(const TrainArgs& a, const TrainOptions& o) {
+  if (std::getenv("WORLD_SIZE") != nullptr) {
+    throw Error(ErrorKind::kUsage, "--nproc cannot be used inside a distributed launch (WORLD_SIZE is set)",
+                "drop --nproc, or unset WORLD_SIZE");
+  }
+  if (o.batch_size % a.launch.n_processes != 0) {
+    throw Error(ErrorKind::kUsage,
+                "--batch_size " + std::to_string(o.batch_size) + " does not split evenly over --nproc " +
+                    std::to_string(a.launch.n_processes),
+                "use a multiple of --nproc: --batch_size is the global batch");
+  }
+  LaunchOptions launch = a.launch;
+  // The cores are shared out: one process per core is measured fastest on small machines.
+  launch.threads_per_worker =
+      o.given.count("num_threads") > 0 ? o.num_threads : std::max(1, hardware_threads() / launch.n_processes);
+  return launch_workers(strip_launcher_flags(command_line()), launch);
+}
+
 }  // namespace
 
 CommandRunner add_train_command(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
-  TrainOptions& o = a->o;
   // Measured on a 2-core VM: 2 threads train the small config 1.6-2x faster than 1.
-  o.num_threads = hardware_threads();
+  a->o.num_threads = hardware_threads();
   CLI::App* cmd = app.add_subcommand("train", "Train a SampleRNN model (PRiSM train.py flags).");
   cmd->option_defaults()->always_capture_default();
-  add_flag_option(*cmd, "id", o.id, "Id of the training session; runs go to <logdir_root>/<id>/");
-  add_flag_option(*cmd, "data_dir", a->data_dir, "Folder of training audio (WAV, searched recursively)")->required();
-  add_flag_option(*cmd, "verbose", a->verbose, "True: a line per step; False: redraw one line");
-  add_flag_option(*cmd, "batch_size", o.batch_size, "Files per mini-batch");
-  add_flag_option(*cmd, "logdir_root", a->logdir_root, "Root folder for run folders and checkpoints");
-  add_flag_option(*cmd, "config_file", a->config_file,
-                  "Model config JSON (PRiSM *.config.json); built-in defaults when the default file is absent");
-  add_flag_option(*cmd, "output_dir", a->output_dir, "Folder for audio generated during training");
-  add_flag_option(*cmd, "output_file_dur", o.output_file_dur, "Seconds of audio per generated clip");
-  add_flag_option(*cmd, "sample_rate", o.sample_rate,
-                  "Sample rate of the data and the clips (Hz); when not given, the checkpoint's, or for a new model "
-                  "the data's");
-  add_flag_option(*cmd, "num_epochs", o.num_epochs, "Epochs to train (counting those of a resumed checkpoint)");
-  add_flag_option(*cmd, "optimizer", o.optimizer, "adam, sgd or rmsprop")->check(CLI::IsMember({"adam", "sgd", "rmsprop"}));
-  add_flag_option(*cmd, "learning_rate", o.learning_rate, "Learning rate");
-  add_flag_option(*cmd, "reduce_learning_rate_after", a->reduce_lr_after,
-                  "From this epoch on, multiply the learning rate by exp(-0.1) every epoch (None: never)");
-  add_flag_option(*cmd, "lr_warmup_steps", o.lr_warmup_steps,
-                  "Steps over which the learning rate rises from 0 when the run has no optimiser moments (-1: " +
-                      std::to_string(kAutoWarmupSteps) + " for a checkpoint of weights only, none for a fresh start; 0: "
-                      "never)");
-  add_flag_option(*cmd, "momentum", o.momentum, "Momentum (sgd and rmsprop)");
-  add_flag_option(*cmd, "monitor", o.monitor, "Metric for Best checkpoints and early stopping")
-      ->check(CLI::IsMember({"loss", "accuracy", "val_loss", "val_accuracy"}));
-  add_flag_option(*cmd, "checkpoint_every", o.checkpoint_every, "Epochs between checkpoints");
-  add_flag_option(*cmd, "checkpoint_policy", o.checkpoint_policy, "Always, or Best: only when the monitored metric improved")
-      ->check(CLI::IsMember({"Always", "Best"}));
-  add_flag_option(*cmd, "max_checkpoints", a->max_checkpoints, "Checkpoints kept per run folder (None: all)");
-  add_flag_option(*cmd, "resume", a->resume, "Continue from the latest checkpoint of this id, if any");
-  add_flag_option(*cmd, "resume_from", a->resume_from, "Checkpoint to continue from (with --resume True)");
-  add_flag_option(*cmd, "early_stopping_patience", o.early_stopping_patience,
-                  "Stop after this many epochs without improvement of --monitor");
-  add_flag_option(*cmd, "generate", a->generate, "Write clips after every checkpoint");
-  add_flag_option(*cmd, "max_generate_per_epoch", o.max_generate_per_epoch, "Clips written per checkpoint");
-  add_flag_option(*cmd, "temperature", o.temperature, "Sampling temperature(s), one per clip; the last repeats");
-  add_flag_option(*cmd, "seed", a->seed, "Audio file to prime generated clips with");
-  add_flag_option(*cmd, "seed_offset", o.seed_offset, "First sample of the seed audio to use (at the model's rate)");
-  add_flag_option(*cmd, "seed_dur", o.seed_dur, "Seconds of the seed that prime each clip");
-  add_flag_option(*cmd, "val_frac", o.val_frac, "Fraction of files held out for validation (whole batches)");
-  add_flag_option(*cmd, "num_val_batches", a->num_val_batches,
-                  "Deprecated in PRiSM and without effect there too; accepted for old command lines (use --val_frac)");
-  add_flag_option(*cmd, "rng_seed", o.rng_seed, "Seed for initialisation, data order and sampling (-1: random)");
-  add_flag_option(*cmd, "num_threads", o.num_threads, "CPU threads for tensor operations");
-  add_flag_option(*cmd, "max_steps", o.max_steps, "Stop with a checkpoint after this many steps in total (0: no limit)");
-  add_flag_option(*cmd, "device", o.device, "auto, cpu, cuda or cuda:N (auto: the GPU of the local rank if CUDA is available)");
-  add_flag_option(*cmd, "precision", o.precision, "fp32, bf16 or fp16 (autocast; fp16 with loss scaling, CUDA only)")
-      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
-  add_flag_option(*cmd, "nproc", a->launch.n_processes,
-                  "Data-parallel worker processes to start on this machine (Gloo; --batch_size is the global batch)")
-      ->check(CLI::Range(1, 1024));
-  add_flag_option(*cmd, "master_addr", a->launch.master_addr, "With --nproc: the rendezvous address");
-  add_flag_option(*cmd, "master_port", a->launch.master_port, "With --nproc: the rendezvous port (0: a free port)")
-      ->check(CLI::Range(0, 65535));
-  add_flag_option(*cmd, "sparsity", o.sparsity,
-                  "Prune this fraction of the blocks of the frame tiers' RNN and upsampling weights (0: none; "
-                  "generation then streams only the rest)");
-  add_flag_option(*cmd, "sparse_block", o.sparse_block, "Pruned block: outputs x inputs (16x4 is the engine's tile)");
-  add_flag_option(*cmd, "prune_start", o.prune_start, "Step at which pruning starts");
-  add_flag_option(*cmd, "prune_end", o.prune_end, "Step at which --sparsity is reached (cubic schedule in between)");
-  add_flag_option(*cmd, "prune_sample_tier", a->prune_sample_tier, "Prune the sample tier's hidden layers too");
-  add_flag_option(*cmd, "dist_timeout", o.dist_timeout_s,
-                  "Distributed runs: seconds to wait for every rank to arrive, and for each collective");
-  auto* config_opt = cmd->get_option("--config_file");
-  auto* threads_opt = cmd->get_option("--num_threads");
-
-  return [a, cmd, config_opt, threads_opt]() {
-    TrainOptions o = a->o;
-    for (const CLI::Option* opt : cmd->get_options()) {
-      if (opt->count() > 0 && opt->nonpositional()) o.given.insert(opt->get_single_name());
-    }
-    if (o.given.count("num_val_batches") > 0) {
-      log_warn("--num_val_batches is deprecated (as in PRiSM) and has no effect; the validation split is --val_frac " +
-               fixed(o.val_frac, 3));
-    }
-    o.verbose = parse_prism_bool("--verbose", a->verbose);
-    o.resume = parse_prism_bool("--resume", a->resume);
-    o.generate = parse_prism_bool("--generate", a->generate);
-    o.prune_sample_tier = parse_prism_bool("--prune_sample_tier", a->prune_sample_tier);
-    o.max_checkpoints = parse_positive_or_none("--max_checkpoints", a->max_checkpoints);
-    o.reduce_learning_rate_after = parse_positive_or_none("--reduce_learning_rate_after", a->reduce_lr_after);
-    o.config_file = a->config_file;
-    o.config_file_given = config_opt->count() > 0;
-    o.data_dir = a->data_dir;
-    o.logdir_root = a->logdir_root;
-    o.output_dir = a->output_dir;
-    o.resume_from = a->resume_from;
-    o.seed = a->seed;
-    if (o.batch_size < 1) throw Error(ErrorKind::kUsage, "--batch_size must be at least 1");
-    if (a->launch.n_processes > 1) {
-      if (std::getenv("WORLD_SIZE") != nullptr) {
-        throw Error(ErrorKind::kUsage, "--nproc cannot be used inside a distributed launch (WORLD_SIZE is set)",
-                    "drop --nproc, or unset WORLD_SIZE");
-      }
-      if (o.batch_size % a->launch.n_processes != 0) {
-        throw Error(ErrorKind::kUsage,
-                    "--batch_size " + std::to_string(o.batch_size) + " does not split evenly over --nproc " +
-                        std::to_string(a->launch.n_processes),
-                    "use a multiple of --nproc: --batch_size is the global batch");
-      }
-      LaunchOptions launch = a->launch;
-      // The cores are shared out: one process per core is measured fastest on small machines.
-      launch.threads_per_worker = threads_opt->count() > 0 ? o.num_threads
-                                                           : std::max(1, hardware_threads() / launch.n_processes);
-      return launch_workers(strip_launcher_flags(command_line()), launch);
-    }
+  add_run_flags(*cmd, *a);
+  add_optimiser_flags(*cmd, *a);
+  add_checkpoint_flags(*cmd, *a);
+  add_clip_flags(*cmd, *a);
+  add_compute_flags(*cmd, *a);
+  add_pruning_flags(*cmd, *a);
+  return [a, cmd]() {
+    TrainOptions o = train_options(*a, *cmd);
+    if (a->launch.n_processes > 1) return launch_training(*a, o);
     // A worker of --nproc takes its share of the cores unless --num_threads was given.
     const char* worker_threads = std::getenv("SRNN_WORKER_THREADS");
-    if (threads_opt->count() == 0 && worker_threads != nullptr && std::atoi(worker_threads) > 0) {
+    if (o.given.count("num_threads") == 0 && worker_threads != nullptr && std::atoi(worker_threads) > 0) {
       o.num_threads = std::atoi(worker_threads);
     }
     return run_training(o);
   };
 }
+
 
 bool parse_prism_bool(const std::string& flag, const std::string& value) {
   std::string v;

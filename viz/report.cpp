@@ -102,34 +102,27 @@ int clip_epoch(const std::string& name, const std::string& id) {
   }
 }
 
-}  // namespace
-
-fs::path write_report(const fs::path& id_dir) {
-  std::error_code ec;
-  if (!fs::is_directory(id_dir, ec)) {
-    throw Error(ErrorKind::kInput, "'" + id_dir.string() + "' is not a training folder",
-                "pass <logdir_root>/<id>, e.g. logdir/aamgen");
-  }
-  fs::path normal = fs::absolute(id_dir).lexically_normal();
-  if (normal.filename().empty()) normal = normal.parent_path();  // "logdir/aamgen/"
-  const std::string id = normal.filename().string();
-  const std::vector<fs::path> runs = run_folders(id_dir);
-
+// What a training folder's run folders logged: metrics rows, held-out scores, the newest run.json.
+struct RunHistory {
   std::vector<json> epochs, steps;
   std::vector<std::pair<std::string, json>> evals;  // (run folder, row of its evals.jsonl)
   json last_run = json::object();
+};
+
+RunHistory read_history(const std::vector<fs::path>& runs) {
+  RunHistory r;
   for (const fs::path& run : runs) {
     std::ifstream eval_in(run / "evals.jsonl");
     for (std::string line; std::getline(eval_in, line);) {
       try {
-        evals.emplace_back(run.filename().string(), json::parse(line));
+        r.evals.emplace_back(run.filename().string(), json::parse(line));
       } catch (const json::exception&) {
       }
     }
     std::ifstream meta(run / "run.json");
     if (meta) {
       try {
-        last_run = json::parse(meta);
+        r.last_run = json::parse(meta);
       } catch (const json::exception&) {
       }
     }
@@ -137,23 +130,19 @@ fs::path write_report(const fs::path& id_dir) {
     for (std::string line; std::getline(in, line);) {
       try {
         const json row = json::parse(line);
-        (row.value("kind", "") == "epoch" ? epochs : steps).push_back(row);
+        (row.value("kind", "") == "epoch" ? r.epochs : r.steps).push_back(row);
       } catch (const json::exception&) {
         // a line cut short by a crash: the rest is still shown
       }
     }
   }
+  return r;
+}
 
-  std::ostringstream h;
-  h << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>samplernn: " << esc(id) << "</title><style>"
-    << "body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}"
-    << "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}"
-    << ".chart text{font-size:11px;font-family:sans-serif}.chart .title{font-size:13px}"
-    << ".clip{display:inline-block;margin:6px;vertical-align:top;font-size:12px;width:490px}"
-    << "pre{background:#f6f6f6;padding:8px;font-size:12px}</style></head><body>";
-  h << "<h1>" << esc(id) << "</h1><p>" << runs.size() << " run folder(s); page written " << esc(run_folder_name_now())
-    << ".</p>";
-
+// The loss and accuracy curves, by epoch and by step.
+void render_curves(std::ostringstream& h, const RunHistory& r) {
+  const std::vector<json>& epochs = r.epochs;
+  const std::vector<json>& steps = r.steps;
   if (epochs.empty() && steps.empty()) {
     h << "<p><b>No metrics yet.</b> The page fills in once training has logged its first step.</p>";
   } else {
@@ -170,7 +159,7 @@ fs::path write_report(const fs::path& id_dir) {
     h << "<h2>Curves</h2>";
     if (epochs.empty()) {
       h << "<p>No epoch has finished yet: the epoch curves (loss, val_loss, accuracy) appear after the first one."
-        << (evals.empty() ? "" : " The held-out NLL below scores the model as it is.") << "</p>";
+        << (r.evals.empty() ? "" : " The held-out NLL below scores the model as it is.") << "</p>";
     } else {
       h << svg_chart("loss (nats)", {series(epochs, "epoch", "loss", "loss", "#1f5fa6"),
                                      series(epochs, "epoch", "val_loss", "val_loss", "#d0641c")}, "epoch");
@@ -181,6 +170,10 @@ fs::path write_report(const fs::path& id_dir) {
     h << svg_chart("accuracy per step (%)", {series(steps, "step", "accuracy", "accuracy", "#1f5fa6")}, "step");
   }
 
+}
+
+// The table of held-out scores (evals.jsonl), and their curve by step once there are two.
+void render_evals(std::ostringstream& h, const std::vector<std::pair<std::string, json>>& evals, const fs::path& id_dir) {
   h << "<h2>Held-out NLL</h2>";
   if (evals.empty()) {
     h << "<p>None recorded: <code>samplernn eval --record --checkpoint_path " << esc(id_dir.string())
@@ -226,9 +219,14 @@ fs::path write_report(const fs::path& id_dir) {
     }
   }
 
+}
+
+// The table of checkpoints; returns the newest one's statistics of its training data.
+json render_checkpoints(std::ostringstream& h, const std::vector<fs::path>& runs) {
+  std::error_code ec;
   h << "<h2>Checkpoints</h2><table><tr><th>run</th><th>checkpoint</th><th>epoch</th><th>step</th><th>loss</th>"
     << "<th>val_loss</th><th>bits/sample</th><th>size</th></tr>";
-  nlohmann::json corpus;  // the newest checkpoint's statistics of its training data
+  json corpus;  // the newest checkpoint's statistics of its training data
   for (const fs::path& run : runs) {
     for (const auto& [epoch, path] : checkpoints_in(run)) {
       h << "<tr><td>" << esc(run.filename().string()) << "</td><td>" << esc(path.filename().string()) << "</td>";
@@ -257,8 +255,14 @@ fs::path write_report(const fs::path& id_dir) {
     }
   }
   h << "</table>";
+  return corpus;
+}
 
-  // Clips, newest epoch first.
+// The clips of the newest run's output folder, newest epoch first, each with its player,
+// spectrogram and statistics, beside the training data's.
+void render_clips(std::ostringstream& h, const fs::path& id_dir, const std::string& id, const json& last_run,
+                  const json& corpus) {
+  std::error_code ec;
   const fs::path clip_dir = fs::path(last_run.contains("flags") ? last_run["flags"].value("output_dir", "") : "") / id;
   std::vector<std::pair<int, fs::path>> clips;
   if (!clip_dir.empty() && fs::is_directory(clip_dir, ec)) {
@@ -309,6 +313,37 @@ fs::path write_report(const fs::path& id_dir) {
     h << "</div>";
   }
 
+}
+
+}  // namespace
+
+fs::path write_report(const fs::path& id_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(id_dir, ec)) {
+    throw Error(ErrorKind::kInput, "'" + id_dir.string() + "' is not a training folder",
+                "pass <logdir_root>/<id>, e.g. logdir/aamgen");
+  }
+  fs::path normal = fs::absolute(id_dir).lexically_normal();
+  if (normal.filename().empty()) normal = normal.parent_path();  // "logdir/aamgen/"
+  const std::string id = normal.filename().string();
+  const std::vector<fs::path> runs = run_folders(id_dir);
+  const RunHistory history = read_history(runs);
+  const json& last_run = history.last_run;
+
+  std::ostringstream h;
+  h << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>samplernn: " << esc(id) << "</title><style>"
+    << "body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}"
+    << "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}"
+    << ".chart text{font-size:11px;font-family:sans-serif}.chart .title{font-size:13px}"
+    << ".clip{display:inline-block;margin:6px;vertical-align:top;font-size:12px;width:490px}"
+    << "pre{background:#f6f6f6;padding:8px;font-size:12px}</style></head><body>";
+  h << "<h1>" << esc(id) << "</h1><p>" << runs.size() << " run folder(s); page written " << esc(run_folder_name_now())
+    << ".</p>";
+
+  render_curves(h, history);
+  render_evals(h, history.evals, id_dir);
+  const json corpus = render_checkpoints(h, runs);
+  render_clips(h, id_dir, id, last_run, corpus);
   h << "<h2>Config and flags</h2><pre>" << esc(last_run.dump(2)) << "</pre></body></html>\n";
   const fs::path page = id_dir / "report.html";
   AtomicFile out(page);
