@@ -339,7 +339,7 @@ CommandRunner add_generate_command(CLI::App& app) {
                   "cpu: the fast CPU engine; cuda or cuda:N: the CUDA engine on that GPU; auto: a GPU if there is one");
   add_flag_option(*cmd, "weights", a->weights,
                   "fp32; bf16: weights stored as bfloat16 (half the memory traffic; arithmetic stays fp32); "
-                  "int8: weights and activations as int8 (a quarter of the traffic)")
+                  "int8: the matrices and their inputs as int8, with a scale per output (a quarter of the traffic; the frame inputs stay bf16)")
       ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
   return [a]() { return run_generate(*a); };
 }

@@ -28,7 +28,7 @@ struct TrainArgs {
 // The data, the run folders and how long to train.
 void add_run_flags(CLI::App& app, TrainArgs& a) {
   add_flag_option(app, "id", a.o.id, "Id of the training session; runs go to <logdir_root>/<id>/");
-  add_flag_option(app, "data_dir", a.data_dir, "Folder of training audio (WAV, searched recursively)")->required();
+  add_flag_option(app, "data_dir", a.data_dir, "Folder of training audio (WAV, FLAC, Ogg, Opus, ...; searched recursively)")->required();
   add_flag_option(app, "verbose", a.verbose, "True: a line per step; False: redraw one line");
   add_flag_option(app, "batch_size", a.o.batch_size, "Files per mini-batch");
   add_flag_option(app, "logdir_root", a.logdir_root, "Root folder for run folders and checkpoints");
@@ -36,7 +36,8 @@ void add_run_flags(CLI::App& app, TrainArgs& a) {
                   "Model config JSON (PRiSM *.config.json); built-in defaults when the default file is absent");
   add_flag_option(app, "sample_rate", a.o.sample_rate,
                   "Sample rate of the data and the clips (Hz); when not given, the checkpoint's, or for a new model "
-                  "the data's");
+                  "the data's")
+      ->default_str("the checkpoint's or the data's");
   add_flag_option(app, "num_epochs", a.o.num_epochs, "Epochs to train (counting those of a resumed checkpoint)");
   add_flag_option(app, "val_frac", a.o.val_frac, "Fraction of files held out for validation (whole batches)");
   add_flag_option(app, "num_val_batches", a.num_val_batches,

@@ -6,8 +6,8 @@
 # from the new checkpoint, primed with 2 s of a held-out track, score the checkpoint on the
 # held-out tracks (5 of 41, as the shipped model was trained) and write the HTML report.
 #
-#   scripts/main-job.sh                         # about 22 minutes on 2 cores, fresh machine
-#   TRAIN_STEPS=20000 scripts/main-job.sh       # a longer budget (about 0.4 s per step)
+#   scripts/main-job.sh                         # 22 (AVX-512) to 36 (AVX2) minutes on 2 cores
+#   TRAIN_STEPS=20000 scripts/main-job.sh       # a longer budget (0.3 to 0.65 s per step)
 #
 # Variables: CORPUS_DIR, WORK_DIR (default ./main-job), TRAIN_STEPS (default 1500),
 # CLIP_SECONDS (default 5), NUM_CLIPS (default 2), PRETRAINED (default the shipped model;
