@@ -567,13 +567,8 @@ std::vector<std::vector<std::int32_t>> generate_cuda(const EngineWeights& w, con
   std::vector<float> inv_temp(N);
   for (int s = 0; s < N; ++s) inv_temp[s] = static_cast<float>(1.0 / req.temperatures[s]);
   m.inv_temp.upload(inv_temp);
-  std::vector<int> seqs(N);
-  for (int s = 0; s < N; ++s) seqs[s] = s;
-  std::vector<std::int32_t> history(static_cast<std::size_t>(N) * layout.capacity);
   CudaBackend backend(m, layout.capacity);
-  GenerationOutput output(req, 1);
-  run_generation(layout, req, seqs, history.data(), backend, output, 0);
-  return output.take();
+  return run_generation(layout, req, backend);
 }
 
 }  // namespace srnn

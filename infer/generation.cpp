@@ -94,4 +94,14 @@ void run_generation(const GenerationLayout& g, const GenerateRequest& req, const
   }
 }
 
+std::vector<std::vector<std::int32_t>> run_generation(const GenerationLayout& g, const GenerateRequest& req,
+                                                      GenerationBackend& backend) {
+  std::vector<int> seqs(static_cast<std::size_t>(g.n_seqs));
+  for (int s = 0; s < g.n_seqs; ++s) seqs[static_cast<std::size_t>(s)] = s;
+  std::vector<std::int32_t> history(seqs.size() * static_cast<std::size_t>(g.capacity));
+  GenerationOutput output(req, 1);
+  run_generation(g, req, seqs, history.data(), backend, output, 0);
+  return output.take();
+}
+
 }  // namespace srnn

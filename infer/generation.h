@@ -113,4 +113,9 @@ class GenerationOutput {
 void run_generation(const GenerationLayout& layout, const GenerateRequest& request, const std::vector<int>& seqs,
                     std::int32_t* history, GenerationBackend& backend, GenerationOutput& output, int group);
 
+// The whole request on one backend that holds every sequence and keeps its own history (the
+// host's is only a staging copy): run_generation as the only group. Returns the kept levels.
+std::vector<std::vector<std::int32_t>> run_generation(const GenerationLayout& layout, const GenerateRequest& request,
+                                                      GenerationBackend& backend);
+
 }  // namespace srnn

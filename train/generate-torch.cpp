@@ -95,14 +95,10 @@ std::vector<std::vector<std::int32_t>> generate_torch(SampleRNN& model, const Ge
   const bool was_training = model->is_training();
   model->eval();
   const GenerationLayout layout = generation_layout(model->config(), req);
-  std::vector<int> seqs(static_cast<std::size_t>(layout.n_seqs));
-  for (int s = 0; s < layout.n_seqs; ++s) seqs[s] = s;
-  std::vector<std::int32_t> history(seqs.size() * static_cast<std::size_t>(layout.capacity));
   TorchBackend backend(model, req, layout);
-  GenerationOutput output(req, 1);
-  run_generation(layout, req, seqs, history.data(), backend, output, 0);
+  auto levels = run_generation(layout, req, backend);
   if (was_training) model->train();
-  return output.take();
+  return levels;
 }
 
 std::vector<std::vector<std::int32_t>> generate_on_device(const std::filesystem::path& checkpoint,
