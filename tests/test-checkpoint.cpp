@@ -67,6 +67,16 @@ std::string mutate(std::string bytes, std::mt19937& rng) {
   const auto pick = [&](std::size_t from, std::size_t to) {
     return from >= to ? from : from + rng() % (to - from);
   };
+  // One header character that `is_kind` accepts (of up to 64 tried) becomes first + rng() % n.
+  const auto change_header_char = [&](bool (*is_kind)(unsigned char), char first, unsigned n) {
+    for (int tries = 0; tries < 64; ++tries) {
+      const std::size_t at = pick(8, data_start);
+      if (at < bytes.size() && is_kind(static_cast<unsigned char>(bytes[at]))) {
+        bytes[at] = static_cast<char>(first + rng() % n);
+        return;
+      }
+    }
+  };
   switch (rng() % 7) {
     case 0:  // a few bytes anywhere
       for (int i = 1 + static_cast<int>(rng() % 4); i > 0; --i) bytes[pick(0, bytes.size())] = static_cast<char>(rng());
@@ -74,32 +84,18 @@ std::string mutate(std::string bytes, std::mt19937& rng) {
     case 1:  // cut short
       bytes.resize(pick(0, bytes.size()));
       break;
-    case 2: {  // a digit of the header: a shape, an offset, a metadata number
-      for (int tries = 0; tries < 64; ++tries) {
-        const std::size_t at = pick(8, data_start);
-        if (at < bytes.size() && std::isdigit(static_cast<unsigned char>(bytes[at]))) {
-          bytes[at] = static_cast<char>('0' + rng() % 10);
-          break;
-        }
-      }
+    case 2:  // a digit of the header: a shape, an offset, a metadata number
+      change_header_char([](unsigned char c) { return std::isdigit(c) != 0; }, '0', 10);
       break;
-    }
     case 3: {  // a dtype
       static const char* kTypes[] = {"\"BF16\"", "\"F16\"", "\"I64\"", "\"U8\"", "\"I8\"", "\"F64\""};
       const std::size_t at = bytes.find("\"F32\"", pick(8, data_start));
       if (at != std::string::npos && at < data_start) bytes.replace(at, 5, kTypes[rng() % 6]);
       break;
     }
-    case 4: {  // a letter of a name or a key
-      for (int tries = 0; tries < 64; ++tries) {
-        const std::size_t at = pick(8, data_start);
-        if (at < bytes.size() && std::isalpha(static_cast<unsigned char>(bytes[at]))) {
-          bytes[at] = static_cast<char>('a' + rng() % 26);
-          break;
-        }
-      }
+    case 4:  // a letter of a name or a key
+      change_header_char([](unsigned char c) { return std::isalpha(c) != 0; }, 'a', 26);
       break;
-    }
     case 5: {  // NaN, infinity or a huge value in the data
       static const std::uint32_t kBits[] = {0x7fc00000u, 0x7f800000u, 0xff800000u, 0x7f7fffffu};
       if (bytes.size() >= data_start + 4) {
