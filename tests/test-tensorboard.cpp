@@ -12,6 +12,7 @@
 #include "audio/decode.h"
 #include "tests/test-util.h"
 #include "train/train-log.h"
+#include "core/crc32c.h"
 #include "viz/tensorboard.h"
 
 namespace srnn {

@@ -2,12 +2,12 @@
 
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 
 #include "audio/wav-stream.h"
+#include "core/crc32c.h"
 #include "core/error.h"
 
 namespace srnn {
@@ -43,32 +43,7 @@ void field_float(std::string& out, int field, float v) {
   out.append(b, 4);
 }
 
-const std::array<std::uint32_t, 256>& crc_table() {
-  static const std::array<std::uint32_t, 256> table = [] {
-    std::array<std::uint32_t, 256> t{};
-    for (std::uint32_t i = 0; i < 256; ++i) {
-      std::uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  return table;
-}
-
 }  // namespace
-
-std::uint32_t crc32c(const std::uint8_t* data, std::size_t n) {
-  const auto& t = crc_table();
-  std::uint32_t c = 0xFFFFFFFFu;
-  for (std::size_t i = 0; i < n; ++i) c = t[(c ^ data[i]) & 0xff] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}
-
-std::uint32_t masked_crc32c(const std::uint8_t* data, std::size_t n) {
-  const std::uint32_t c = crc32c(data, n);
-  return ((c >> 15) | (c << 17)) + 0xa282ead8u;
-}
 
 EventWriter::EventWriter(const std::filesystem::path& dir) {
   char host[256] = "localhost";

@@ -20,10 +20,6 @@
 
 namespace srnn {
 
-// CRC-32C (Castagnoli), and TFRecord's masking of it.
-std::uint32_t crc32c(const std::uint8_t* data, std::size_t n);
-std::uint32_t masked_crc32c(const std::uint8_t* data, std::size_t n);
-
 class EventWriter {
  public:
   // Creates the event file in `dir` and writes its file_version record. Throws Error(kIo).
