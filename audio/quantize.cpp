@@ -24,7 +24,8 @@ double Quantizer::compress(double x) const {
     case QType::kALaw:
       y = a < 1.0 / kA ? kA * a / (1.0 + std::log(kA)) : (1.0 + std::log(kA * a)) / (1.0 + std::log(kA));
       break;
-    case QType::kLinear: break;
+    case QType::kLinear:
+    case QType::kPrismLinear: break;
   }
   return std::copysign(y, x);
 }
@@ -40,13 +41,22 @@ double Quantizer::expand(double y) const {
       x = a < 1.0 / d ? a * d / kA : std::exp(a * d - 1.0) / kA;
       break;
     }
-    case QType::kLinear: break;
+    case QType::kLinear:
+    case QType::kPrismLinear: break;
   }
   return std::copysign(x, y);
 }
 
 int Quantizer::quantize(float x) const {
   if (std::isnan(x)) return q_zero();
+  if (type_ == QType::kPrismLinear) {
+    // numpy's float32 arithmetic, step by step, then astype(int32): truncation.
+    float y = std::clamp(x, -1.0f, 1.0f) + 1.0f;
+    y /= 2.0f;
+    y *= static_cast<float>(q_levels_ - 1e-5);
+    y += 5e-6f;
+    return std::clamp(static_cast<int>(y), 0, q_levels_ - 1);
+  }
   const double y = compress(static_cast<double>(x));
   const int level = static_cast<int>((y + 1.0) / 2.0 * (q_levels_ - 1) + 0.5);
   return std::clamp(level, 0, q_levels_ - 1);
@@ -54,6 +64,7 @@ int Quantizer::quantize(float x) const {
 
 float Quantizer::dequantize(int level) const {
   level = std::clamp(level, 0, q_levels_ - 1);
+  if (type_ == QType::kPrismLinear) return static_cast<float>(level) / (static_cast<float>(q_levels_) / 2.0f) - 1.0f;
   const double y = 2.0 * level / (q_levels_ - 1) - 1.0;
   return static_cast<float>(expand(y));
 }

@@ -7,6 +7,8 @@
 //
 // then level = int((y + 1) / 2 * (q - 1) + 0.5), i.e. rounding half up. Dequantisation
 // inverts this at the level's centre: y = 2 level / (q - 1) - 1, then the inverse companding.
+// prism-linear is PRiSM's linear quantiser, for imported PRiSM models (core/qtype.h):
+// level = int((x + 1) / 2 * (q - 1e-5) + 5e-6) in float32, back y = level / (q / 2) - 1.
 // Input beyond [-1, 1] is clamped (never wrapped); NaN maps to q_zero. q_zero = q / 2 is the
 // level PRiSM uses for silence padding.
 //
@@ -26,7 +28,7 @@ namespace srnn {
 class Quantizer {
  public:
   // Throws Error(kConfig) when q_levels does not suit the type (256 for mu-law and a-law,
-  // 2..65536 for linear).
+  // 2..65536 for linear and prism-linear).
   Quantizer(QType type, int q_levels);
 
   QType type() const { return type_; }

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "audio/quantize.h"
@@ -108,6 +109,29 @@ TEST(Quantize, KnownMuLawValues) {
   EXPECT_EQ(q.quantize(0.5f), 239);
   EXPECT_NEAR(q.dequantize(255), 1.0f, 1e-6f);
   EXPECT_NEAR(q.dequantize(0), -1.0f, 1e-6f);
+}
+
+// PRiSM's linear quantiser (samplernn/utils.py, linear_quantize and linear_dequantize),
+// whose levels were computed with numpy 2.4 in float32, as PRiSM runs it: 0.5 goes to level
+// 23 of 32, not 24, and 1.0 to q - 1.
+TEST(Quantize, PrismLinearMatchesPrismsNumpyArithmetic) {
+  const std::vector<float> x = {-1.0f, -0.99f, -0.5f, -1e-7f, 0.0f, 0.3f, 0.49999f, 0.5f, 0.77f, 0.96875f, 0.999f, 1.0f};
+  const std::vector<std::pair<int, std::vector<int>>> expected = {
+      {32, {0, 0, 8, 15, 16, 20, 23, 23, 28, 31, 31, 31}},
+      {256, {0, 1, 64, 127, 128, 166, 191, 191, 226, 251, 255, 255}}};
+  for (const auto& [q_levels, levels] : expected) {
+    const Quantizer q(QType::kPrismLinear, q_levels);
+    for (std::size_t i = 0; i < x.size(); ++i) EXPECT_EQ(q.quantize(x[i]), levels[i]) << "q " << q_levels << " x " << x[i];
+    for (int level = 0; level < q_levels; ++level) {
+      ASSERT_EQ(q.dequantize(level), static_cast<float>(level) / (q_levels / 2.0f) - 1.0f) << level;
+    }
+    EXPECT_EQ(q.quantize(2.0f), q_levels - 1);
+    EXPECT_EQ(q.quantize(-2.0f), 0);
+    EXPECT_EQ(q.quantize(std::numeric_limits<float>::quiet_NaN()), q.q_zero());
+  }
+  EXPECT_EQ(parse_q_type("prism-linear"), QType::kPrismLinear);
+  EXPECT_EQ(q_type_name(QType::kPrismLinear), "prism-linear");
+  EXPECT_NO_THROW(check_q_levels(QType::kPrismLinear, 32));
 }
 
 TEST(Quantize, InputBeyondFullScaleIsClampedNeverWrapped) {
