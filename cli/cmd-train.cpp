@@ -57,6 +57,11 @@ void add_optimiser_flags(CLI::App& app, TrainArgs& a) {
                       std::to_string(kAutoWarmupSteps) + " for a checkpoint of weights only, none for a fresh start; 0: "
                       "never)");
   add_flag_option(app, "momentum", a.o.momentum, "Momentum (sgd and rmsprop)");
+  add_flag_option(app, "optimizer_style", a.o.optimizer_style,
+                  "keras: Adam and RMSprop as PRiSM's TensorFlow runs them (Adam's epsilon after the bias correction; "
+                  "RMSprop with rho 0.9, epsilon inside the square root); torch: LibTorch's")
+      ->check(CLI::IsMember({"keras", "torch"}))
+      ->capture_default_str();
 }
 
 // Checkpoints, resuming and early stopping.

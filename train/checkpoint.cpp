@@ -10,12 +10,10 @@
 #include "core/error.h"
 #include "core/model-spec.h"
 #include "core/safetensors.h"
+#include "train/train-step.h"
 
 namespace srnn {
 namespace {
-
-// The optimiser keys its per-parameter state by the parameter's TensorImpl.
-void* state_key(const torch::Tensor& p) { return p.unsafeGetTensorImpl(); }
 
 Tensor to_file_tensor(const torch::Tensor& t) {
   Tensor out;

@@ -1,5 +1,7 @@
 #include "train/train-step.h"
 
+#include <cmath>
+
 #include "core/error.h"
 
 namespace srnn {
@@ -56,15 +58,93 @@ StepResult eval_step(SampleRNN& model, const torch::Tensor& x, ModelState& state
   return metrics(logits, targets, loss);
 }
 
+torch::Tensor KerasAdam::step(LossClosure closure) {
+  torch::NoGradGuard ng;
+  torch::Tensor loss;
+  if (closure != nullptr) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  for (auto& group : param_groups()) {
+    const auto& o = static_cast<const torch::optim::AdamOptions&>(group.options());
+    const double b1 = std::get<0>(o.betas()), b2 = std::get<1>(o.betas());
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      const torch::Tensor& g = p.grad();
+      auto& slot = state()[state_key(p)];
+      if (!slot) {
+        auto s = std::make_unique<torch::optim::AdamParamState>();
+        s->step(0);
+        s->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        s->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        slot = std::move(s);
+      }
+      auto& s = static_cast<torch::optim::AdamParamState&>(*slot);
+      s.step(s.step() + 1);
+      const double t = static_cast<double>(s.step());
+      s.exp_avg().mul_(b1).add_(g, 1 - b1);
+      s.exp_avg_sq().mul_(b2).addcmul_(g, g, 1 - b2);
+      const double alpha = o.lr() * std::sqrt(1 - std::pow(b2, t)) / (1 - std::pow(b1, t));
+      p.addcdiv_(s.exp_avg(), s.exp_avg_sq().sqrt().add_(o.eps()), -alpha);
+    }
+  }
+  return loss;
+}
+
+torch::Tensor KerasRMSprop::step(LossClosure closure) {
+  torch::NoGradGuard ng;
+  torch::Tensor loss;
+  if (closure != nullptr) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  for (auto& group : param_groups()) {
+    const auto& o = static_cast<const torch::optim::RMSpropOptions&>(group.options());
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      const torch::Tensor& g = p.grad();
+      auto& slot = state()[state_key(p)];
+      if (!slot) {
+        auto s = std::make_unique<torch::optim::RMSpropParamState>();
+        s->step(0);
+        s->square_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        if (o.momentum() > 0) s->momentum_buffer(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        slot = std::move(s);
+      }
+      auto& s = static_cast<torch::optim::RMSpropParamState&>(*slot);
+      s.step(s.step() + 1);
+      s.square_avg().mul_(o.alpha()).addcmul_(g, g, 1 - o.alpha());
+      const torch::Tensor increment = g * (s.square_avg() + o.eps()).rsqrt_() * o.lr();
+      if (o.momentum() > 0) {
+        s.momentum_buffer().mul_(o.momentum()).add_(increment);
+        p.sub_(s.momentum_buffer());
+      } else {
+        p.sub_(increment);
+      }
+    }
+  }
+  return loss;
+}
+
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::string& name, double learning_rate, double momentum,
-                                                        SampleRNN& model) {
+                                                        SampleRNN& model, const std::string& style) {
+  if (style != "keras" && style != "torch") {
+    throw Error(ErrorKind::kUsage, "unknown --optimizer_style '" + style + "'", "choose keras or torch");
+  }
+  const bool keras = style == "keras";
   if (name == "adam") {
-    return std::make_unique<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(learning_rate).eps(1e-4));
+    const auto o = torch::optim::AdamOptions(learning_rate).eps(1e-4);
+    if (keras) return std::make_unique<KerasAdam>(model->parameters(), o);
+    return std::make_unique<torch::optim::Adam>(model->parameters(), o);
   }
   if (name == "sgd") {
     return std::make_unique<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(learning_rate).momentum(momentum));
   }
   if (name == "rmsprop") {
+    if (keras) {
+      return std::make_unique<KerasRMSprop>(model->parameters(),
+                                            torch::optim::RMSpropOptions(learning_rate).alpha(0.9).momentum(momentum).eps(1e-5));
+    }
     return std::make_unique<torch::optim::RMSprop>(
         model->parameters(), torch::optim::RMSpropOptions(learning_rate).momentum(momentum).eps(1e-5));
   }

@@ -36,6 +36,7 @@ struct TrainOptions {
   int sample_rate = 16000;  // when not given: the checkpoint's, or for a new model the data's
   int num_epochs = 100;
   std::string optimizer = "adam";  // adam | sgd | rmsprop
+  std::string optimizer_style = "keras";  // keras (PRiSM's TensorFlow optimisers) | torch (make_optimizer)
   double learning_rate = 0.001;
   int reduce_learning_rate_after = 0;  // 0: never; else lr *= exp(-0.1) every epoch from this one on
   // Steps over which the rate rises linearly from 0 at the start of a run that has no

@@ -137,7 +137,7 @@ void Trainer::prepare() {
 
   model_ = SampleRNN(plan_.config);
   model_->to(device_);
-  optimizer_ = make_optimizer(o_.optimizer, o_.learning_rate, o_.momentum, model_);
+  optimizer_ = make_optimizer(o_.optimizer, o_.learning_rate, o_.momentum, model_, o_.optimizer_style);
   params_ = model_->parameters();
   scaler_ = std::make_unique<LossScaler>(precision_ == Precision::kFp16);
   restore();
