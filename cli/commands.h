@@ -20,6 +20,7 @@ CommandRunner add_plot_command(CLI::App& app);
 CommandRunner add_report_command(CLI::App& app);
 CommandRunner add_eval_command(CLI::App& app);
 CommandRunner add_export_command(CLI::App& app);
+CommandRunner add_import_prism_command(CLI::App& app);
 CommandRunner add_tune_command(CLI::App& app);
 
 // PRiSM-style flag values: booleans as True/False (any prefix, any case), and "None" for

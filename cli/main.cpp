@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   add(srnn::add_generate_command);
   add(srnn::add_eval_command);
   add(srnn::add_export_command);
+  add(srnn::add_import_prism_command);
   add(srnn::add_stats_command);
   add(srnn::add_plot_command);
   add(srnn::add_report_command);

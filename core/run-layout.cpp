@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "core/error.h"
+#include "core/tf-bundle.h"
 
 namespace srnn {
 namespace fs = std::filesystem;
@@ -62,7 +63,16 @@ std::filesystem::path latest_checkpoint(const std::filesystem::path& id_dir) {
   return {};
 }
 
+void refuse_tf_checkpoint(const std::filesystem::path& path) {
+  if (find_tf_checkpoint(path)) {
+    throw Error(ErrorKind::kInput, "'" + path.string() + "' is a TensorFlow (PRiSM) checkpoint, not a samplernn one",
+                "import it first: samplernn import-prism --checkpoint_path " + path.string() +
+                    " --config_file <the run's .config.json> --output model.ckpt");
+  }
+}
+
 std::filesystem::path resolve_checkpoint_path(const std::filesystem::path& path) {
+  refuse_tf_checkpoint(path);
   std::error_code ec;
   if (!std::filesystem::is_directory(path, ec)) return path;
   const auto here = checkpoints_in(path);

@@ -21,7 +21,11 @@ std::vector<std::pair<int, std::filesystem::path>> checkpoints_in(const std::fil
 // has one. Empty when there is none.
 std::filesystem::path latest_checkpoint(const std::filesystem::path& id_dir);
 // A --checkpoint_path as given: a file is itself; a run folder gives its highest epoch, an id
-// folder its latest checkpoint. Error(kInput) when a folder holds none.
+// folder its latest checkpoint. Error(kInput) when a folder holds none, and for a TensorFlow
+// (PRiSM) checkpoint, naming the import-prism command.
 std::filesystem::path resolve_checkpoint_path(const std::filesystem::path& path);
+// Error(kInput) naming the import-prism command when `path` is a TensorFlow checkpoint
+// (core/tf-bundle.h, find_tf_checkpoint); nothing otherwise.
+void refuse_tf_checkpoint(const std::filesystem::path& path);
 
 }  // namespace srnn

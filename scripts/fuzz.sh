@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
-targets=(fuzz-safetensors fuzz-checkpoint fuzz-config fuzz-decode)
+targets=(fuzz-safetensors fuzz-checkpoint fuzz-config fuzz-decode fuzz-tf-bundle)
 
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
   -DCMAKE_CXX_COMPILER=clang++ -DSRNN_WITH_TORCH=OFF -DSRNN_FUZZ=ON \
@@ -24,7 +24,7 @@ rm -rf build-fuzz/seeds build-fuzz/findings
 mkdir -p build-fuzz/findings
 SRNN_FUZZ_CORPUS="$PWD/build-fuzz/seeds" build/tests/test-fuzz-corpus > /dev/null
 declare -A corpus=([fuzz-safetensors]=safetensors [fuzz-checkpoint]=checkpoint [fuzz-config]=config
-                   [fuzz-decode]=decode)
+                   [fuzz-decode]=decode [fuzz-tf-bundle]=tf-bundle)
 
 run() {
   local target=$1 dir="build-fuzz/corpus/${corpus[$1]}"

@@ -20,7 +20,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libsndfile1-dev libsoxr-dev libfftw3-dev libcairo2-dev
-  nlohmann-json3-dev libcli11-dev
+  nlohmann-json3-dev libcli11-dev libleveldb-dev libsnappy-dev libprotobuf-dev
   libgloo-dev python3-venv
   libgtest-dev libbenchmark-dev
   chromium fonts-dejavu-core time

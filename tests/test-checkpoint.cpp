@@ -4,15 +4,19 @@
 // changed, NaNs planted in the data). Every one must load or fail with an srnn::Error: no
 // other exception, no crash, and, in the sanitizer build (scripts/sanitize.sh), no memory
 // error. The libFuzzer targets (fuzz/) cover the torch-free readers; this covers the rest.
+// Also: an imported PRiSM checkpoint in the LibTorch model, against TensorFlow's logits.
 #include <gtest/gtest.h>
 
 #include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <random>
 
 #include "core/error.h"
+#include "core/prism-import.h"
 #include "core/safetensors.h"
+#include "core/tf-bundle.h"
 #include "tests/test-util.h"
 #include "train/checkpoint.h"
 #include "train/train-step.h"
@@ -141,6 +145,41 @@ TEST(CheckpointMutations, EveryDamagedCheckpointLoadsOrFailsWithAnError) {
   // Both outcomes occur: the mutations reach past the header checks into the tensors.
   EXPECT_GT(loaded, 100);
   EXPECT_GT(refused, 1000);
+}
+
+}  // namespace
+}  // namespace srnn
+
+namespace srnn {
+namespace {
+
+// An imported PRiSM checkpoint (tests/data/prism, written by TensorFlow) in the LibTorch
+// model: TensorFlow's teacher-forced logits, and PRiSM's Adam moments in the optimiser.
+TEST(PrismCheckpoint, TheLibTorchModelGivesTensorFlowsLogitsAndTakesTheMoments) {
+  const fs::path fixtures = fs::path(SRNN_SOURCE_DIR) / "tests" / "data" / "prism";
+  for (const std::string name : {"gru3", "lstm-skip", "tier2", "gru3-mulaw"}) {
+    std::ifstream json(fixtures / name / (name + ".config.json"));
+    const PrismImport im = import_prism(TfBundle(resolve_tf_checkpoint(fixtures / name)), nlohmann::json::parse(json), 16000);
+    test::TempDir dir;
+    save_safetensors(dir / "imported.ckpt", im.file);
+    SampleRNN model(im.config);
+    auto opt = make_optimizer("adam", 1e-3, 0.9, model);
+    load_checkpoint(dir / "imported.ckpt", model, opt.get());
+    EXPECT_EQ(opt->state().empty(), !im.has_moments) << name;
+    const TensorFile ex = load_safetensors(fixtures / name / "expected.safetensors");
+    const Tensor& input = ex.at("input");  // (B, T, 1) int32
+    std::vector<std::int32_t> levels(static_cast<std::size_t>(input.numel()));
+    std::memcpy(levels.data(), input.bytes.data(), input.bytes.size());
+    const torch::Tensor x = torch::tensor(levels, torch::kLong).view({input.shape[0], input.shape[1]});
+    ModelState states = model->initial_state(x.size(0));
+    torch::NoGradGuard ng;
+    model->eval();
+    const torch::Tensor logits = model->forward(x, states);  // (B, T - L, q)
+    const std::vector<float> want = ex.at("logits").to_f32();
+    const torch::Tensor expected = torch::tensor(want).view(logits.sizes());
+    const double nmse = (logits - expected).pow(2).sum().item<double>() / expected.pow(2).sum().item<double>();
+    EXPECT_LE(nmse, 1e-10) << name << ": largest difference " << (logits - expected).abs().max().item<double>();
+  }
 }
 
 }  // namespace

@@ -238,3 +238,37 @@ TEST_F(CliTrain, ASecondTrainingOfTheSameIdIsRefused) {
 
 }  // namespace
 }  // namespace srnn
+
+namespace srnn {
+namespace {
+
+// A PRiSM checkpoint (TensorFlow's, tests/data/prism) through the binary: samplernn's own
+// commands name the import; the import generates, and training continues with its moments.
+TEST_F(CliTrain, APrismCheckpointImportsGeneratesAndContinuesWithItsAdamMoments) {
+  const fs::path fx = fs::path(SRNN_SOURCE_DIR) / "tests" / "data" / "prism" / "gru3";
+  const std::string in_dir = "cd " + q(dir_.path()) + " && " + kBin;
+  test::expect_one_error_line(in_dir + " generate --checkpoint_path " + q(fx / "model.ckpt-3.index") +
+                                  " --output_path x.wav",
+                              exit_code(ErrorKind::kInput), "samplernn import-prism --checkpoint_path");
+  auto r = run_command(in_dir + " import-prism --checkpoint_path " + q(fx) + " --config_file " +
+                       q(fx / "gru3.config.json") + " --output prism.ckpt");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("3-tier gru model, frame sizes (2, 8), dim 16, 2 layer(s), q 32 prism-linear, epoch 3, Adam "
+                          "moments after 3 steps"),
+            std::string::npos)
+      << r.output;
+  r = run_command(in_dir + " generate --checkpoint_path prism.ckpt --output_path out/prism.wav --dur 0.25 --rng_seed 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir_ / "out" / "prism_e=3_t=0.95.wav")) << r.output;
+  r = run_command(in_dir + " train --id continued --data_dir chunks --resume_from prism.ckpt --max_steps 5 --batch_size 4 "
+                           "--generate False --rng_seed 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("no optimiser moments"), std::string::npos) << r.output;  // no warm-up: PRiSM's moments
+  const CheckpointInfo info = read_checkpoint_info(latest_checkpoint(dir_ / "logdir" / "continued"));
+  EXPECT_EQ(info.train.step, 5);  // PRiSM's 3 steps, then 2
+  EXPECT_EQ(info.train.optimizer, "adam");
+  EXPECT_EQ(info.config.q_type, QType::kPrismLinear);
+}
+
+}  // namespace
+}  // namespace srnn

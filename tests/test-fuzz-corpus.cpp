@@ -15,6 +15,7 @@
 #include "core/tune-spec.h"
 #include "core/model-spec.h"
 #include "core/safetensors.h"
+#include "core/tf-bundle.h"
 #include "infer/weights.h"
 #include "tests/test-util.h"
 
@@ -167,6 +168,24 @@ TEST_F(FuzzCorpus, ConfigsAndTrainingStatesParse) {
   TuneSpec spec;
   EXPECT_NO_THROW(apply_tune_json(nlohmann::json::parse(space), "seed", &spec));
   EXPECT_NO_THROW(check_tune_spec(spec, ModelConfig{}));
+}
+
+// The PRiSM fixtures (tests/data/prism) as fuzz-tf-bundle reads them: the index's length,
+// the index, the data shard.
+TEST_F(FuzzCorpus, PrismCheckpointsReadAsBundles) {
+  const fs::path fixtures = fs::path(SRNN_SOURCE_DIR) / "tests" / "data" / "prism";
+  int n = 0;
+  for (const auto& dir : fs::directory_iterator(fixtures)) {
+    const std::string prefix = (dir.path() / "model.ckpt-3").string();
+    ASSERT_NO_THROW(TfBundle{prefix}) << prefix;
+    const std::string index = test::read_file(prefix + ".index"), shard = test::read_file(prefix + ".data-00000-of-00001");
+    const std::uint32_t len = static_cast<std::uint32_t>(index.size());
+    std::ofstream out(folder("tf-bundle") / dir.path().filename(), std::ios::binary);
+    out.write(reinterpret_cast<const char*>(&len), 4);
+    out << index << shard;
+    ++n;
+  }
+  EXPECT_GE(n, 5);
 }
 
 TEST_F(FuzzCorpus, AudioOfEveryFormatDecodes) {

@@ -26,6 +26,7 @@ fs::path pick_checkpoint(const TrainOptions& o, std::string* origin) {
   if (!o.resume) return {};
   const fs::path latest = latest_checkpoint(o.logdir_root / o.id);
   if (o.resume_from.empty()) return latest;
+  refuse_tf_checkpoint(o.resume_from);
   *origin = absolute_normal(o.resume_from);
   if (latest.empty() || absolute_normal(latest) == *origin) return o.resume_from;
   try {
