@@ -10,7 +10,15 @@
 #include <cstring>
 #include <iostream>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <memory>
+
+#include <leveldb/env.h>
+#include <leveldb/iterator.h>
+#include <leveldb/options.h>
+#include <leveldb/table.h>
+#include <leveldb/table_builder.h>
 
 #include "core/error.h"
 #include "core/prism-import.h"
@@ -234,6 +242,66 @@ TEST(PrismImport, AMissingTruncatedOrDamagedShardIsRefused) {
     bytes[bytes.size() / 2] ^= 0x10;
     std::ofstream(data, std::ios::binary) << bytes;
     expect_import_error(p, prism_config("gru3"), "CRC32C");
+  }
+}
+
+// Rewrites the index of the checkpoint at `prefix` with LevelDB's own table writer, passing
+// each (key, value) through `edit` first.
+void rewrite_index(const fs::path& prefix, const std::function<void(const std::string&, std::string&)>& edit) {
+  const fs::path index = prefix.string() + ".index";
+  leveldb::Env* env = leveldb::Env::Default();
+  std::uint64_t size = 0;
+  leveldb::RandomAccessFile* raw = nullptr;
+  ASSERT_TRUE(env->GetFileSize(index.string(), &size).ok() && env->NewRandomAccessFile(index.string(), &raw).ok());
+  std::unique_ptr<leveldb::RandomAccessFile> in(raw);
+  leveldb::Table* table = nullptr;
+  ASSERT_TRUE(leveldb::Table::Open(leveldb::Options(), in.get(), size, &table).ok());
+  std::unique_ptr<leveldb::Table> owned(table);
+  std::vector<std::pair<std::string, std::string>> rows;
+  std::unique_ptr<leveldb::Iterator> it(table->NewIterator(leveldb::ReadOptions()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) rows.emplace_back(it->key().ToString(), it->value().ToString());
+  it.reset();
+  owned.reset();
+  in.reset();
+  leveldb::WritableFile* raw_out = nullptr;
+  ASSERT_TRUE(env->NewWritableFile(index.string(), &raw_out).ok());
+  std::unique_ptr<leveldb::WritableFile> out(raw_out);
+  leveldb::Options options;
+  options.compression = leveldb::kNoCompression;
+  leveldb::TableBuilder builder(options, out.get());
+  for (auto& [key, value] : rows) {
+    edit(key, value);
+    builder.Add(key, value);
+  }
+  ASSERT_TRUE(builder.Finish().ok());
+  ASSERT_TRUE(out->Close().ok());
+}
+
+TEST(PrismImport, PartitionedVariablesAndBigEndianBundlesAreRefused) {
+  {
+    test::TempDir dir;
+    const fs::path p = copy_fixture(dir);
+    rewrite_index(p, [](const std::string&, std::string&) {});  // LevelDB's writer, same rows: still fine
+    EXPECT_NO_THROW(import_prism(TfBundle(p), prism_config("gru3"), 16000));
+    // BundleEntryProto field 7, `slices`: an (empty) TensorSliceProto.
+    rewrite_index(p, [](const std::string& key, std::string& value) {
+      if (key == "sample_mlp/outputs/kernel/.ATTRIBUTES/VARIABLE_VALUE") value += std::string("\x3a\x00", 2);
+    });
+    expect_import_error(p, prism_config("gru3"), "partitioned variable");
+  }
+  {
+    test::TempDir dir;
+    const fs::path p = copy_fixture(dir);
+    // BundleHeaderProto field 2, endianness: 1 is BIG.
+    rewrite_index(p, [](const std::string& key, std::string& value) {
+      if (key.empty()) value += std::string("\x10\x01", 2);
+    });
+    try {
+      TfBundle{p};
+      ADD_FAILURE() << "a big-endian bundle was read";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("big-endian"), std::string::npos) << e.what();
+    }
   }
 }
 
