@@ -5,6 +5,7 @@
 #   THREADS="1 2" PRECISIONS="fp32 bf16" bench/compare-train.sh 3
 #   BIN_B=build-debian/bench/bench-train PYTHON_B=/usr/bin/python3 bench/compare-train.sh 3
 #   DEVICE=cuda BIN=build-cuda/bench/bench-train PYTHON=python3 bench/compare-train.sh 3
+#   TF_PYTHON=.venv-tf/bin/python bench/compare-train.sh 3     # PRiSM's TensorFlow model too
 #
 # On the CPU, for each benchmark config (SPECS, default "small:16 default:4"), precision
 # (PRECISIONS, default fp32; bf16 is autocast, the reference's --amp bf16) and thread count
@@ -19,7 +20,10 @@
 # small:64") in fp32, bf16 and fp16 (PRECISIONS; the reference's --amp none|bf16|fp16), with
 # both frameworks' TF32 defaults (off for cuBLAS, on for cuDNN). Prints one line per config,
 # precision and thread count: median sec/step of each, spread (min-max), samples/s and the
-# speed ratio, then which BLAS each PyTorch uses.
+# speed ratio, then which BLAS each PyTorch uses. TF_PYTHON (a Python with TensorFlow and
+# tf-keras: scripts/prism-fixtures.sh makes .venv-tf) adds PRiSM's Keras model in TensorFlow
+# (bench/tf_reference.py, fp32 on the CPU) to the alternation, reported against the reference
+# and against samplernn.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${1:-5}
@@ -67,6 +71,10 @@ for spec in $specs; do
           "$py" "$ref" --config "$config" --what train --batch_size "$batch" --steps "$steps" --threads "$threads" \
             --device "$device" --amp "$amp" | sed "s/^/$who $precision $threads /" >> "$out"
         done
+        if [ -n "${TF_PYTHON:-}" ] && [ "$device" = cpu ] && [ "$precision" = fp32 ]; then
+          "$TF_PYTHON" bench/tf_reference.py --config "$config" --what train --batch_size "$batch" --steps "$steps" \
+            --threads "$threads" 2>/dev/null | sed "s/^/tensorflow $precision $threads /" >> "$out"
+        fi
       done
     done
   done
@@ -84,6 +92,8 @@ for (config, batch, precision, threads, seq_len), r in rows.items():
     for who, times in sorted(r.items()):
         m = statistics.median(times)
         ratio = f", ratio {mp / m:.2f}x" if who != "reference" else ""
+        if who == "samplernn" and "tensorflow" in r:
+            ratio += f", {statistics.median(r['tensorflow']) / m:.2f}x tensorflow"
         print(f"{config:8s} batch {batch:2d} {precision} threads {threads}: {who:12s} {m:.4f} s/step "
               f"({min(times):.4f}-{max(times):.4f}, {batch * seq_len / m:,.0f} samples/s){ratio}  [{len(times)} reps]")
 PY
