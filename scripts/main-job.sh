@@ -42,9 +42,11 @@ else
   from=(--resume False)
   echo "== 2/5 train: small config from scratch, $steps steps"
 fi
+# LibTorch's Adam (--optimizer_style torch): the shipped model was trained with it, and it starts
+# faster than Keras's (docs/benchmarks.md, "Keras's Adam against LibTorch's").
 "$bin" train --id wesnoth --data_dir "$work/train-chunks" --config_file configs/small.config.json \
   --logdir_root "$work/logdir" --output_dir "$work/generated" --batch_size 16 --num_epochs 1000 \
-  --max_steps $((start + steps)) "${from[@]}" --verbose False --rng_seed 1 --generate False
+  --max_steps $((start + steps)) "${from[@]}" --verbose False --rng_seed 1 --generate False --optimizer_style torch
 
 echo "== 3/5 generate: $n_clips clips of $clip_s s"
 "$bin" generate --checkpoint_path "$work/logdir/wesnoth" --output_path "$work/generated/wesnoth/wesnoth.wav" \

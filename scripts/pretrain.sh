@@ -24,11 +24,13 @@ source scripts/wesnoth-split.sh
 
 [ -d "$work/chunks" ] || "$bin" chunk --input_dir "$work/train-tracks" --output_dir "$work/chunks" --overlap 1000
 
-# Resumable: running the script again continues from the newest checkpoint.
+# Resumable: running the script again continues from the newest checkpoint. LibTorch's Adam
+# (--optimizer_style torch), as the shipped model was trained, and the faster start from
+# scratch (docs/benchmarks.md, "Keras's Adam against LibTorch's").
 "$bin" train --id wesnoth-small --data_dir "$work/chunks" --config_file configs/small.config.json \
   --logdir_root "$work/logdir" --output_dir "$work/generated" --batch_size 16 --num_epochs 1000 \
   --max_steps "$steps" --max_checkpoints None --early_stopping_patience 0 --val_frac 0.05 --verbose False \
-  --rng_seed 1 --num_threads "$threads" --output_file_dur 5
+  --rng_seed 1 --num_threads "$threads" --output_file_dur 5 --optimizer_style torch
 
 "$bin" export --checkpoint_path "$work/logdir/wesnoth-small" --output "$output"
 first_epoch=$(ls "$work"/logdir/wesnoth-small/*/model.ckpt-1 | tail -n 1)  # the newest run that finished epoch 1
