@@ -9,7 +9,8 @@
 #
 # Variables: RECIPE (the run's name), MINUTES (default 30, wall-clock of training; Ctrl-C
 # semantics, so the run ends with a checkpoint), NUM_THREADS (default 1: 30 minutes are then
-# 30 CPU-minutes), BATCH (16), LR (0.001), CONFIG_JSON (keys merged over
+# 30 CPU-minutes), BATCH (16), LR (0.001), OPTIMIZER_STYLE (torch: LibTorch's Adam, the faster
+# start from scratch; keras for PRiSM's), CONFIG_JSON (keys merged over
 # configs/small.config.json), TRAIN_FLAGS (more `train` flags), CHUNKS (80), TEMPS
 # ("0.9 1.0"), CLIPS (4 per temperature), DUR (5 s), WORK_DIR (default /tmp/notes-study).
 set -euo pipefail
@@ -38,7 +39,8 @@ EOF
 # shellcheck disable=SC2086
 timeout -s INT "$((minutes * 60))" "$bin" train --id "$recipe" --data_dir "$work/corpus-$chunks" \
   --config_file "$config" --logdir_root "$work/logdir" --output_dir "$work/$recipe/generated" \
-  --batch_size "${BATCH:-16}" --learning_rate "${LR:-0.001}" --num_epochs 10000 --val_frac 0.2 \
+  --batch_size "${BATCH:-16}" --learning_rate "${LR:-0.001}" --optimizer_style "${OPTIMIZER_STYLE:-torch}" \
+  --num_epochs 10000 --val_frac 0.2 \
   --early_stopping_patience 0 --max_checkpoints 2 --generate False --verbose False --rng_seed 1 \
   --num_threads "$threads" ${TRAIN_FLAGS:-} >"$work/$recipe/train.log" 2>&1 || [ $? -eq 124 ]
 
