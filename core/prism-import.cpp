@@ -298,20 +298,15 @@ ModelConfig prism_config_from_shapes(const TfBundle& b) {
   return c;
 }
 
-PrismImport import_prism(const TfBundle& b, const nlohmann::json& prism_config, int sample_rate_hz) {
-  if (!prism_config.is_object()) throw Error(ErrorKind::kConfig, "the PRiSM config is not a JSON object");
-  PrismImport im;
-  im.config = reconcile(prism_config_from_shapes(b), prism_config, b, &im.notes);
-  validate(im.config);
-  const ModelConfig& c = im.config;
-  const std::vector<std::string> tiers = tier_names(b);
+namespace {
+
+// Every weight of the config from PRiSM's variables, and with `moments` Adam's m and v beside
+// each, mapped as the weight is.
+void put_weights(const TfBundle& b, const ModelConfig& c, const std::vector<std::string>& tiers,
+                 const std::map<std::string, MomentKeys>& moments, TensorFile& file) {
   const auto shapes = weight_shapes(c);
-  const std::vector<Mapping> maps = mappings(c, tiers);
-  std::string iterations_key;
-  const std::map<std::string, MomentKeys> moments = moment_keys(b, keras_variable_order(c, tiers), &iterations_key);
-  im.has_moments = !moments.empty();
   std::size_t n_weights = 0;
-  for (const Mapping& m : maps) {
+  for (const Mapping& m : mappings(c, tiers)) {
     const auto it = shapes.find(m.name);
     if (it == shapes.end()) throw Error(ErrorKind::kInternal, "prism import maps unknown weight " + m.name);
     const std::vector<std::int64_t>& ours = it->second;
@@ -325,40 +320,41 @@ PrismImport import_prism(const TfBundle& b, const nlohmann::json& prism_config, 
       throw not_prism(b, "'" + m.moments_from + "' is " + shape_text(theirs) + ", which does not give " + m.name + " " +
                              shape_text(ours));
     }
-    im.file.put_f32(m.name, ours, w.data());
+    file.put_f32(m.name, ours, w.data());
     ++n_weights;
-    if (!im.has_moments) continue;
+    if (moments.empty()) continue;
     const MomentKeys& k = moments.at(m.moments_from);
-    im.file.put_f32("optim." + m.name + ".exp_avg", ours, convert(k.m).data());
-    im.file.put_f32("optim." + m.name + ".exp_avg_sq", ours, convert(k.v).data());
+    file.put_f32("optim." + m.name + ".exp_avg", ours, convert(k.m).data());
+    file.put_f32("optim." + m.name + ".exp_avg_sq", ours, convert(k.v).data());
   }
   if (n_weights != shapes.size()) throw Error(ErrorKind::kInternal, "prism import: not every weight is mapped");
-  if (im.has_moments) {
-    if (!b.has(iterations_key)) throw not_prism(b, "it has Adam's moments but no iteration count");
-    const Tensor it = b.read(iterations_key);
-    if (it.numel() != 1 || (it.dtype != DType::kI64 && it.dtype != DType::kI32)) {
-      throw not_prism(b, "its iteration count '" + iterations_key + "' is not one integer");
-    }
-    im.iterations = it.dtype == DType::kI64 ? *reinterpret_cast<const std::int64_t*>(it.bytes.data())
-                                            : *reinterpret_cast<const std::int32_t*>(it.bytes.data());
-    if (im.iterations < 1) throw not_prism(b, "its Adam iteration count is " + std::to_string(im.iterations));
-    const std::int64_t step = im.iterations;
-    for (const auto& [name, shape] : shapes) {
-      Tensor s;
-      s.dtype = DType::kI64;
-      s.shape = {1};
-      s.bytes.resize(8);
-      std::memcpy(s.bytes.data(), &step, 8);
-      im.file.put("optim." + name + ".step", std::move(s));
-    }
-    if (c.rnn_type == RnnType::kLstm) {
-      im.notes.push_back("an LSTM's single Keras bias becomes bias_ih (bias_hh zero, with the same Adam moments): "
-                         "training then moves their sum up to twice as fast as PRiSM did");
-    }
+}
+
+// Adam's step count, written as every weight's optim.<weight>.step.
+std::int64_t put_steps(const TfBundle& b, const ModelConfig& c, const std::string& iterations_key, TensorFile& file) {
+  if (!b.has(iterations_key)) throw not_prism(b, "it has Adam's moments but no iteration count");
+  const Tensor it = b.read(iterations_key);
+  if (it.numel() != 1 || (it.dtype != DType::kI64 && it.dtype != DType::kI32)) {
+    throw not_prism(b, "its iteration count '" + iterations_key + "' is not one integer");
   }
-  im.epoch = epoch_of(b);
+  const std::int64_t step = it.dtype == DType::kI64 ? *reinterpret_cast<const std::int64_t*>(it.bytes.data())
+                                                    : *reinterpret_cast<const std::int32_t*>(it.bytes.data());
+  if (step < 1) throw not_prism(b, "its Adam iteration count is " + std::to_string(step));
+  for (const auto& [name, shape] : weight_shapes(c)) {
+    Tensor s;
+    s.dtype = DType::kI64;
+    s.shape = {1};
+    s.bytes.resize(8);
+    std::memcpy(s.bytes.data(), &step, 8);
+    file.put("optim." + name + ".step", std::move(s));
+  }
+  return step;
+}
+
+// The checkpoint's metadata: a finished epoch, PRiSM's step count and learning rate.
+std::map<std::string, std::string> metadata(const TfBundle& b, const PrismImport& im, int sample_rate_hz) {
   CheckpointInfo info;
-  info.config = c;
+  info.config = im.config;
   info.sample_rate_hz = sample_rate_hz;
   info.train.epoch = im.epoch;
   info.train.epoch_complete = true;
@@ -369,16 +365,42 @@ PrismImport import_prism(const TfBundle& b, const nlohmann::json& prism_config, 
     const Tensor lr = b.read(key + kValue);
     if (lr.numel() == 1 && lr.dtype == DType::kF32) info.train.learning_rate = lr.to_f32()[0];
   }
-  im.file.metadata = to_metadata(info);
-  im.file.metadata["imported_from"] = b.prefix().string();
-  im.notes.insert(im.notes.begin(),
-                  std::to_string(tiers.size() + 1) + "-tier " + rnn_type_name(c.rnn_type) + " model, frame sizes " +
-                      shape_text(std::vector<std::int64_t>(c.frame_sizes.begin(), c.frame_sizes.end())) + ", dim " +
-                      std::to_string(c.dim) + ", " + std::to_string(c.num_rnn_layers) + " layer(s)" +
-                      (c.skip_conn ? ", skip_conn" : "") + ", q " + std::to_string(c.q_levels) + " " +
-                      q_type_name(c.q_type) + ", epoch " + std::to_string(im.epoch) +
-                      (im.has_moments ? ", Adam moments after " + std::to_string(im.iterations) + " steps"
-                                      : ", no optimiser moments"));
+  std::map<std::string, std::string> md = to_metadata(info);
+  md["imported_from"] = b.prefix().string();
+  return md;
+}
+
+std::string summary(const PrismImport& im, std::size_t n_tiers) {
+  const ModelConfig& c = im.config;
+  return std::to_string(n_tiers + 1) + "-tier " + rnn_type_name(c.rnn_type) + " model, frame sizes " +
+         shape_text(std::vector<std::int64_t>(c.frame_sizes.begin(), c.frame_sizes.end())) + ", dim " +
+         std::to_string(c.dim) + ", " + std::to_string(c.num_rnn_layers) + " layer(s)" + (c.skip_conn ? ", skip_conn" : "") +
+         ", q " + std::to_string(c.q_levels) + " " + q_type_name(c.q_type) + ", epoch " + std::to_string(im.epoch) +
+         (im.has_moments ? ", Adam moments after " + std::to_string(im.iterations) + " steps" : ", no optimiser moments");
+}
+
+}  // namespace
+
+PrismImport import_prism(const TfBundle& b, const nlohmann::json& prism_config, int sample_rate_hz) {
+  if (!prism_config.is_object()) throw Error(ErrorKind::kConfig, "the PRiSM config is not a JSON object");
+  PrismImport im;
+  im.config = reconcile(prism_config_from_shapes(b), prism_config, b, &im.notes);
+  validate(im.config);
+  const std::vector<std::string> tiers = tier_names(b);
+  std::string iterations_key;
+  const auto moments = moment_keys(b, keras_variable_order(im.config, tiers), &iterations_key);
+  im.has_moments = !moments.empty();
+  put_weights(b, im.config, tiers, moments, im.file);
+  if (im.has_moments) {
+    im.iterations = put_steps(b, im.config, iterations_key, im.file);
+    if (im.config.rnn_type == RnnType::kLstm) {
+      im.notes.push_back("an LSTM's single Keras bias becomes bias_ih (bias_hh zero, with the same Adam moments): "
+                         "training then moves their sum up to twice as fast as PRiSM did");
+    }
+  }
+  im.epoch = epoch_of(b);
+  im.file.metadata = metadata(b, im, sample_rate_hz);
+  im.notes.insert(im.notes.begin(), summary(im, tiers.size()));
   return im;
 }
 

@@ -13,7 +13,7 @@ training call is reproduced, not PRiSM's sampling loop. Each model gets OUT_DIR/
                          old-sample-tier are saved untrained, with no optimizer
   keys.txt               the checkpoint's keys, `key dtype shape` per line
 
-    .venv-tf/bin/python tools/prism_fixtures.py OUT_DIR       # or scripts/prism-fixtures.sh
+    .venv-tf/bin/python tools/prism_fixtures.py OUT_DIR [--keys]   # or scripts/prism-fixtures.sh
 """
 import argparse
 import json
@@ -241,7 +241,7 @@ def match_key(value, ckpt, shapes, taken):
     return hits[0]
 
 
-def write_model(name, spec, out_dir):
+def write_model(name, spec, out_dir, verbose=False):
     folder = os.path.join(out_dir, name)
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
@@ -306,18 +306,20 @@ def write_model(name, spec, out_dir):
     lines = [f"{k} {dtypes[k].name} [{','.join(map(str, shapes[k]))}]" for k in keys]
     with open(os.path.join(folder, "keys.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
-    print(f"{name}: input {inputs.shape}, logits {logits.shape}")
-    for k, line in zip(keys, lines):
-        print(f"  {line}" + (f"  = {role[k]}" if k in role else ""))
+    print(f"{name}: input {inputs.shape}, logits {logits.shape}, {len(keys)} keys")
+    if verbose:
+        for k, line in zip(keys, lines):
+            print(f"  {line}" + (f"  = {role[k]}" if k in role else ""))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out_dir")
+    ap.add_argument("--keys", action="store_true", help="print every checkpoint key, with what it holds")
     a = ap.parse_args()
     tf.config.experimental.enable_op_determinism()
     for name, spec in MODELS.items():
-        write_model(name, spec, a.out_dir)
+        write_model(name, spec, a.out_dir, a.keys)
 
 
 if __name__ == "__main__":
