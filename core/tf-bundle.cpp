@@ -250,7 +250,10 @@ Tensor TfBundle::read(const std::string& key) const {
 
 namespace {
 
-bool has_index(const fs::path& prefix) { return fs::is_regular_file(prefix.string() + ".index"); }
+bool has_index(const fs::path& prefix) {
+  std::error_code ec;
+  return fs::is_regular_file(prefix.string() + ".index", ec);
+}
 
 // model_checkpoint_path from TensorFlow's `checkpoint` file (a text proto), relative to its
 // folder; when it names a path that moved with the folder, the same file name there.
@@ -274,7 +277,8 @@ std::optional<fs::path> newest_prefix_in(const fs::path& dir) {
   static const std::regex name(R"(^(.*-([0-9]+))\.index$)");
   std::optional<fs::path> best;
   long long best_n = -1;
-  for (const auto& f : fs::directory_iterator(dir)) {
+  std::error_code ec;
+  for (const auto& f : fs::directory_iterator(dir, ec)) {
     std::smatch m;
     const std::string s = f.path().filename().string();
     if (!std::regex_match(s, m, name)) continue;
