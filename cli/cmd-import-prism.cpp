@@ -2,9 +2,9 @@
 // samplernn checkpoint that generates, scores and continues training, with PRiSM's Adam
 // moments when the checkpoint has them (core/prism-import.h).
 #include <cstdio>
-#include <fstream>
 
 #include "cli/commands.h"
+#include "core/config.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
@@ -20,23 +20,13 @@ struct ImportArgs {
   int sample_rate = 16000;
 };
 
-nlohmann::json read_prism_config(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(ErrorKind::kInput, "cannot read config file '" + path.string() + "'", "check the path");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(ErrorKind::kConfig, "'" + path.string() + "' is not valid JSON: " + e.what());
-  }
-}
-
 int run_import(const ImportArgs& a) {
   if (a.sample_rate < 1 || a.sample_rate > 1000000) {
     throw Error(ErrorKind::kUsage, "--sample_rate " + std::to_string(a.sample_rate) + " is not a sample rate",
                 "give the rate the PRiSM model was trained at, in Hz (PRiSM's default: 16000)");
   }
   const TfBundle bundle(resolve_tf_checkpoint(a.checkpoint_path));
-  const PrismImport im = import_prism(bundle, read_prism_config(a.config_file), a.sample_rate);
+  const PrismImport im = import_prism(bundle, read_json_file(a.config_file, "config file", "--config_file"), a.sample_rate);
   log_info("Read " + bundle.prefix().string() + ".index: " + im.notes.front());
   for (std::size_t i = 1; i < im.notes.size(); ++i) log_info("Note: " + im.notes[i]);
   const fs::path target(a.output);

@@ -140,15 +140,18 @@ ModelConfig model_config_from_json(const json& j, std::vector<std::string>* warn
   return c;
 }
 
-ModelConfig load_model_config(const std::filesystem::path& path, std::vector<std::string>* warnings) {
+json read_json_file(const std::filesystem::path& path, const std::string& what, const std::string& flag) {
   std::ifstream in(path);
-  if (!in) throw Error(ErrorKind::kConfig, "cannot open config file '" + path.string() + "'", "check the --config_file path");
-  json j;
+  if (!in) throw Error(ErrorKind::kConfig, "cannot open " + what + " '" + path.string() + "'", "check the " + flag + " path");
   try {
-    j = json::parse(in);
+    return json::parse(in);
   } catch (const json::exception& e) {
-    throw Error(ErrorKind::kConfig, "config file '" + path.string() + "' is not valid JSON: " + e.what());
+    throw Error(ErrorKind::kConfig, what + " '" + path.string() + "' is not valid JSON: " + e.what());
   }
+}
+
+ModelConfig load_model_config(const std::filesystem::path& path, std::vector<std::string>* warnings) {
+  const json j = read_json_file(path, "config file", "--config_file");
   try {
     return model_config_from_json(j, warnings);
   } catch (const Error& e) {

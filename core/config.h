@@ -60,6 +60,9 @@ void validate(const ModelConfig& config);
 // Reads a config from JSON; keys it does not know are reported in *warnings. Missing keys
 // keep their defaults (PRiSM's default.config.json).
 ModelConfig model_config_from_json(const nlohmann::json& j, std::vector<std::string>* warnings);
+// A JSON file, parsed. Error(kConfig) naming `what` ("config file") and the path when it
+// cannot be opened (hinting at `flag`) or is not valid JSON.
+nlohmann::json read_json_file(const std::filesystem::path& path, const std::string& what, const std::string& flag);
 ModelConfig load_model_config(const std::filesystem::path& path, std::vector<std::string>* warnings);
 nlohmann::json to_json(const ModelConfig& config);
 

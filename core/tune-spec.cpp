@@ -1,7 +1,6 @@
 #include "core/tune-spec.h"
 
 #include <cmath>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
@@ -158,14 +157,7 @@ void apply_tune_json(const json& j, const std::string& origin, TuneSpec* spec) {
 }
 
 void apply_tune_file(const std::string& path, TuneSpec* spec) {
-  std::ifstream in(path);
-  if (!in) throw Error(ErrorKind::kConfig, "cannot open search-space file '" + path + "'", "check the --search_space path");
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::exception& e) {
-    throw Error(ErrorKind::kConfig, "search-space file '" + path + "' is not valid JSON: " + e.what());
-  }
+  const json j = read_json_file(path, "search-space file", "--search_space");
   apply_tune_json(j, "search-space file '" + path + "'", spec);
 }
 
