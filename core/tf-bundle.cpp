@@ -145,7 +145,8 @@ TfBundle::TfBundle(const fs::path& prefix) : prefix_(prefix) {
   leveldb::Env* env = leveldb::Env::Default();
   std::uint64_t file_size = 0;
   leveldb::RandomAccessFile* raw_file = nullptr;
-  if (!fs::is_regular_file(index) || !env->GetFileSize(index.string(), &file_size).ok() ||
+  std::error_code ec;
+  if (!fs::is_regular_file(index, ec) || !env->GetFileSize(index.string(), &file_size).ok() ||
       !env->NewRandomAccessFile(index.string(), &raw_file).ok()) {
     throw Error(ErrorKind::kInput, "cannot read TensorFlow checkpoint index '" + index.string() + "'",
                 "check the path: a Keras checkpoint is <prefix>.index plus <prefix>.data-00000-of-00001");

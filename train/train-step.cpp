@@ -58,13 +58,20 @@ StepResult eval_step(SampleRNN& model, const torch::Tensor& x, ModelState& state
   return metrics(logits, targets, loss);
 }
 
+namespace {
+
+// An optimiser step's closure, as LibTorch's own optimisers run it: with gradients on.
+torch::Tensor run_closure(const torch::optim::Optimizer::LossClosure& closure) {
+  if (closure == nullptr) return {};
+  at::AutoGradMode enable_grad(true);
+  return closure();
+}
+
+}  // namespace
+
 torch::Tensor KerasAdam::step(LossClosure closure) {
+  const torch::Tensor loss = run_closure(closure);
   torch::NoGradGuard ng;
-  torch::Tensor loss;
-  if (closure != nullptr) {
-    at::AutoGradMode enable_grad(true);
-    loss = closure();
-  }
   for (auto& group : param_groups()) {
     const auto& o = static_cast<const torch::optim::AdamOptions&>(group.options());
     const double b1 = std::get<0>(o.betas()), b2 = std::get<1>(o.betas());
@@ -92,12 +99,8 @@ torch::Tensor KerasAdam::step(LossClosure closure) {
 }
 
 torch::Tensor KerasRMSprop::step(LossClosure closure) {
+  const torch::Tensor loss = run_closure(closure);
   torch::NoGradGuard ng;
-  torch::Tensor loss;
-  if (closure != nullptr) {
-    at::AutoGradMode enable_grad(true);
-    loss = closure();
-  }
   for (auto& group : param_groups()) {
     const auto& o = static_cast<const torch::optim::RMSpropOptions&>(group.options());
     for (auto& p : group.params()) {
