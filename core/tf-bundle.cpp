@@ -2,16 +2,14 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
-#include <leveldb/env.h>
-#include <leveldb/iterator.h>
-#include <leveldb/options.h>
-#include <leveldb/table.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
-#include <memory>
+#include <functional>
 #include <regex>
+#include <string_view>
 
 #include "core/crc32c.h"
 #include "core/error.h"
@@ -138,41 +136,117 @@ std::int64_t byte_count(const std::vector<std::int64_t>& shape, DType dtype) {
   return n;
 }
 
+// TensorFlow's table format (LevelDB's): data blocks of prefix-compressed key/value entries,
+// an index block whose values are the data blocks' handles, and a 48-byte footer that holds
+// the index block's handle. Every block is followed by its compression type and masked CRC32C.
+constexpr std::uint64_t kTableMagic = 0xdb4775248b80fb57ull;
+constexpr std::size_t kFooterSize = 48;
+constexpr std::size_t kBlockTrailerSize = 5;
+constexpr std::uintmax_t kMaxIndexBytes = std::uintmax_t{256} << 20;
+
+std::uint32_t le32(const char* p) {
+  std::uint32_t v = 0;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+class TableReader {
+ public:
+  TableReader(const fs::path& index, std::string bytes) : index_(index), bytes_(std::move(bytes)) {}
+
+  // Every (key, value) of the table, in order.
+  void for_each(const std::function<void(const std::string&, std::string_view)>& visit) const {
+    if (bytes_.size() < kFooterSize) throw bad_index(index_, "shorter than a table's footer");
+    const char* footer = bytes_.data() + bytes_.size() - kFooterSize;
+    std::uint64_t magic = 0;
+    std::memcpy(&magic, footer + kFooterSize - 8, 8);
+    if (magic != kTableMagic) throw bad_index(index_, "no table footer (its magic number is wrong)");
+    CodedInputStream in(reinterpret_cast<const std::uint8_t*>(footer), static_cast<int>(kFooterSize - 8));
+    std::uint64_t meta_offset = 0, meta_size = 0, index_offset = 0, index_size = 0;
+    if (!in.ReadVarint64(&meta_offset) || !in.ReadVarint64(&meta_size) || !in.ReadVarint64(&index_offset) ||
+        !in.ReadVarint64(&index_size)) {
+      throw bad_index(index_, "a malformed table footer");
+    }
+    for_each_entry(block(index_offset, index_size), [&](const std::string&, std::string_view handle) {
+      CodedInputStream h(reinterpret_cast<const std::uint8_t*>(handle.data()), static_cast<int>(handle.size()));
+      std::uint64_t offset = 0, size = 0;
+      if (!h.ReadVarint64(&offset) || !h.ReadVarint64(&size)) throw bad_index(index_, "a malformed block handle");
+      for_each_entry(block(offset, size), visit);
+    });
+  }
+
+ private:
+  // The contents of the block at [offset, offset + size), its trailer checked.
+  std::string_view block(std::uint64_t offset, std::uint64_t size) const {
+    const std::uint64_t n = bytes_.size();
+    if (offset > n || size > n - offset || kBlockTrailerSize > n - offset - size) {
+      throw bad_index(index_, "a block handle past the end of the file (" + std::to_string(n) + " bytes)");
+    }
+    const char* data = bytes_.data() + offset;
+    const auto type = static_cast<unsigned char>(data[size]);
+    if (mask_crc32c(crc32c(reinterpret_cast<const std::uint8_t*>(data), size + 1)) != le32(data + size + 1)) {
+      throw bad_index(index_, "a block fails its CRC32C check: the file is damaged");
+    }
+    if (type != 0) {
+      throw bad_index(index_, "a compressed block (type " + std::to_string(type) +
+                                  "); TensorFlow writes checkpoint indexes uncompressed");
+    }
+    return {data, size};
+  }
+
+  // Entries: shared key prefix length, the rest of the key's length and the value's length
+  // (varint32 each), the rest of the key, the value; then the restart offsets (fixed32 each)
+  // and their count (fixed32).
+  void for_each_entry(std::string_view b, const std::function<void(const std::string&, std::string_view)>& visit) const {
+    if (b.size() < 4) throw bad_index(index_, "a block too short for its restart count");
+    const std::uint64_t restarts = le32(b.data() + b.size() - 4);
+    if (restarts > (b.size() - 4) / 4) throw bad_index(index_, "a block with more restarts than bytes");
+    const std::size_t limit = b.size() - 4 - 4 * restarts;
+    CodedInputStream in(reinterpret_cast<const std::uint8_t*>(b.data()), static_cast<int>(limit));
+    std::string key;
+    while (in.CurrentPosition() < static_cast<int>(limit)) {
+      std::uint32_t shared = 0, unshared = 0, value_size = 0;
+      if (!in.ReadVarint32(&shared) || !in.ReadVarint32(&unshared) || !in.ReadVarint32(&value_size) ||
+          shared > key.size() || std::uint64_t{unshared} + value_size > limit - in.CurrentPosition()) {
+        throw bad_index(index_, "a malformed block entry");
+      }
+      const char* p = b.data() + in.CurrentPosition();
+      key.resize(shared);
+      key.append(p, unshared);
+      in.Skip(static_cast<int>(unshared + value_size));
+      visit(key, std::string_view(p + unshared, value_size));
+    }
+  }
+
+  fs::path index_;
+  std::string bytes_;
+};
+
 }  // namespace
 
 TfBundle::TfBundle(const fs::path& prefix) : prefix_(prefix) {
   const fs::path index = fs::path(prefix.string() + ".index");
-  leveldb::Env* env = leveldb::Env::Default();
-  std::uint64_t file_size = 0;
-  leveldb::RandomAccessFile* raw_file = nullptr;
   std::error_code ec;
-  if (!fs::is_regular_file(index, ec) || !env->GetFileSize(index.string(), &file_size).ok() ||
-      !env->NewRandomAccessFile(index.string(), &raw_file).ok()) {
+  const std::uintmax_t file_size = fs::is_regular_file(index, ec) ? fs::file_size(index, ec) : 0;
+  std::ifstream file(index, std::ios::binary);
+  if (ec || !file) {
     throw Error(ErrorKind::kInput, "cannot read TensorFlow checkpoint index '" + index.string() + "'",
                 "check the path: a Keras checkpoint is <prefix>.index plus <prefix>.data-00000-of-00001");
   }
-  std::unique_ptr<leveldb::RandomAccessFile> file(raw_file);
-  leveldb::Options options;
-  options.paranoid_checks = true;
-  leveldb::Table* raw_table = nullptr;
-  const leveldb::Status opened = leveldb::Table::Open(options, file.get(), file_size, &raw_table);
-  if (!opened.ok()) throw bad_index(index, opened.ToString());
-  std::unique_ptr<leveldb::Table> table(raw_table);
-  leveldb::ReadOptions read_options;
-  read_options.verify_checksums = true;
-  read_options.fill_cache = false;
-  std::unique_ptr<leveldb::Iterator> it(table->NewIterator(read_options));
+  if (file_size > kMaxIndexBytes) throw bad_index(index, std::to_string(file_size) + " bytes, too large for an index");
+  std::string bytes(static_cast<std::size_t>(file_size), '\0');
+  if (!file.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
+    throw Error(ErrorKind::kInput, "cannot read TensorFlow checkpoint index '" + index.string() + "'");
+  }
+  const TableReader table(index, std::move(bytes));
   bool have_header = false;
   int endianness = 0;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    const leveldb::Slice value = it->value();
-    if (value.size() > (1u << 30)) throw bad_index(index, "an entry of " + std::to_string(value.size()) + " bytes");
+  table.for_each([&](const std::string& key, std::string_view value) {
     CodedInputStream in(reinterpret_cast<const std::uint8_t*>(value.data()), static_cast<int>(value.size()));
-    const std::string key = it->key().ToString();
     if (key.empty()) {
       if (!read_header(in, &num_shards_, &endianness)) throw bad_index(index, "a malformed header entry");
       have_header = true;
-      continue;
+      return;
     }
     TfBundleEntry e;
     if (!read_entry(in, e)) throw bad_index(index, "a malformed entry for '" + key + "'");
@@ -183,8 +257,7 @@ TfBundle::TfBundle(const fs::path& prefix) : prefix_(prefix) {
       throw bad_index(index, "'" + key + "' has " + std::to_string(e.size) + " bytes, not what its shape and dtype need");
     }
     entries_.emplace(key, std::move(e));
-  }
-  if (!it->status().ok()) throw bad_index(index, it->status().ToString());
+  });
   if (!have_header) throw bad_index(index, "no header entry");
   if (endianness != 0) {
     throw Error(ErrorKind::kInput, "'" + index.string() + "' is a big-endian TensorFlow checkpoint",

@@ -11,7 +11,8 @@
 //   for (const auto& [key, e] : b.entries()) std::cout << key << "\n";
 //   srnn::Tensor t = b.read("sample_mlp/outputs/kernel/.ATTRIBUTES/VARIABLE_VALUE");
 //
-// The table is read through LevelDB (block checksums verified), its entries through
+// The index is read whole (at most 256 MiB), every block handle checked against the file's
+// size and every block against its CRC before it is parsed; its entries go through
 // protobuf's wire-format reader. Tensors are read by offset from the data shard, one at a
 // time, and every one is checked against its CRC: a 1 GB checkpoint is never held whole.
 //

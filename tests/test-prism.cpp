@@ -20,6 +20,7 @@
 #include <leveldb/table.h>
 #include <leveldb/table_builder.h>
 
+#include "core/crc32c.h"
 #include "core/error.h"
 #include "core/prism-import.h"
 #include "core/run-layout.h"
@@ -241,26 +242,34 @@ TEST(PrismImport, AMissingTruncatedOrDamagedShardIsRefused) {
   }
 }
 
-// Rewrites the index of the checkpoint at `prefix` with LevelDB's own table writer, passing
-// each (key, value) through `edit` first.
-void rewrite_index(const fs::path& prefix, const std::function<void(const std::string&, std::string&)>& edit) {
+using Rows = std::vector<std::pair<std::string, std::string>>;
+
+// The (key, value) rows of the index at `prefix`, read with LevelDB's own table reader.
+Rows index_rows(const fs::path& prefix) {
   const fs::path index = prefix.string() + ".index";
   leveldb::Env* env = leveldb::Env::Default();
   std::uint64_t size = 0;
   leveldb::RandomAccessFile* raw = nullptr;
-  ASSERT_TRUE(env->GetFileSize(index.string(), &size).ok() && env->NewRandomAccessFile(index.string(), &raw).ok());
+  Rows rows;
+  EXPECT_TRUE(env->GetFileSize(index.string(), &size).ok() && env->NewRandomAccessFile(index.string(), &raw).ok());
+  if (raw == nullptr) return rows;
   std::unique_ptr<leveldb::RandomAccessFile> in(raw);
   leveldb::Table* table = nullptr;
-  ASSERT_TRUE(leveldb::Table::Open(leveldb::Options(), in.get(), size, &table).ok());
+  EXPECT_TRUE(leveldb::Table::Open(leveldb::Options(), in.get(), size, &table).ok());
+  if (table == nullptr) return rows;
   std::unique_ptr<leveldb::Table> owned(table);
-  std::vector<std::pair<std::string, std::string>> rows;
   std::unique_ptr<leveldb::Iterator> it(table->NewIterator(leveldb::ReadOptions()));
   for (it->SeekToFirst(); it->Valid(); it->Next()) rows.emplace_back(it->key().ToString(), it->value().ToString());
-  it.reset();
-  owned.reset();
-  in.reset();
+  return rows;
+}
+
+// Rewrites the index of the checkpoint at `prefix` with LevelDB's own table writer, passing
+// each (key, value) through `edit` first.
+void rewrite_index(const fs::path& prefix, const std::function<void(const std::string&, std::string&)>& edit) {
+  Rows rows = index_rows(prefix);
+  const fs::path index = prefix.string() + ".index";
   leveldb::WritableFile* raw_out = nullptr;
-  ASSERT_TRUE(env->NewWritableFile(index.string(), &raw_out).ok());
+  ASSERT_TRUE(leveldb::Env::Default()->NewWritableFile(index.string(), &raw_out).ok());
   std::unique_ptr<leveldb::WritableFile> out(raw_out);
   leveldb::Options options;
   options.compression = leveldb::kNoCompression;
@@ -271,6 +280,75 @@ void rewrite_index(const fs::path& prefix, const std::function<void(const std::s
   }
   ASSERT_TRUE(builder.Finish().ok());
   ASSERT_TRUE(out->Close().ok());
+}
+
+// The table format by hand, to write what no table writer would.
+std::string varint(std::uint64_t v) {
+  std::string out;
+  for (; v >= 0x80; v >>= 7) out += static_cast<char>(v | 0x80);
+  return out + static_cast<char>(v);
+}
+std::string fixed32(std::uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); }
+std::string block_handle(std::uint64_t offset, std::uint64_t size) { return varint(offset) + varint(size); }
+// Block entries of whole keys (no prefix shared with the key before).
+std::string block_entries(const Rows& rows) {
+  std::string b;
+  for (const auto& [key, value] : rows) b += varint(0) + varint(key.size()) + varint(value.size()) + key + value;
+  return b;
+}
+// A block of `entries` and one restart, then its compression type and masked CRC32C.
+std::string table_block(std::string entries, char type = 0) {
+  entries += fixed32(0) + fixed32(1) + type;
+  return entries + fixed32(masked_crc32c(reinterpret_cast<const std::uint8_t*>(entries.data()), entries.size()));
+}
+// One data block of `entries`, an empty metaindex block, the index block naming
+// `data_handle`, the footer naming `index_handle` (empty: the true ones).
+std::string hand_table(const std::string& entries, char data_type = 0, std::string data_handle = "",
+                       std::string index_handle = "") {
+  const std::string data = table_block(entries, data_type), meta = table_block("");
+  if (data_handle.empty()) data_handle = block_handle(0, data.size() - 5);
+  const std::string index = table_block(block_entries({{"~", data_handle}}));
+  if (index_handle.empty()) index_handle = block_handle(data.size() + meta.size(), index.size() - 5);
+  std::string footer = block_handle(data.size(), meta.size() - 5) + index_handle;
+  footer.resize(40, '\0');
+  const std::uint64_t magic = 0xdb4775248b80fb57ull;
+  footer.append(reinterpret_cast<const char*>(&magic), 8);
+  return data + meta + index + footer;
+}
+
+// Block handles come from the file: one that names more bytes than the file has is refused
+// before anything is allocated for it, as is a compressed block.
+TEST(PrismImport, BlockHandlesPastTheFileAndCompressedBlocksAreRefused) {
+  test::TempDir dir;
+  const fs::path p = copy_fixture(dir);
+  const Rows rows = index_rows(p);
+  ASSERT_FALSE(rows.empty());
+  const fs::path index = p.string() + ".index";
+  const std::string entries = block_entries(rows);
+  std::ofstream(index, std::ios::binary | std::ios::trunc) << hand_table(entries);
+  EXPECT_NO_THROW(import_prism(TfBundle(p), prism_config("gru3"), 16000));
+  const auto refused = [&](const std::string& table, const std::string& why) {
+    std::ofstream(index, std::ios::binary | std::ios::trunc) << table;
+    try {
+      TfBundle{p};
+      ADD_FAILURE() << "read a table that should fail with '" << why << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  };
+  const std::uint64_t huge = 0xc2000000000000ull;
+  refused(hand_table(entries, 0, block_handle(0, huge)), "past the end");
+  refused(hand_table(entries, 0, block_handle(huge, 16)), "past the end");
+  refused(hand_table(entries, 0, block_handle(~std::uint64_t{0}, ~std::uint64_t{0})), "past the end");
+  refused(hand_table(entries, 0, "", block_handle(0, huge)), "past the end");
+  refused(hand_table(entries, 1), "compressed");
+  refused(hand_table(entries, 0, std::string("\xff\xff", 2)), "malformed block handle");
+  refused(hand_table(varint(3) + varint(1) + varint(0) + "k"), "malformed block entry");  // shares 3 bytes of ""
+  refused(hand_table(varint(0) + varint(1) + varint(1 << 20) + "k"), "malformed block entry");  // runs past the block
+  std::string damaged = hand_table(entries);
+  damaged[damaged.size() / 3] ^= 0x04;
+  refused(damaged, "CRC32C");
+  refused(hand_table(entries).substr(0, 47), "shorter than");
 }
 
 TEST(PrismImport, PartitionedVariablesAndBigEndianBundlesAreRefused) {
