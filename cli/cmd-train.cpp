@@ -56,6 +56,9 @@ void add_optimiser_flags(CLI::App& app, TrainArgs& a) {
                   "Steps over which the learning rate rises from 0 when the run has no optimiser moments (-1: " +
                       std::to_string(kAutoWarmupSteps) + " for a checkpoint of weights only, none for a fresh start; 0: "
                       "never)");
+  add_flag_option(app, "lr_half_life_steps", a.o.lr_half_life_steps,
+                  "Steps over which the learning rate halves, continuously, counted over all the model's steps "
+                  "(a resumed checkpoint's included; 0: never)");
   add_flag_option(app, "momentum", a.o.momentum, "Momentum (sgd and rmsprop)");
   add_flag_option(app, "optimizer_style", a.o.optimizer_style,
                   "keras: Adam and RMSprop as PRiSM's TensorFlow runs them (Adam's epsilon after the bias correction; "

@@ -658,6 +658,35 @@ TEST(Train, AStartFromWeightsAloneWarmsUpTheRateAndAStopInsideTheWarmUpResumesIt
   EXPECT_DOUBLE_EQ(step_rates(find_latest_checkpoint(dir / "logdir", "fresh-warm").parent_path()).at(2), 0.5e-3);
 }
 
+TEST(Train, TheLearningRateHalvesEveryHalfLifeAndResumesOnTheSameCurve) {
+  test::TempDir dir;
+  write_corpus(dir / "data", 12);
+  write_config(dir / "tiny.config.json");
+  const auto decaying = [&](const std::string& id, std::int64_t max_steps) {
+    TrainOptions o = tiny_options(dir, id);
+    o.num_epochs = 3;
+    o.max_steps = max_steps;
+    o.lr_half_life_steps = 4;
+    return o;
+  };
+  ASSERT_EQ(run_training(decaying("whole", 9)), 0);
+  const auto rates = step_rates(find_latest_checkpoint(dir / "logdir", "whole").parent_path());
+  for (std::int64_t k = 1; k <= 9; ++k) {
+    EXPECT_NEAR(rates.at(k), 1e-3 * std::exp2(-(k - 1) / 4.0), 1e-12) << "step " << k;
+  }
+  // Stopped after five steps and resumed: the same rates, step for step.
+  ASSERT_EQ(run_training(decaying("split", 5)), 0);
+  ASSERT_EQ(run_training(decaying("split", 9)), 0);
+  std::map<std::int64_t, double> split;
+  for (const fs::path& run : run_folders(dir / "logdir" / "split")) {
+    for (const auto& [step, lr] : step_rates(run)) split[step] = lr;
+  }
+  EXPECT_EQ(split, rates);
+  TrainOptions bad = decaying("bad", 1);
+  bad.lr_half_life_steps = -1;
+  expect_error(bad, ErrorKind::kUsage, "--lr_half_life_steps must be 0");
+}
+
 TEST(Train, TheSampleRateBelongsToTheModel) {
   test::TempDir dir;
   write_corpus(dir / "data", 8, 22050);

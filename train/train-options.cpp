@@ -15,6 +15,10 @@ void check_train_options(const TrainOptions& o) {
     throw Error(ErrorKind::kUsage, "--id '" + o.id + "' is not a plain name",
                 "use a name without '/', such as --id aamgen; it becomes a folder under --logdir_root");
   }
+  if (o.lr_half_life_steps < 0) {
+    throw Error(ErrorKind::kUsage, "--lr_half_life_steps must be 0 (no decay) or a number of steps",
+                "such as --lr_half_life_steps 5000: the rate halves every 5,000 steps");
+  }
   if (o.lr_warmup_steps < -1) {
     throw Error(ErrorKind::kUsage, "--lr_warmup_steps must be -1 (automatic), 0 (none) or a number of steps");
   }
@@ -54,6 +58,11 @@ double lr_for_epoch(const TrainOptions& o, int epoch_index) {
   return o.learning_rate * std::exp(-0.1 * (epoch_index - o.reduce_learning_rate_after + 1));
 }
 
+double lr_half_life_factor(const TrainOptions& o, std::int64_t steps_done) {
+  if (o.lr_half_life_steps <= 0) return 1.0;
+  return std::exp2(-static_cast<double>(steps_done) / static_cast<double>(o.lr_half_life_steps));
+}
+
 PruneOptions prune_options(const TrainOptions& o) {
   PruneOptions p;
   p.sparsity = o.sparsity;
@@ -71,6 +80,7 @@ nlohmann::json run_flags(const TrainOptions& o, const StartPlan& plan, const Dat
   return nlohmann::json{{"id", o.id}, {"data_dir", o.data_dir.string()}, {"batch_size", data.batch_size},
           {"num_epochs", o.num_epochs}, {"optimizer", o.optimizer}, {"learning_rate", o.learning_rate},
           {"reduce_learning_rate_after", o.reduce_learning_rate_after}, {"lr_warmup_steps", o.lr_warmup_steps},
+          {"lr_half_life_steps", o.lr_half_life_steps},
           {"momentum", o.momentum},
           {"monitor", o.monitor}, {"checkpoint_every", o.checkpoint_every},
           {"checkpoint_policy", o.checkpoint_policy}, {"max_checkpoints", o.max_checkpoints},

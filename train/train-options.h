@@ -23,6 +23,10 @@ void check_train_options(const TrainOptions& o);
 // lr *= exp(-0.1) each epoch.
 double lr_for_epoch(const TrainOptions& o, int epoch_index);
 
+// The factor of --lr_half_life_steps for the step after `steps_done`: 0.5^(steps_done / N),
+// 1 when N is 0. It depends on the step count alone, so a resumed run continues it exactly.
+double lr_half_life_factor(const TrainOptions& o, std::int64_t steps_done);
+
 // The pruning the flags ask for (--sparse_block parsed).
 PruneOptions prune_options(const TrainOptions& o);
 

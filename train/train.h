@@ -43,6 +43,9 @@ struct TrainOptions {
   // optimiser moments (a fresh start, or a checkpoint of weights only); -1: kAutoWarmupSteps
   // for a checkpoint of weights only and none for a fresh start.
   std::int64_t lr_warmup_steps = -1;
+  // Steps over which the learning rate halves, continuously: step k + 1 of the run takes
+  // 0.5^(k / lr_half_life_steps) of the rate (0: never).
+  std::int64_t lr_half_life_steps = 0;
   double momentum = 0.9;
   std::string monitor = "val_loss";  // loss | accuracy | val_loss | val_accuracy
   int checkpoint_every = 1;

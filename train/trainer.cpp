@@ -372,7 +372,7 @@ void Trainer::keep_steps_before_failing() {
 void Trainer::train_window(const Batch& batch, int w, std::int64_t steps_in_epoch) {
   const auto t0 = std::chrono::steady_clock::now();
   const double comm0 = dist_ ? dist_->comm_seconds() : 0.0;
-  const double lr = lr_ * state_.warmup_factor();
+  const double lr = lr_ * state_.warmup_factor() * lr_half_life_factor(o_, state_.step);
   for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
   const StepResult r = train_step(model_, *optimizer_, window_tensor(batch, w, device_), carried_, step_options_);
   if (!std::isfinite(r.loss)) {
