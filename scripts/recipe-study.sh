@@ -27,6 +27,8 @@ work=${WORK_DIR:-/tmp/recipe-study}
 bin=${SAMPLERNN:-build/cli/samplernn}
 py=${PYTHON:-.venv/bin/python}
 mkdir -p "$work/$recipe"
+# shellcheck source=scripts/measure.sh
+source scripts/measure.sh
 
 config="$work/$recipe/config.json"
 "$py" - "${BASE_CONFIG:-configs/small.config.json}" "$config" "${CONFIG_JSON:-{\}}" <<'EOF'
@@ -41,12 +43,6 @@ steps_done() {
   tr '\r' '\n' <"$work/$recipe/train.log" | grep -o '^Epoch: [0-9]*/[0-9]*, Step: [0-9]*/[0-9]*' | tail -n 1 |
     awk -F'[ /,]+' '{ print ($2 - 1) * $6 + $5 }'
 }
-# Held-out NLL of the newest checkpoint, bits/sample ('?' when eval fails).
-held_out_nll() {
-  "$bin" eval --checkpoint_path "$ckpt" "$HELDOUT" --num_threads "${EVAL_THREADS:-2}" 2>&1 |
-    tee "$work/$recipe/eval.txt" | grep -o '^All .*: NLL [0-9.]*' | grep -o '[0-9.]*$' || echo '?'
-}
-
 segments=${SEGMENTS:-1}
 : >"$work/$recipe/train.log"
 printf 'minutes\tsteps\theld_out_nll\n' >"$work/$recipe/curve.tsv"
@@ -60,7 +56,7 @@ for ((k = 1; k <= segments; k++)); do
     --num_epochs 10000 --val_frac "${VAL_FRAC:-0.05}" \
     --early_stopping_patience 0 --max_checkpoints 2 --generate False --verbose False --rng_seed 1 \
     --num_threads "${NUM_THREADS:-1}" ${TRAIN_FLAGS:-} >>"$work/$recipe/train.log" 2>&1 || [ $? -eq 124 ]
-  nll=$(held_out_nll)
+  nll=$(held_out_nll "$ckpt" "$HELDOUT" "${EVAL_THREADS:-2}" "$work/$recipe/eval.txt")
   printf '%s\t%s\t%s\n' "$(awk -v m="$minutes" -v k="$k" -v n="$segments" 'BEGIN { printf "%g", m * k / n }')" \
     "$(steps_done)" "$nll" >>"$work/$recipe/curve.tsv"
 done
@@ -72,18 +68,6 @@ for t in ${TEMPS:-0.9 1.0}; do
   "$bin" generate --checkpoint_path "$ckpt" --output_path "$out/clip.wav" --num_seqs "${CLIPS:-4}" \
     --dur "${DUR:-5}" --temperature "$t" --rng_seed 1 --num_threads "${EVAL_THREADS:-2}" >"$out/generate.log" 2>&1
   "$bin" stats --json "$out" >"$out/stats.json"
-  summary+=$("$py" - "$out/stats.json" "$t" <<'EOF'
-import json, statistics, sys
-d = json.load(open(sys.argv[1]))
-files = d["files"] if isinstance(d, dict) else d
-tonal = statistics.median(f["tonal_fraction"] for f in files)
-partials = [f["partials"] for f in files]
-dc = max(abs(f["dc_offset"]) for f in files)
-loops = sum(f["loop_period"] > 0 for f in files)
-coll = sum(f["collapsed"] for f in files)
-print(f"; t={sys.argv[2]}: tonal {tonal:.2f}, partials {min(partials):.1f}-{max(partials):.1f}, |DC| <= {dc:.3f}, "
-      f"loops {loops}/{len(files)}, collapsed {coll}/{len(files)}", end="")
-EOF
-)
+  summary+=$(clip_measures "$out/stats.json" "$t")
 done
 echo "$summary" | tee -a "$work/summary.txt"

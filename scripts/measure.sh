@@ -1,0 +1,33 @@
+# Sourced by the scripts that score a model: held-out NLL with `samplernn eval`, and a summary
+# of `samplernn stats --json` over a folder of unprimed clips. Needs $bin (the samplernn
+# binary) and $py (a Python 3).
+: "${bin:?measure.sh needs bin}" "${py:?measure.sh needs py}"
+
+# held_out_nll CHECKPOINT HELDOUT_DIR THREADS LOG: the NLL over all held-out files, bits/sample
+# ('?' when eval fails); eval's whole output goes to LOG.
+held_out_nll() {
+  "$bin" eval --checkpoint_path "$1" "$2" --num_threads "$3" 2>&1 | tee "$4" |
+    grep -o '^All .*: NLL [0-9.]*' | grep -o '[0-9.]*$' || echo '?'
+}
+
+# clip_measures STATS_JSON FORMAT: FORMAT "tsv" prints the median tonal fraction, the median
+# partials, the largest |DC|, the collapsed count and the clip count, tab-separated; any other
+# FORMAT (a temperature, say) prints "; t=FORMAT: tonal …, partials min-max, |DC| <= …, loops
+# n/N, collapsed n/N" for a summary line.
+clip_measures() {
+  "$py" - "$1" "$2" <<'PY'
+import json, statistics, sys
+d = json.load(open(sys.argv[1]))
+files = d["files"] if isinstance(d, dict) else d
+tonal = statistics.median(f["tonal_fraction"] for f in files)
+partials = [f["partials"] for f in files]
+dc = max(abs(f["dc_offset"]) for f in files)
+loops = sum(f["loop_period"] > 0 for f in files)
+coll = sum(f["collapsed"] for f in files)
+if sys.argv[2] == "tsv":
+    print(f"{tonal:.2f}\t{statistics.median(partials):.1f}\t{dc:.4f}\t{coll}\t{len(files)}")
+else:
+    print(f"; t={sys.argv[2]}: tonal {tonal:.2f}, partials {min(partials):.1f}-{max(partials):.1f}, "
+          f"|DC| <= {dc:.3f}, loops {loops}/{len(files)}, collapsed {coll}/{len(files)}", end="")
+PY
+}
