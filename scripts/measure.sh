@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the scripts that score a model: held-out NLL with `samplernn eval`, and a summary
 # of `samplernn stats --json` over a folder of unprimed clips. Needs $bin (the samplernn
 # binary) and $py (a Python 3).
