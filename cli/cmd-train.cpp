@@ -76,7 +76,8 @@ void add_checkpoint_flags(CLI::App& app, TrainArgs& a) {
       ->check(CLI::IsMember({"Always", "Best"}));
   add_flag_option(app, "max_checkpoints", a.max_checkpoints, "Checkpoints kept per run folder (None: all)");
   add_flag_option(app, "resume", a.resume, "Continue from the latest checkpoint of this id, if any");
-  add_flag_option(app, "resume_from", a.resume_from, "Checkpoint to continue from (with --resume True)");
+  add_flag_option(app, "resume_from", a.resume_from,
+                  "Checkpoint to continue from (with --resume True): a file, or a run or id folder for its latest");
   add_flag_option(app, "early_stopping_patience", a.o.early_stopping_patience,
                   "Stop after this many epochs without improvement of --monitor");
 }

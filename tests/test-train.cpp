@@ -536,6 +536,31 @@ TEST(Train, ResumedWithOtherSplitFlagsTheValidationFilesStay) {
   EXPECT_NE(grown_split.files_hash, before.files_hash);
 }
 
+TEST(Train, ResumeFromAFolderContinuesItsNewestCheckpoint) {
+  test::TempDir dir;
+  write_corpus(dir / "data", 12);
+  write_config(dir / "tiny.config.json");
+  TrainOptions base = tiny_options(dir, "base");
+  base.num_epochs = 1;
+  ASSERT_EQ(run_training(base), 0);
+  const fs::path start = find_latest_checkpoint(dir / "logdir", "base");  // 62 steps
+
+  TrainOptions cont = tiny_options(dir, "cont");
+  cont.config_file_given = false;
+  cont.resume_from = dir / "logdir" / "base";  // the id folder, as --checkpoint_path takes it
+  cont.num_epochs = 5;
+  cont.max_steps = 70;
+  ASSERT_EQ(run_training(cont), 0);
+  const CheckpointInfo info = read_checkpoint_info(find_latest_checkpoint(dir / "logdir", "cont"));
+  EXPECT_EQ(info.train.origin, absolute_normal(start));
+  EXPECT_EQ(info.train.step, 70);
+
+  TrainOptions empty = tiny_options(dir, "empty");
+  empty.config_file_given = false;
+  empty.resume_from = dir / "data";  // a folder without checkpoints
+  expect_error(empty, ErrorKind::kInput, "is a folder without checkpoints");
+}
+
 TEST(Train, ResumeFromContinuesTheNewerRunThatStartedFromIt) {
   test::TempDir dir;
   write_corpus(dir / "data", 12);

@@ -20,27 +20,28 @@ std::string where(const fs::path& checkpoint, const TrainState& s) {
          ", step " + std::to_string(s.step) + ")";
 }
 
-// The checkpoint to continue: the newest of the id, or --resume_from's file unless the id
-// holds a newer run that started from it.
+// The checkpoint to continue: the newest of the id, or --resume_from's checkpoint unless the
+// id holds a newer run that started from it.
 fs::path pick_checkpoint(const TrainOptions& o, std::string* origin) {
   if (!o.resume) return {};
   const fs::path latest = latest_checkpoint(o.logdir_root / o.id);
   if (o.resume_from.empty()) return latest;
-  refuse_tf_checkpoint(o.resume_from);
-  *origin = absolute_normal(o.resume_from);
-  if (latest.empty() || absolute_normal(latest) == *origin) return o.resume_from;
+  // A file, or a run or id folder for its newest checkpoint, as --checkpoint_path takes them.
+  const fs::path from = resolve_checkpoint_path(o.resume_from);
+  *origin = absolute_normal(from);
+  if (latest.empty() || absolute_normal(latest) == *origin) return from;
   try {
     const CheckpointInfo newer = read_checkpoint_info(latest);
     if (newer.train.origin == *origin) {
-      log_info("--resume_from " + o.resume_from.string() + ": continuing the newer run that started from it, " +
-               where(latest, newer.train) + "; use a new --id to start again from " + o.resume_from.string() + ".");
+      log_info("--resume_from " + from.string() + ": continuing the newer run that started from it, " +
+               where(latest, newer.train) + "; use a new --id to start again from " + from.string() + ".");
       return latest;
     }
   } catch (const Error& e) {
     log_warn("cannot read the newest checkpoint of '" + o.id + "' (" + e.message() + "); resuming from " +
-             o.resume_from.string());
+             from.string());
   }
-  return o.resume_from;
+  return from;
 }
 
 ModelConfig pick_config(const TrainOptions& o, const StartPlan& plan) {
