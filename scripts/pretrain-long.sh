@@ -56,13 +56,8 @@ from=()
 if ls "$ckpt"/*/model.ckpt-* >/dev/null 2>&1; then
   echo "== continuing $ckpt"
 elif [ -n "${RESUME_FROM:-}" ]; then
-  start_from=$RESUME_FROM
-  # A logdir: its newest checkpoint.
-  if [ -d "$start_from" ]; then
-    start_from=$(ls -t "$start_from"/*/model.ckpt-* "$start_from"/model.ckpt-* 2>/dev/null | head -n 1 || true)
-  fi
-  echo "== continuing $start_from"
-  from=(--resume_from "$start_from")
+  echo "== continuing $RESUME_FROM"
+  from=(--resume_from "$RESUME_FROM")
 elif [ -f "$snapshot" ]; then
   echo "== continuing the snapshot $snapshot (weights only)"
   from=(--resume_from "$snapshot")
@@ -72,12 +67,6 @@ fi
 [ -f "$curve" ] || printf 'cpu_hours\tsteps\theld_out_nll\ttonal_median\tpartials_median\tmax_abs_dc\tcollapsed\tclips\n' >"$curve"
 # CPU-hours so far: the last row's, or 0.
 cpu_hours=$(awk -F'\t' 'NR > 1 { h = $1 } END { print h + 0 }' "$curve")
-
-step_of() {  # the model's step count, from a checkpoint's metadata
-  "$py" -c 'import json, struct, sys
-f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
-print(json.loads(f.read(n))["__metadata__"]["step"])' "$1"
-}
 
 left=$((minutes * 60))
 while ((left > 0)); do
@@ -94,18 +83,17 @@ while ((left > 0)); do
   left=$((left - elapsed))
   cpu_hours=$(awk -v h="$cpu_hours" -v s="$elapsed" -v t="$threads" 'BEGIN { printf "%.3f", h + s * t / 3600 }')
 
-  newest=$(ls -t "$ckpt"/*/model.ckpt-* | head -n 1)
-  "$bin" export --checkpoint_path "$newest" --output "$snapshot.partial" && mv "$snapshot.partial" "$snapshot"
-  nll=$(held_out_nll "$newest" "$work/heldout-tracks" "$threads" "$work/eval.txt")
+  "$bin" export --checkpoint_path "$ckpt" --output "$snapshot.partial" && mv "$snapshot.partial" "$snapshot"
+  nll=$(held_out_nll "$ckpt" "$work/heldout-tracks" "$threads" "$work/eval.txt")
   measures='?\t?\t?\t?\t0'
   if ((clips > 0)); then
     rm -rf "$work/clips" && mkdir -p "$work/clips"
-    "$bin" generate --checkpoint_path "$newest" --output_path "$work/clips/clip.wav" --num_seqs "$clips" \
+    "$bin" generate --checkpoint_path "$ckpt" --output_path "$work/clips/clip.wav" --num_seqs "$clips" \
       --dur 10 --temperature "$temperature" --rng_seed 1 --num_threads "$threads" >"$work/clips/generate.log" 2>&1
     "$bin" stats --json "$work/clips" >"$work/clips/stats.json"
     measures=$(clip_measures "$work/clips/stats.json" tsv)
   fi
-  printf '%s\t%s\t%s\t%b\n' "$cpu_hours" "$(step_of "$snapshot")" "$nll" "$measures" >>"$curve"
+  printf '%s\t%s\t%s\t%b\n' "$cpu_hours" "$(checkpoint_step "$snapshot")" "$nll" "$measures" >>"$curve"
   tail -n 1 "$curve"
 done
 echo "Curve: $curve   Snapshot: $snapshot   Clips: $work/clips/"
