@@ -21,6 +21,9 @@ clip_s=${CLIP_SECONDS:-5}
 n_clips=${NUM_CLIPS:-2}
 pretrained=${PRETRAINED-pretrained/wesnoth-small.safetensors}
 bin=build/cli/samplernn
+py=python3
+# shellcheck source=scripts/measure.sh
+source scripts/measure.sh
 
 scripts/install-deps.sh --corpus
 scripts/build.sh
@@ -32,9 +35,7 @@ echo "== 1/5 chunk: $work/train-tracks -> $work/train-chunks"
 
 if [ -n "$pretrained" ]; then
   # --max_steps counts the model's steps too: the budget starts where the model stopped.
-  start=$(python3 -c 'import json, struct, sys
-f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
-print(json.loads(f.read(n))["__metadata__"]["step"])' "$pretrained")
+  start=$(checkpoint_step "$pretrained")
   from=(--resume_from "$pretrained")
   echo "== 2/5 train: $steps steps from $pretrained (trained $start steps)"
 else

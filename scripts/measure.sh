@@ -1,8 +1,15 @@
 # shellcheck shell=bash
 # Sourced by the scripts that score a model: held-out NLL with `samplernn eval`, and a summary
 # of `samplernn stats --json` over a folder of unprimed clips. Needs $bin (the samplernn
-# binary) and $py (a Python 3).
+# binary) and $py (a Python 3). Also the step count a checkpoint records.
 : "${bin:?measure.sh needs bin}" "${py:?measure.sh needs py}"
+
+# checkpoint_step FILE: the model's step count, from a safetensors checkpoint's metadata.
+checkpoint_step() {
+  "$py" -c 'import json, struct, sys
+f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
+print(json.loads(f.read(n))["__metadata__"]["step"])' "$1"
+}
 
 # held_out_nll CHECKPOINT HELDOUT_DIR THREADS LOG: the NLL over all held-out files, bits/sample
 # ('?' when eval fails); eval's whole output goes to LOG.
