@@ -48,7 +48,8 @@ if [ -n "$pretrained" ]; then
   # The shipped file holds weights, not Adam's moments, so training restarts its warm-up. At
   # the long run's 1e-3 (0.36e-3 after the halvings to step 29,512) those 1,500 steps lower the
   # held-out NLL only to 4.548 and leave both clips with a DC of -0.03; at 2.5e-4 the NLL
-  # reaches 4.510 and both clips pass (docs/benchmarks.md, "The main job").
+  # reaches 4.510 and both clips pass (measured from the step-29,512 snapshot;
+  # docs/benchmarks.md, "The main job").
   lr=${LEARNING_RATE:-2.5e-4}
   echo "== 2/5 train: $steps steps from $pretrained (trained $start steps)"
 else
