@@ -18,6 +18,19 @@ held_out_nll() {
     grep -o '^All .*: NLL [0-9.]*' | grep -o '[0-9.]*$' || echo '?'
 }
 
+# clip_checks STATS_JSON: one line per clip, "passes" or "FAILS: ..." the checks of a clip
+# that is not degenerate: no stretch stuck at one level or in a loop (collapsed), |DC| < 0.01.
+clip_checks() {
+  "$py" - "$1" <<'PY'
+import json, os, sys
+d = json.load(open(sys.argv[1]))
+for f in d["files"] if isinstance(d, dict) else d:  # several files, or one
+    bad = [w for w, b in (("collapsed", f["collapsed"]), ("|DC| >= 0.01", abs(f["dc_offset"]) >= 0.01)) if b]
+    print(f"   {os.path.basename(f['file'])}: {'FAILS: ' + ', '.join(bad) if bad else 'passes'} "
+          f"(DC {f['dc_offset']:+.4f}, tonal {f['tonal_fraction']:.2f})")
+PY
+}
+
 # clip_measures STATS_JSON FORMAT: FORMAT "tsv" prints the median tonal fraction, the median
 # partials, the largest |DC|, the collapsed count and the clip count, tab-separated; any other
 # FORMAT (a temperature, say) prints "; t=FORMAT: tonal …, partials min-max, |DC| <= …, loops
