@@ -317,6 +317,34 @@ TEST(ModelForms, FusedGruEqualsTorchGru) {
   }
 }
 
+TEST(ModelForms, FusedGruInFloatFollowsDouble) {
+  // The float path runs the SIMD small-batch kernels; its outputs and gradients follow the
+  // same layer computed in double, for the batch sizes the kernels treat differently.
+  const int64_t n = 16, I = 32, H = 32;
+  for (int64_t B : {1, 2, 3, 4, 5, 8}) {
+    torch::manual_seed(B);
+    const auto d = torch::TensorOptions().dtype(torch::kFloat64);
+    std::vector<torch::Tensor> in = {torch::randn({B, n, I}, d), torch::randn({B, H}, d) * 0.5,
+                                     torch::randn({3 * H, I}, d) * 0.2, torch::randn({3 * H, H}, d) * 0.2,
+                                     torch::randn({3 * H}, d) * 0.1, torch::randn({3 * H}, d) * 0.1};
+    const torch::Tensor up = torch::randn({B, n, H}, d), up_h = torch::randn({B, H}, d);
+    std::vector<torch::Tensor> results[2];
+    for (int variant = 0; variant < 2; ++variant) {
+      std::vector<torch::Tensor> v;
+      for (const auto& t : in) v.push_back((variant == 0 ? t.clone() : t.to(torch::kFloat32)).requires_grad_());
+      auto [out, h] = gru_layer(v[0], v[1], v[2], v[3], v[4], v[5]);
+      ((out * up.to(out.dtype())).sum() + (h * up_h.to(h.dtype())).sum()).backward();
+      results[variant] = {out.detach(), h.detach()};
+      for (auto& t : v) results[variant].push_back(t.grad());
+    }
+    for (std::size_t i = 0; i < results[0].size(); ++i) {
+      const torch::Tensor ref = results[0][i], got = results[1][i].to(torch::kFloat64);
+      const double err = ((got - ref).abs().max() / ref.abs().max()).item<double>();
+      EXPECT_LT(err, 1e-5) << "tensor " << i << " (0 out, 1 h_n, then grads of x, h0, w_ih, w_hh, b_ih, b_hh), B=" << B;
+    }
+  }
+}
+
 TEST(Model, IsCausal) {
   ModelConfig c = tiny_config();
   c.seq_len = 64;
