@@ -158,15 +158,24 @@ class DistributedTrain : public ::testing::Test {
   test::TempDir dir_;
 };
 
-// Every element of every weight and optimiser moment within rtol of its own value, plus a
-// floor of rtol * 1e-2 of the tensor's largest value for elements near zero; the worst
-// element is named.
-void expect_close_tensors(const TensorFile& a, const TensorFile& b, double rtol) {
+bool is_moment(const std::string& name) { return name.rfind("optim.", 0) == 0; }
+bool is_compared(const std::string& name) {
+  const bool step_count = name.size() > 5 && name.compare(name.size() - 5, 5, ".step") == 0;
+  return name.rfind("train.", 0) != 0 && !step_count;
+}
+
+// Every element of every Adam moment within rtol of its own value, plus a floor of
+// rtol * 1e-2 of the tensor's largest value for elements near zero; the worst element is
+// named. The weights must be the same bytes.
+void expect_same_weights_close_moments(const TensorFile& a, const TensorFile& b, double rtol) {
   int compared = 0;
   for (const auto& [name, ta] : a.tensors) {
-    const bool step_count = name.size() > 5 && name.compare(name.size() - 5, 5, ".step") == 0;
-    if (name.rfind("train.", 0) == 0 || step_count) continue;
+    if (!is_compared(name)) continue;
     ASSERT_TRUE(b.has(name)) << name;
+    if (!is_moment(name)) {
+      EXPECT_TRUE(ta.bytes == b.at(name).bytes) << name << " moved";
+      continue;
+    }
     const std::vector<float> x = ta.to_f32(), y = b.at(name).to_f32();
     ASSERT_EQ(x.size(), y.size()) << name;
     double scale = 0;
@@ -182,17 +191,56 @@ void expect_close_tensors(const TensorFile& a, const TensorFile& b, double rtol)
                           << worst << " times the tolerance";
     ++compared;
   }
-  EXPECT_GT(compared, 20);  // weights and Adam moments
+  EXPECT_GT(compared, 20);
+}
+
+// Every weight and every Adam moment within a relative distance |a - b| / |a| of the whole
+// tensor; the worst tensor of each kind is named.
+void expect_close_norms(const TensorFile& a, const TensorFile& b, double weights_tol, double moments_tol) {
+  double worst[2] = {0, 0};
+  std::string worst_name[2];
+  for (const auto& [name, ta] : a.tensors) {
+    if (!is_compared(name)) continue;
+    ASSERT_TRUE(b.has(name)) << name;
+    const std::vector<float> x = ta.to_f32(), y = b.at(name).to_f32();
+    ASSERT_EQ(x.size(), y.size()) << name;
+    double diff = 0, norm = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      diff += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
+      norm += double(x[i]) * x[i];
+    }
+    ASSERT_GT(norm, 0.0) << name << " is all zeros";
+    const int kind = is_moment(name) ? 1 : 0;
+    if (std::sqrt(diff / norm) > worst[kind]) worst[kind] = std::sqrt(diff / norm), worst_name[kind] = name;
+  }
+  EXPECT_LE(worst[0], weights_tol) << worst_name[0];
+  EXPECT_LE(worst[1], moments_tol) << worst_name[1];
 }
 
 // Two ranks with half the batch each against one process, for GRU and for LSTM with skip
 // connections and a learned h0; and the two ranks stopped inside a batch and resumed, which
 // must change nothing at all.
+//
+// The two sides sum the batch's gradients in different orders, so they differ by rounding.
+// That is all at a learning rate of 0: the weights stay the same bytes, and the moments
+// after 12 windows, averages of the gradients of the same function, agree to 5e-6 (1e-4 is
+// asked). Trained, a ReLU whose input lands within rounding of zero on one side only
+// switches one position's gradient off, and the moments keep the difference: with these
+// data the tiny GRU's moments differ by 0.4% of their norm after 12 steps, the weights by
+// 0.08% (the LSTM's by 3e-7). A rank that saw other rows or applied its own gradient would
+// be tens of percent off, so the trained runs are held to 1% and 3%.
 TEST_F(DistributedTrain, TwoRanksWithHalfTheBatchMatchOneProcess) {
   for (const std::string& config : {std::string("tiny.config.json"), std::string("lstm.config.json")}) {
     SCOPED_TRACE(config);
     const std::string tag = config.substr(0, config.find('.'));
     const std::string flags = "--num_epochs 2 --config_file " + config + " ";
+    const auto still_one = run_command(train_cmd("still-one-" + tag, flags + "--max_steps 12 --learning_rate 0"));
+    ASSERT_EQ(still_one.exit_code, 0) << still_one.output;
+    const auto still_two = run_command(train_cmd("still-two-" + tag, flags + "--max_steps 12 --learning_rate 0 --nproc 2"));
+    ASSERT_EQ(still_two.exit_code, 0) << still_two.output;
+    expect_same_weights_close_moments(load_safetensors(checkpoint_in(still_one.output)),
+                                      load_safetensors(checkpoint_in(still_two.output)), 1e-4);
+
     const auto one = run_command(train_cmd("one-" + tag, flags + "--max_steps 12"));
     ASSERT_EQ(one.exit_code, 0) << one.output;
     const auto two = run_command(train_cmd("two-" + tag, flags + "--max_steps 12 --nproc 2"));
@@ -209,7 +257,7 @@ TEST_F(DistributedTrain, TwoRanksWithHalfTheBatchMatchOneProcess) {
     const TensorFile a = load_safetensors(checkpoint_in(one.output)), b = load_safetensors(checkpoint_in(two.output));
     EXPECT_EQ(a.metadata.at("step"), "12");
     EXPECT_EQ(b.metadata.at("step"), "12");
-    expect_close_tensors(a, b, 1e-4);
+    expect_close_norms(a, b, 1e-2, 3e-2);
 
     // Stopped after 7 windows of the first batch, the ranks' RNN states are gathered into
     // the checkpoint; resumed, the run ends exactly where the uninterrupted one did.
