@@ -2,9 +2,19 @@
 // quantised and cut into TBPTT windows (docs/design.md, "Training window"). Torch-free.
 //
 // Rules:
-// - Files are listed recursively and sorted, shuffled once with a fixed seed, then
-//   val_frac of them (rounded to whole batches, at least one batch when val_frac > 0) go
-//   to validation; the training set is cut to whole batches, as PRiSM does.
+// - Files are listed recursively and sorted, shuffled once with a fixed seed. Validation
+//   (val_split):
+//   - "files": val_frac of the files (rounded to whole batches, at least one batch when
+//     val_frac > 0), as PRiSM does;
+//   - "time": the last val_frac of each track's chunks (at least one of a track of two or
+//     more), so that one or two tracks still have a held-out part. Chunks of a track are the
+//     files named <track>_chunk_<n> (`samplernn chunk`), in the order of n; any other file is
+//     a track of its own. The last validation batch may be partial.
+// - Every training file is trained on in every epoch: when the files do not fill whole
+//   batches, the last batch is completed with the first files of the epoch's order, which
+//   are then seen twice.
+// - batch_size 0 picks min(kSmallSetBatch, training files): a small set is not left to
+//   one partial batch, and a large one gets kSmallSetBatch.
 // - A resumed run passes the checkpoint's validation files instead (keep_val_files): those
 //   still present stay in validation whatever the flags, and never become training files.
 // - Every file must have the --sample_rate (or, with sample_rate_hz 0, one rate shared by
@@ -14,6 +24,11 @@
 // - Files of unequal length: a batch is cut to its shortest file, rounded down to whole
 //   windows of seq_len samples. Files shorter than one window are left out, with a warning.
 // - Batches are decoded and quantised on a background thread, one batch ahead.
+// - Augmentation (training batches only), drawn per file of every batch from (rng_seed,
+//   epoch, batch, row): polarity inversion with probability 1/2, a gain uniform in
+//   [-gain_db, +gain_db] dB (lowered where it would clip), and a pitch shift uniform in
+//   [-semitones, +semitones] by resampling (soxr), which changes the tempo with it. The
+//   windows of a batch are counted on the shortest length a pitch shift can leave.
 //
 //   srnn::Dataset data(options);
 //   srnn::BatchLoader loader(data, data.train_order(epoch), /*validation=*/false);
@@ -35,15 +50,34 @@
 
 namespace srnn {
 
+// The batch of batch_size 0 (automatic): a small set trains on batches of all its files.
+constexpr int kSmallSetBatch = 16;
+
+struct AugmentOptions {
+  bool polarity = false;
+  double gain_db = 0;    // 0: none
+  double semitones = 0;  // 0: none
+  bool any() const { return polarity || gain_db > 0 || semitones > 0; }
+};
+
+// "polarity,gain,pitch" (any of them), "none" or "": the options with the ranges of
+// kAugmentGainDb and kAugmentSemitones. Error(kUsage) for an unknown name.
+AugmentOptions parse_augment(const std::string& spec);
+std::string describe(const AugmentOptions& a);
+constexpr double kAugmentGainDb = 6.0;
+constexpr double kAugmentSemitones = 2.0;
+
 struct DatasetOptions {
   std::filesystem::path data_dir;
-  int batch_size = 64;
+  int batch_size = 64;  // 0: automatic (kSmallSetBatch)
   double val_frac = 0.1;
+  std::string val_split = "files";  // files | time
   int sample_rate_hz = 16000;  // 0: the data's own rate
   std::uint64_t rng_seed = 0;
   ModelConfig model;
   bool keep_val_files = false;        // validate on val_files (names relative to data_dir)
   std::vector<std::string> val_files;
+  AugmentOptions augment;
 };
 
 // This process's share of every batch in data-parallel training: of a batch of B files it
@@ -56,6 +90,7 @@ struct Shard {
 struct AudioFileEntry {
   std::filesystem::path path;
   std::int64_t n_samples = 0;
+  std::uint64_t augment_seed = 0;  // 0: as it is; else the seed of this use's augmentation
 };
 
 // One batch of files: (batch, lookback + n_windows * seq_len) levels, row-major; each row
@@ -89,7 +124,9 @@ class Dataset {
 
   // Training files in this epoch's order, grouped into batches.
   std::vector<std::vector<AudioFileEntry>> train_batches(int epoch) const;
-  std::vector<std::vector<AudioFileEntry>> val_batches() const;
+  // Validation files in batches; the last may be partial, rounded down to a multiple of
+  // `rows_multiple` (the number of processes, each of which takes an equal share).
+  std::vector<std::vector<AudioFileEntry>> val_batches(int rows_multiple = 1) const;
   // Windows a batch of these files gives.
   int windows_in(const std::vector<AudioFileEntry>& files) const;
 
@@ -99,6 +136,8 @@ class Dataset {
 
  private:
   void make_split(std::vector<AudioFileEntry> files);
+  // The validation files of val_split "time", from the files in listing order.
+  std::vector<AudioFileEntry> last_of_each_track(const std::vector<AudioFileEntry>& files) const;
 
   DatasetOptions options_;
   std::vector<AudioFileEntry> train_, val_;
