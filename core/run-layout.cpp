@@ -5,7 +5,9 @@
 #include <regex>
 #include <system_error>
 
+#include "core/clip-scores.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/tf-bundle.h"
 
 namespace srnn {
@@ -72,6 +74,21 @@ void refuse_tf_checkpoint(const std::filesystem::path& path) {
 }
 
 std::filesystem::path resolve_checkpoint_path(const std::filesystem::path& path) {
+  refuse_tf_checkpoint(path);
+  std::error_code ec;
+  if (!std::filesystem::is_directory(path, ec)) return path;
+  const std::vector<ScoredCheckpoint> scored = scored_checkpoints(path);
+  if (!scored.empty()) {
+    const ScoredCheckpoint& best = scored.front();
+    log_info("Using " + best.path.filename().string() + " (run " + best.path.parent_path().filename().string() +
+             "): the best clip score, " + fixed(best.score, 2) + ", of " + std::to_string(scored.size()) +
+             " scored checkpoint" + (scored.size() == 1 ? "" : "s") + "; give a file to choose another");
+    return best.path;
+  }
+  return latest_checkpoint_path(path);
+}
+
+std::filesystem::path latest_checkpoint_path(const std::filesystem::path& path) {
   refuse_tf_checkpoint(path);
   std::error_code ec;
   if (!std::filesystem::is_directory(path, ec)) return path;

@@ -20,10 +20,14 @@ std::vector<std::pair<int, std::filesystem::path>> checkpoints_in(const std::fil
 // The newest checkpoint under an id folder: the highest epoch in the newest run folder that
 // has one. Empty when there is none.
 std::filesystem::path latest_checkpoint(const std::filesystem::path& id_dir);
-// A --checkpoint_path as given: a file is itself; a run folder gives its highest epoch, an id
-// folder its latest checkpoint. Error(kInput) when a folder holds none, and for a TensorFlow
+// A --checkpoint_path as given: a file is itself. A run or id folder gives its best-scored
+// checkpoint where its clips were scored (core/clip-scores.h; logs which and why), else
+// latest_checkpoint_path's. Error(kInput) when a folder holds none, and for a TensorFlow
 // (PRiSM) checkpoint, naming the import-prism command.
 std::filesystem::path resolve_checkpoint_path(const std::filesystem::path& path);
+// The same without the scores: a run folder gives its highest epoch, an id folder its latest
+// checkpoint. What --resume_from takes: a run continues from its newest state.
+std::filesystem::path latest_checkpoint_path(const std::filesystem::path& path);
 // Error(kInput) naming the import-prism command when `path` is a TensorFlow checkpoint
 // (core/tf-bundle.h, find_tf_checkpoint); nothing otherwise.
 void refuse_tf_checkpoint(const std::filesystem::path& path);

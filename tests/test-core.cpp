@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/model-spec.h"
+#include "core/clip-scores.h"
 #include "core/run-layout.h"
 #include "core/sparsity.h"
 #include "core/threads.h"
@@ -130,6 +131,49 @@ TEST(RunLayout, ACheckpointPathMayBeARunOrAnIdFolder) {
     EXPECT_EQ(e.kind(), ErrorKind::kInput);
     EXPECT_NE(e.message().find("without checkpoints"), std::string::npos);
   }
+}
+
+TEST(RunLayout, AFolderGivesItsBestScoredCheckpointAndResumingItsLatest) {
+  test::TempDir dir;
+  const fs::path id = dir / "album", a = id / "01.02.2026_10.00.00", b = id / "03.02.2026_09.00.00";
+  for (const fs::path& f : {a / "model.ckpt-1", a / "model.ckpt-2", b / "model.ckpt-3", b / "model.ckpt-4"}) {
+    fs::create_directories(f.parent_path());
+    std::ofstream(f) << "x";
+  }
+  // No scores: the latest, as before.
+  EXPECT_EQ(resolve_checkpoint_path(id), b / "model.ckpt-4");
+  record_clip_score(a, "model.ckpt-2", {{"score", 0.9}, {"step", 200}});
+  record_clip_score(b, "model.ckpt-3", {{"score", 0.5}, {"step", 300}});
+  record_clip_score(b, "model.ckpt-4", {{"score", 0.2}, {"step", 400}});
+  EXPECT_EQ(resolve_checkpoint_path(id), a / "model.ckpt-2");  // the best across the id's runs
+  EXPECT_EQ(resolve_checkpoint_path(b), b / "model.ckpt-3");   // the best of one run
+  EXPECT_EQ(latest_checkpoint_path(id), b / "model.ckpt-4");   // what a resumed run continues
+  EXPECT_EQ(latest_checkpoint_path(b), b / "model.ckpt-4");
+  const auto ranked = scored_checkpoints(id);
+  ASSERT_EQ(ranked.size(), 3u);
+  EXPECT_EQ(ranked[1].path, b / "model.ckpt-3");
+  // A scored checkpoint that was deleted is passed over.
+  fs::remove(a / "model.ckpt-2");
+  EXPECT_EQ(resolve_checkpoint_path(id), b / "model.ckpt-3");
+  // An entry is replaced, not added.
+  record_clip_score(b, "model.ckpt-4", {{"score", 0.7}, {"step", 400}});
+  EXPECT_EQ(resolve_checkpoint_path(id), b / "model.ckpt-4");
+  EXPECT_EQ(read_clip_scores(b).size(), 2u);
+  // A damaged scores file is named, with the way out.
+  std::ofstream(b / kClipScoresFile) << "{\"model.ckpt-4\": {\"step\": 1}}";
+  try {
+    resolve_checkpoint_path(id);
+    ADD_FAILURE() << "no error for a damaged scores file";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInput);
+    EXPECT_NE(e.message().find(kClipScoresFile), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("samplernn rank"), std::string::npos) << e.what();
+  }
+  // So is a file that is not JSON at all (a write cut short by another program).
+  std::ofstream(b / kClipScoresFile) << "{\"model.ckpt-4\": {\"sco";
+  EXPECT_THROW(read_clip_scores(b), Error);
+  // A file path is as given, whatever the scores say.
+  EXPECT_EQ(resolve_checkpoint_path(b / "model.ckpt-3"), b / "model.ckpt-3");
 }
 
 TEST(RunLayout, AnEpochNumberTooLongForAnIntIsNotACheckpointName) {

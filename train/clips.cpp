@@ -1,7 +1,9 @@
 #include "train/clips.h"
 
+#include <algorithm>
 #include <chrono>
 
+#include "audio/clip-score.h"
 #include "audio/quantize.h"
 #include "audio/seed.h"
 #include "audio/stats.h"
@@ -25,9 +27,9 @@ std::vector<std::int32_t> training_clip_seed(const TrainOptions& o, const ModelC
   return levels;
 }
 
-void write_training_clips(const fs::path& checkpoint, const TrainOptions& o, int sample_rate_hz,
-                          const std::vector<std::int32_t>& seed_levels, int epoch, std::uint64_t rng_seed,
-                          EventWriter& tb, std::int64_t step) {
+nlohmann::json write_training_clips(const fs::path& checkpoint, const TrainOptions& o, int sample_rate_hz,
+                                    const std::vector<std::int32_t>& seed_levels, int epoch, std::uint64_t rng_seed,
+                                    EventWriter& tb, std::int64_t step) {
   const fs::path dir = o.output_dir / o.id;
   ensure_directory(dir);
   const EngineWeights weights = load_engine_weights(checkpoint);
@@ -36,6 +38,9 @@ void write_training_clips(const fs::path& checkpoint, const TrainOptions& o, int
   GenerateRequest g;
   g.n_samples = static_cast<std::int64_t>(o.output_file_dur) * sample_rate_hz;
   g.temperatures = expand_temperatures(o.temperature, o.max_generate_per_epoch);
+  g.top_p = o.top_p;
+  g.dc_guard = o.dc_guard;
+  g.sample_rate_hz = sample_rate_hz;
   g.rng_seed = rng_seed + static_cast<std::uint64_t>(epoch);
   g.n_threads = o.num_threads;
   g.seed_levels = seed_levels;
@@ -43,6 +48,10 @@ void write_training_clips(const fs::path& checkpoint, const TrainOptions& o, int
   const std::vector<std::vector<std::int32_t>> levels = generate(weights, g);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int n = static_cast<int>(g.temperatures.size());
+  const StatsDistribution corpus =
+      weights.info.corpus_stats.is_null() ? StatsDistribution{} : distribution_from_json(weights.info.corpus_stats);
+  std::vector<ClipVerdict> verdicts;
+  nlohmann::json clips = nlohmann::json::array();
   for (int i = 0; i < n; ++i) {
     std::vector<float> audio(levels[i].size());
     for (std::size_t j = 0; j < audio.size(); ++j) audio[j] = quantizer.dequantize(levels[i][j]);
@@ -51,8 +60,29 @@ void write_training_clips(const fs::path& checkpoint, const TrainOptions& o, int
     log_info("Generated " + path.string() + " (" + fixed(secs, 1) + " s)");
     log_clip_stats(path.filename().string(), audio, sample_rate_hz);
     tb.audio("samplernn/clips/" + path.stem().string(), step, audio, sample_rate_hz);
+    const AudioStats stats = compute_stats(Span<const float>(audio.data(), audio.size()), sample_rate_hz);
+    verdicts.push_back(score_clip(stats, corpus));
+    clips.push_back(clip_record(path.filename().string(), stats, verdicts.back()));
   }
   log_corpus_stats(weights.info.corpus_stats);
+  const double score = checkpoint_score(verdicts);
+  const auto passing = std::count_if(verdicts.begin(), verdicts.end(), [](const ClipVerdict& v) { return v.passes; });
+  log_info("clip score " + fixed(score, 2) + " (" + std::to_string(passing) + " of " + std::to_string(n) +
+           " clips pass)");
+  // One temperature as a number, several as the list the clips were drawn at.
+  const bool one_temperature = std::all_of(g.temperatures.begin(), g.temperatures.end(),
+                                           [&](double t) { return t == g.temperatures.front(); });
+  const nlohmann::json temperature =
+      one_temperature ? nlohmann::json(g.temperatures.front()) : nlohmann::json(g.temperatures);
+  // rng_seed and primed set these clips apart from `rank`'s, which are drawn from one seed for
+  // every checkpoint, unprimed: rank scores them again rather than take them as its own.
+  return {{"score", score},
+          {"step", step},
+          {"epoch", epoch},
+          {"clips", clips},
+          {"settings",
+           {{"n_clips", n}, {"dur_s", o.output_file_dur}, {"temperature", temperature}, {"top_p", o.top_p}, {"dc_guard", o.dc_guard},
+            {"rng_seed", g.rng_seed}, {"primed", !seed_levels.empty()}}}};
 }
 
 }  // namespace srnn

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "train/train.h"
 #include "viz/tensorboard.h"
 
@@ -18,9 +20,13 @@ std::vector<std::int32_t> training_clip_seed(const TrainOptions& o, const ModelC
 
 // Writes --max_generate_per_epoch clips of --output_file_dur seconds at the model's rate to
 // <output_dir>/<id>/ with their statistics line, and adds them to the TensorBoard file at
-// `step` as samplernn/clips/<name>.
-void write_training_clips(const std::filesystem::path& checkpoint, const TrainOptions& o, int sample_rate_hz,
-                          const std::vector<std::int32_t>& seed_levels, int epoch, std::uint64_t rng_seed,
-                          EventWriter& tb, std::int64_t step);
+// `step` as samplernn/clips/<name>. Scores them against the checkpoint's corpus_stats
+// (audio/clip-score.h; from failures alone when it records none), logs "clip score 0.71 (3 of
+// 4 clips pass)", and returns the entry for record_clip_score (core/clip-scores.h):
+// {"score", "step", "epoch", "clips": [clip_record...], "settings": {"n_clips", "dur_s",
+// "temperature", "top_p", "rng_seed", "primed"}}. Recording it is the caller's.
+nlohmann::json write_training_clips(const std::filesystem::path& checkpoint, const TrainOptions& o, int sample_rate_hz,
+                                    const std::vector<std::int32_t>& seed_levels, int epoch, std::uint64_t rng_seed,
+                                    EventWriter& tb, std::int64_t step);
 
 }  // namespace srnn
