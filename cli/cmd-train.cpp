@@ -8,16 +8,24 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/threads.h"
+#include "train/dataset.h"
 #include "train/train.h"
 
 namespace srnn {
 namespace {
+
+// The fine-tuning recipe's defaults (docs/benchmarks.md, "Fine-tuning on one album").
+constexpr double kFineTuneLearningRate = 5e-4;
+constexpr std::int64_t kFineTuneWarmupSteps = 200;
+constexpr const char* kFineTuneAugment = "polarity,gain";
+constexpr double kFineTuneMinutes = 20;
 
 struct TrainArgs {
   TrainOptions o;
   std::string verbose = "True", resume = "True", generate = "True";
   std::string max_checkpoints = "5", reduce_lr_after = "None";
   std::string prune_sample_tier = "False";
+  std::string dc_guard = "False";
   std::string config_file = "./default.config.json";
   std::string data_dir, logdir_root = "./logdir", output_dir = "./generated", resume_from, seed;
   int num_val_batches = 1;
@@ -30,7 +38,9 @@ void add_run_flags(CLI::App& app, TrainArgs& a) {
   add_flag_option(app, "id", a.o.id, "Id of the training session; runs go to <logdir_root>/<id>/");
   add_flag_option(app, "data_dir", a.data_dir, "Folder of training audio (WAV, FLAC, Ogg, Opus, ...; searched recursively)")->required();
   add_flag_option(app, "verbose", a.verbose, "True: a line per step; False: redraw one line");
-  add_flag_option(app, "batch_size", a.o.batch_size, "Files per mini-batch");
+  add_flag_option(app, "batch_size", a.o.batch_size,
+                  "Files per mini-batch (0: automatic, " + std::to_string(kSmallSetBatch) +
+                      " or all the training files of a smaller set)");
   add_flag_option(app, "logdir_root", a.logdir_root, "Root folder for run folders and checkpoints");
   add_flag_option(app, "config_file", a.config_file,
                   "Model config JSON (PRiSM *.config.json); built-in defaults when the default file is absent");
@@ -39,7 +49,19 @@ void add_run_flags(CLI::App& app, TrainArgs& a) {
                   "the data's")
       ->default_str("the checkpoint's or the data's");
   add_flag_option(app, "num_epochs", a.o.num_epochs, "Epochs to train (counting those of a resumed checkpoint)");
-  add_flag_option(app, "val_frac", a.o.val_frac, "Fraction of files held out for validation (whole batches)");
+  add_flag_option(app, "val_frac", a.o.val_frac,
+                  "Fraction held out for validation: of the files (--val_split files, whole batches) or of each "
+                  "track's chunks (--val_split time)");
+  add_flag_option(app, "val_split", a.o.val_split,
+                  "files: whole files at random, as PRiSM; time: the last --val_frac of each track's chunks "
+                  "(<track>_chunk_<n> names), so that one track still has a held-out part")
+      ->check(CLI::IsMember({"files", "time"}));
+  add_flag_option(app, "augment", a.o.augment,
+                  "Augment the training batches: any of polarity, gain (within +-6 dB), pitch (within +-2 "
+                  "semitones, by resampling), comma-separated; none for none")
+      ->default_str(a.o.augment.empty() ? "none" : a.o.augment);
+  add_flag_option(app, "max_minutes", a.o.max_minutes,
+                  "Stop with a checkpoint after this many minutes of this run (0: no limit); run again to go on");
   add_flag_option(app, "num_val_batches", a.num_val_batches,
                   "Deprecated in PRiSM and without effect there too; accepted for old command lines (use --val_frac)");
   add_flag_option(app, "rng_seed", a.o.rng_seed, "Seed for initialisation, data order and sampling (-1: random)");
@@ -72,8 +94,10 @@ void add_checkpoint_flags(CLI::App& app, TrainArgs& a) {
   add_flag_option(app, "monitor", a.o.monitor, "Metric for Best checkpoints and early stopping")
       ->check(CLI::IsMember({"loss", "accuracy", "val_loss", "val_accuracy"}));
   add_flag_option(app, "checkpoint_every", a.o.checkpoint_every, "Epochs between checkpoints");
-  add_flag_option(app, "checkpoint_policy", a.o.checkpoint_policy, "Always, or Best: only when the monitored metric improved")
-      ->check(CLI::IsMember({"Always", "Best"}));
+  add_flag_option(app, "checkpoint_policy", a.o.checkpoint_policy,
+                  "Always; Best: only when the monitored metric improved; Clips: every checkpoint, keeping the "
+                  "--max_checkpoints best by the clip score of their clips (and the newest)")
+      ->check(CLI::IsMember({"Always", "Best", "Clips"}));
   add_flag_option(app, "max_checkpoints", a.max_checkpoints, "Checkpoints kept per run folder (None: all)");
   add_flag_option(app, "resume", a.resume, "Continue from the latest checkpoint of this id, if any");
   add_flag_option(app, "resume_from", a.resume_from,
@@ -89,6 +113,8 @@ void add_clip_flags(CLI::App& app, TrainArgs& a) {
   add_flag_option(app, "generate", a.generate, "Write clips after every checkpoint");
   add_flag_option(app, "max_generate_per_epoch", a.o.max_generate_per_epoch, "Clips written per checkpoint");
   add_flag_option(app, "temperature", a.o.temperature, "Sampling temperature(s), one per clip; the last repeats");
+  add_flag_option(app, "top_p", a.o.top_p, "Top-p (nucleus) of the clips written after each checkpoint; 1: plain temperature sampling");
+  add_flag_option(app, "dc_guard", a.dc_guard, "Guard the clips against DC drift inside the sampling loop (generate --dc_guard)");
   add_flag_option(app, "seed", a.seed, "Audio file to prime generated clips with");
   add_flag_option(app, "seed_offset", a.o.seed_offset, "First sample of the seed audio to use (at the model's rate)");
   add_flag_option(app, "seed_dur", a.o.seed_dur, "Seconds of the seed that prime each clip");
@@ -98,8 +124,10 @@ void add_clip_flags(CLI::App& app, TrainArgs& a) {
 void add_compute_flags(CLI::App& app, TrainArgs& a) {
   add_flag_option(app, "num_threads", a.o.num_threads, "CPU threads for tensor operations");
   add_flag_option(app, "device", a.o.device, "auto, cpu, cuda or cuda:N (auto: the GPU of the local rank if CUDA is available)");
-  add_flag_option(app, "precision", a.o.precision, "fp32, bf16 or fp16 (autocast; fp16 with loss scaling, CUDA only)")
-      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
+  add_flag_option(app, "precision", a.o.precision,
+                  "auto, fp32, bf16 or fp16 (autocast; fp16 with loss scaling, CUDA only); auto: bf16 on a GPU or a "
+                  "CPU with AMX or AVX512-BF16, fp32 elsewhere")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16"}));
   add_flag_option(app, "nproc", a.launch.n_processes,
                   "Data-parallel worker processes to start on this machine (Gloo; --batch_size is the global batch)")
       ->check(CLI::Range(1, 1024));
@@ -135,6 +163,7 @@ TrainOptions train_options(const TrainArgs& a, const CLI::App& cmd) {
   o.resume = parse_prism_bool("--resume", a.resume);
   o.generate = parse_prism_bool("--generate", a.generate);
   o.prune_sample_tier = parse_prism_bool("--prune_sample_tier", a.prune_sample_tier);
+  o.dc_guard = parse_prism_bool("--dc_guard", a.dc_guard);
   o.max_checkpoints = parse_positive_or_none("--max_checkpoints", a.max_checkpoints);
   o.reduce_learning_rate_after = parse_positive_or_none("--reduce_learning_rate_after", a.reduce_lr_after);
   o.config_file = a.config_file;
@@ -144,7 +173,8 @@ TrainOptions train_options(const TrainArgs& a, const CLI::App& cmd) {
   o.output_dir = a.output_dir;
   o.resume_from = a.resume_from;
   o.seed = a.seed;
-  if (o.batch_size < 1) throw Error(ErrorKind::kUsage, "--batch_size must be at least 1");
+  if (o.batch_size < 0) throw Error(ErrorKind::kUsage, "--batch_size must be at least 1 (0: automatic)");
+  if (o.augment == "none" || o.augment == "None") o.augment.clear();
   return o;
 }
 
@@ -169,30 +199,105 @@ int launch_training(const TrainArgs& a, const TrainOptions& o) {
 
 }  // namespace
 
+namespace {
+
+void add_all_flags(CLI::App& cmd, TrainArgs& a) {
+  cmd.option_defaults()->always_capture_default();
+  add_run_flags(cmd, a);
+  add_optimiser_flags(cmd, a);
+  add_checkpoint_flags(cmd, a);
+  add_clip_flags(cmd, a);
+  add_compute_flags(cmd, a);
+  add_pruning_flags(cmd, a);
+}
+
+int run_train_args(const TrainArgs& a, TrainOptions o) {
+  if (a.launch.n_processes > 1) return launch_training(a, o);
+  // A worker of --nproc takes its share of the cores unless --num_threads was given.
+  const char* worker_threads = std::getenv("SRNN_WORKER_THREADS");
+  if (o.given.count("num_threads") == 0 && worker_threads != nullptr && std::atoi(worker_threads) > 0) {
+    o.num_threads = std::atoi(worker_threads);
+  }
+  return run_training(o);
+}
+
+// The fine-tuning recipe (docs/benchmarks.md, "Fine-tuning on one album"): each default
+// with the reason printed at the start of a run.
+struct FineTuneDefault {
+  const char* flag;
+  const char* why;
+};
+const FineTuneDefault kFineTuneDefaults[] = {
+    {"learning_rate", "the study's best for a new track: 1e-3 swings into DC and noise, 2.5e-4 learns too slowly"},
+    {"lr_warmup_steps", "fresh Adam moments on trained weights"},
+    {"batch_size", "automatic: batches of up to 16 files, every chunk in every epoch"},
+    {"augment", "a few tracks are little data"},
+    {"val_split", "one track still has a held-out part: the last 10% of each track"},
+    {"checkpoint_policy", "the loss keeps falling while the clips swing between tone, noise and DC"},
+    {"precision", "bf16 where the CPU computes it natively"},
+    {"max_minutes", "the time the study found enough for one new track"},
+    {"optimizer_style", "LibTorch's Adam trained the shipped base"},
+};
+
+}  // namespace
+
 CommandRunner add_train_command(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   // Measured on a 2-core VM: 2 threads train the small config 1.6-2x faster than 1.
   a->o.num_threads = hardware_threads();
+  a->o.precision = "auto";
   CLI::App* cmd = app.add_subcommand("train", "Train a SampleRNN model (PRiSM train.py flags).");
-  cmd->option_defaults()->always_capture_default();
-  add_run_flags(*cmd, *a);
-  add_optimiser_flags(*cmd, *a);
-  add_checkpoint_flags(*cmd, *a);
-  add_clip_flags(*cmd, *a);
-  add_compute_flags(*cmd, *a);
-  add_pruning_flags(*cmd, *a);
-  return [a, cmd]() {
-    TrainOptions o = train_options(*a, *cmd);
-    if (a->launch.n_processes > 1) return launch_training(*a, o);
-    // A worker of --nproc takes its share of the cores unless --num_threads was given.
-    const char* worker_threads = std::getenv("SRNN_WORKER_THREADS");
-    if (o.given.count("num_threads") == 0 && worker_threads != nullptr && std::atoi(worker_threads) > 0) {
-      o.num_threads = std::atoi(worker_threads);
-    }
-    return run_training(o);
-  };
+  add_all_flags(*cmd, *a);
+  return [a, cmd]() { return run_train_args(*a, train_options(*a, *cmd)); };
 }
 
+CommandRunner add_finetune_command(CLI::App& app) {
+  auto a = std::make_shared<TrainArgs>();
+  TrainOptions& o = a->o;
+  o.num_threads = hardware_threads();
+  o.id = "finetune";
+  o.batch_size = 0;
+  o.learning_rate = kFineTuneLearningRate;
+  o.lr_warmup_steps = kFineTuneWarmupSteps;
+  o.augment = kFineTuneAugment;
+  o.val_split = "time";
+  o.val_frac = 0.1;
+  o.checkpoint_policy = "Clips";
+  a->max_checkpoints = "3";
+  o.early_stopping_patience = 0;
+  o.num_epochs = 100000;
+  o.max_minutes = kFineTuneMinutes;
+  o.max_generate_per_epoch = 4;
+  o.output_file_dur = 4;
+  o.precision = "auto";
+  o.optimizer_style = "torch";
+  CLI::App* cmd = app.add_subcommand(
+      "finetune",
+      "Continue a trained model on your own tracks (chunked with `samplernn chunk`): the train command with the "
+      "fine-tuning recipe's defaults; the checkpoint kept and used is the one whose clips score best.");
+  auto base = std::make_shared<std::string>();
+  add_flag_option(*cmd, "base", *base, "The model to start from: a checkpoint or export (a file), or a run or id folder")
+      ->required();
+  add_all_flags(*cmd, *a);
+  return [a, cmd, base]() {
+    TrainOptions t = train_options(*a, *cmd);
+    if (!t.resume_from.empty()) {
+      throw Error(ErrorKind::kUsage, "finetune takes its model from --base, not --resume_from",
+                  "drop --resume_from; to continue a fine-tune, run the same command again");
+    }
+    t.resume_from = *base;
+    t.resume = true;
+    log_info("Fine-tuning " + *base + " on '" + t.data_dir.string() + "' (id " + t.id + "); the recipe's defaults:");
+    for (const FineTuneDefault& d : kFineTuneDefaults) {
+      if (t.given.count(d.flag) > 0) continue;
+      const CLI::Option* opt = cmd->get_option("--" + std::string(d.flag));
+      log_info("  --" + std::string(d.flag) + " " + opt->get_default_str() + ": " + d.why);
+    }
+    // The recipe's split holds on the new data: not the base's own --val_frac.
+    t.given.insert("val_frac");
+    return run_train_args(*a, t);
+  };
+}
 
 bool parse_prism_bool(const std::string& flag, const std::string& value) {
   std::string v;

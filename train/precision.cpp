@@ -1,5 +1,8 @@
 #include "train/precision.h"
 
+#include <fstream>
+#include <sstream>
+
 #include <ATen/autocast_mode.h>
 
 #include <cmath>
@@ -46,7 +49,23 @@ torch::Device resolve_device(const std::string& spec, int local_rank) {
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
+bool cpu_has_bf16_arithmetic() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line);
+    std::string w;
+    while (words >> w) {
+      if (w == "amx_bf16" || w == "avx512_bf16") return true;
+    }
+    return false;
+  }
+  return false;
+}
+
 Precision parse_precision(const std::string& name, const torch::Device& device) {
+  if (name == "auto") return device.is_cuda() || cpu_has_bf16_arithmetic() ? Precision::kBf16 : Precision::kFp32;
   if (name == "fp32") return Precision::kFp32;
   if (name == "bf16") return Precision::kBf16;
   if (name == "fp16") {
@@ -56,7 +75,7 @@ Precision parse_precision(const std::string& name, const torch::Device& device) 
     }
     return Precision::kFp16;
   }
-  throw Error(ErrorKind::kUsage, "--precision must be fp32, bf16 or fp16, got '" + name + "'");
+  throw Error(ErrorKind::kUsage, "--precision must be auto, fp32, bf16 or fp16, got '" + name + "'");
 }
 
 std::string precision_name(Precision p) {

@@ -26,8 +26,9 @@ fs::path pick_checkpoint(const TrainOptions& o, std::string* origin) {
   if (!o.resume) return {};
   const fs::path latest = latest_checkpoint(o.logdir_root / o.id);
   if (o.resume_from.empty()) return latest;
-  // A file, or a run or id folder for its newest checkpoint, as --checkpoint_path takes them.
-  const fs::path from = resolve_checkpoint_path(o.resume_from);
+  // A file, or a run or id folder for its newest checkpoint (not its best-scored: a run
+  // continues from where it stopped).
+  const fs::path from = latest_checkpoint_path(o.resume_from);
   *origin = absolute_normal(from);
   if (latest.empty() || absolute_normal(latest) == *origin) return from;
   try {
@@ -80,7 +81,8 @@ void reconcile_flags(const TrainOptions& o, StartPlan& plan) {
   plan.sample_rate_hz = model_rate > 0 ? model_rate : o.sample_rate;
   if (o.rng_seed < 0) plan.rng_seed = s.rng_seed;
   if (!s.data.recorded()) return;
-  if (!given(o, "batch_size")) plan.batch_size = s.data.batch_size;
+  // An automatic batch (0) is chosen anew for the data at hand.
+  if (!given(o, "batch_size") && o.batch_size != 0) plan.batch_size = s.data.batch_size;
   if (!given(o, "val_frac")) plan.val_frac = s.data.val_frac;
   plan.same_data_dir = s.data.data_dir == absolute_normal(o.data_dir);
   if (!plan.same_data_dir) {
@@ -89,7 +91,7 @@ void reconcile_flags(const TrainOptions& o, StartPlan& plan) {
     return;
   }
   std::vector<std::string> changed;
-  if (plan.batch_size != s.data.batch_size) {
+  if (plan.batch_size != 0 && plan.batch_size != s.data.batch_size) {
     changed.push_back("--batch_size " + std::to_string(plan.batch_size) + " (checkpoint: " +
                       std::to_string(s.data.batch_size) + ")");
   }

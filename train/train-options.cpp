@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/naming.h"
 #include "core/sparsity.h"
+#include "train/dataset.h"
 
 namespace srnn {
 namespace fs = std::filesystem;
@@ -33,9 +34,21 @@ void check_train_options(const TrainOptions& o) {
   if (o.max_generate_per_epoch > 256) throw Error(ErrorKind::kUsage, "--max_generate_per_epoch must be at most 256");
   if (o.num_epochs < 1) throw Error(ErrorKind::kUsage, "--num_epochs must be at least 1");
   if (o.checkpoint_every < 1) throw Error(ErrorKind::kUsage, "--checkpoint_every must be at least 1");
-  if (o.checkpoint_policy != "Always" && o.checkpoint_policy != "Best") {
-    throw Error(ErrorKind::kUsage, "--checkpoint_policy must be Always or Best, got '" + o.checkpoint_policy + "'");
+  if (o.checkpoint_policy != "Always" && o.checkpoint_policy != "Best" && o.checkpoint_policy != "Clips") {
+    throw Error(ErrorKind::kUsage, "--checkpoint_policy must be Always, Best or Clips, got '" + o.checkpoint_policy + "'");
   }
+  if (o.checkpoint_policy == "Clips" && !(o.generate && o.max_generate_per_epoch > 0)) {
+    throw Error(ErrorKind::kUsage, "--checkpoint_policy Clips scores the clips written after each checkpoint",
+                "keep --generate True and --max_generate_per_epoch at least 1, or use --checkpoint_policy Always");
+  }
+  if (o.val_split != "files" && o.val_split != "time") {
+    throw Error(ErrorKind::kUsage, "--val_split must be files or time, got '" + o.val_split + "'");
+  }
+  if (!(std::isfinite(o.max_minutes) && o.max_minutes >= 0)) {
+    throw Error(ErrorKind::kUsage, "--max_minutes must be 0 (no limit) or a number of minutes",
+                "such as --max_minutes 20: training stops with a checkpoint after 20 minutes");
+  }
+  parse_augment(o.augment);
   if (o.monitor != "loss" && o.monitor != "accuracy" && o.monitor != "val_loss" && o.monitor != "val_accuracy") {
     throw Error(ErrorKind::kUsage, "--monitor must be loss, accuracy, val_loss or val_accuracy, got '" + o.monitor + "'");
   }
@@ -51,6 +64,7 @@ void check_train_options(const TrainOptions& o) {
                 "such as --prune_start 2000 --prune_end 20000");
   }
   check_temperatures(o.temperature);
+  check_top_p(o.top_p);
 }
 
 double lr_for_epoch(const TrainOptions& o, int epoch_index) {
@@ -85,7 +99,8 @@ nlohmann::json run_flags(const TrainOptions& o, const StartPlan& plan, const Dat
           {"monitor", o.monitor}, {"checkpoint_every", o.checkpoint_every},
           {"checkpoint_policy", o.checkpoint_policy}, {"max_checkpoints", o.max_checkpoints},
           {"early_stopping_patience", o.early_stopping_patience}, {"sample_rate", data.sample_rate_hz},
-          {"val_frac", data.val_frac}, {"rng_seed", plan.rng_seed}, {"num_threads", o.num_threads},
+          {"val_frac", data.val_frac}, {"val_split", data.val_split}, {"augment", o.augment},
+          {"max_minutes", o.max_minutes}, {"rng_seed", plan.rng_seed}, {"num_threads", o.num_threads},
           {"resumed_from", plan.checkpoint.string()}, {"output_dir", fs::absolute(o.output_dir).string()},
           {"generate", o.generate}, {"device", device}, {"precision", o.precision},
           {"processes", processes}, {"sparsity", o.sparsity}, {"sparse_block", o.sparse_block},

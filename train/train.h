@@ -27,7 +27,7 @@ struct TrainOptions {
   std::string id = "default";
   std::filesystem::path data_dir;
   bool verbose = true;  // a line per step; false redraws one line
-  int batch_size = 64;
+  int batch_size = 64;  // 0: automatic (kSmallSetBatch, or all the files of a smaller set)
   std::filesystem::path logdir_root = "./logdir";
   std::filesystem::path config_file = "./default.config.json";
   bool config_file_given = false;  // an explicit --config_file must exist and agree with a resumed checkpoint
@@ -49,7 +49,9 @@ struct TrainOptions {
   double momentum = 0.9;
   std::string monitor = "val_loss";  // loss | accuracy | val_loss | val_accuracy
   int checkpoint_every = 1;
-  std::string checkpoint_policy = "Always";  // Always | Best
+  // Always | Best (the monitored metric improved) | Clips (keep the max_checkpoints best by
+  // the clips' score, and the newest, so that the run resumes)
+  std::string checkpoint_policy = "Always";
   int max_checkpoints = 5;                   // 0: keep all (PRiSM's None)
   bool resume = true;
   std::filesystem::path resume_from;
@@ -57,15 +59,22 @@ struct TrainOptions {
   bool generate = true;
   int max_generate_per_epoch = 1;
   std::vector<double> temperature = {0.95};
+  double top_p = 1.0;          // nucleus of the clips (GenerateRequest::top_p); 1: plain temperature sampling
+  bool dc_guard = false;       // the clips' guard against DC drift (GenerateRequest::dc_guard)
   std::filesystem::path seed;  // audio to prime generation with
   int seed_offset = 0;         // samples
   double seed_dur = 2.0;       // seconds of the seed that prime the clips
   double val_frac = 0.1;
+  std::string val_split = "files";  // files | time (train/dataset.h)
+  std::string augment;              // "polarity,gain,pitch", any of them; empty: none
+  double max_minutes = 0;           // 0: no limit; else stop (with a checkpoint) after this wall-clock time
   std::int64_t rng_seed = -1;  // -1: random (printed, and stored in checkpoints)
   int num_threads = 1;
   std::int64_t max_steps = 0;  // 0: no limit; else stop (with a checkpoint) after this many steps
   std::string device = "auto";     // auto | cpu | cuda | cuda:N
-  std::string precision = "fp32";  // fp32 | bf16 | fp16 (autocast; fp16 with loss scaling, CUDA only)
+  // fp32 | bf16 | fp16 (autocast; fp16 with loss scaling, CUDA only) | auto (bf16 on a GPU
+  // or a CPU with bf16 arithmetic, AMX or AVX512-BF16; fp32 elsewhere)
+  std::string precision = "fp32";
   int dist_timeout_s = 300;        // distributed runs: rendezvous and collective timeout
   // Block-sparse pruning (train/pruning.h): the final fraction of blocks zeroed (0: none),
   // the block (outputs x inputs), the steps over which the sparsity rises, and whether the

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "audio/stats.h"
+#include "core/clip-scores.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/interrupt.h"
@@ -57,7 +58,15 @@ class Trainer {
   StepResult validate();
   void save();
   int stop();
-  bool budget_spent() const { return o_.max_steps > 0 && state_.step >= o_.max_steps; }
+  bool budget_spent() const {
+    return (o_.max_steps > 0 && state_.step >= o_.max_steps) ||
+           (o_.max_minutes > 0 && minutes_since(started_) >= o_.max_minutes);
+  }
+  static double minutes_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count() / 60.0;
+  }
+  void write_clips_and_score(int epoch);
+  void keep_best_by_clips();
 
   TrainOptions o_;
   std::unique_ptr<DirectoryLock> lock_;  // rank 0's hold on the id's folder
@@ -84,6 +93,7 @@ class Trainer {
   std::int64_t steps_this_run_ = 0;
   double lr_ = 0;
   nlohmann::json corpus_stats_;  // the training data's statistics, for every checkpoint
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();  // --max_minutes counts from here
 };
 
 // Data-parallel training when started by `--nproc` or torchrun-style variables.
@@ -122,7 +132,10 @@ void Trainer::prepare() {
                 "use a multiple of the number of processes: --batch_size is the global batch");
   }
   torch::manual_seed(plan_.rng_seed);
-  data_ = std::make_unique<Dataset>(plan_.dataset_options(o_.data_dir));
+  DatasetOptions data_options = plan_.dataset_options(o_.data_dir);
+  data_options.val_split = o_.val_split;
+  data_options.augment = parse_augment(o_.augment);
+  data_ = std::make_unique<Dataset>(data_options);
   for (const auto& w : data_->warnings()) log_warn(w);
   if (data_->val_files().empty() && o_.monitor.rfind("val_", 0) == 0) {
     throw Error(ErrorKind::kUsage,
@@ -235,10 +248,17 @@ void Trainer::open_run_folder() {
   run_dir_ = dir;
   log_ = std::make_unique<TrainLog>(run_dir_, o_.num_epochs, o_.verbose);
   log_info("Run folder " + run_dir_.string() + "; " + std::to_string(data_->train_files().size()) + " training and " +
-           std::to_string(data_->val_files().size()) + " validation files at " +
-           std::to_string(data_->sample_rate_hz()) + " Hz; rng_seed " + std::to_string(plan_.rng_seed) + "; " +
+           std::to_string(data_->val_files().size()) + " validation files (" +
+           (d.val_split == "time" ? "the last part of each track" : "whole files") + ") at " +
+           std::to_string(data_->sample_rate_hz()) + " Hz; batch " + std::to_string(d.batch_size) +
+           (o_.batch_size == 0 ? " (automatic)" : "") + "; rng_seed " + std::to_string(plan_.rng_seed) + "; " +
            device_.str() + ", " + precision_name(precision_) +
+           (o_.precision == "auto" ? (precision_ == Precision::kBf16 ? " (auto: bf16 arithmetic on this device)"
+                                                                     : " (auto: no bf16 arithmetic on this CPU)")
+                                   : "") +
            (dist_ ? ", " + std::to_string(env_.world_size) + " processes" : std::string()));
+  if (d.augment.any()) log_info("Augmenting the training batches: " + describe(d.augment) + " (--augment)");
+  if (o_.max_minutes > 0) log_info("Training for at most " + fixed(o_.max_minutes, 1) + " minutes (--max_minutes).");
   if (pruner_->active()) log_info("Pruning " + describe(prune_options(o_)));
   // What the clips will be set beside (stats, docs/cli.md): a sample of the training files.
   std::vector<fs::path> paths;
@@ -399,7 +419,7 @@ void Trainer::train_window(const Batch& batch, int w, std::int64_t steps_in_epoc
 // each rank evaluates its shard and the means are averaged over the ranks.
 StepResult Trainer::validate() {
   model_->eval();
-  BatchLoader loader(*data_, data_->val_batches(), shard_);
+  BatchLoader loader(*data_, data_->val_batches(env_.world_size), shard_);
   StepResult sum;
   std::int64_t n = 0;
   while (auto batch = loader.next()) {
@@ -446,12 +466,9 @@ void Trainer::finish_epoch() {
   } else {
     ++state_.epochs_without_improvement;
   }
-  if (writer_ && epoch % o_.checkpoint_every == 0 && (o_.checkpoint_policy == "Always" || improved)) {
+  if (writer_ && epoch % o_.checkpoint_every == 0 && (o_.checkpoint_policy != "Best" || improved)) {
     save();
-    if (o_.generate && o_.max_generate_per_epoch > 0) {
-      write_training_clips(last_checkpoint_, o_, data_->sample_rate_hz(), clip_seed_, epoch, plan_.rng_seed,
-                           log_->train_events(), state_.step);
-    }
+    write_clips_and_score(epoch);
     try {
       write_report(o_.logdir_root / o_.id);
     } catch (const Error& e) {
@@ -464,6 +481,35 @@ void Trainer::finish_epoch() {
     log_info("Early stopping: " + o_.monitor + " has not improved for " +
              std::to_string(state_.epochs_without_improvement) + " epochs (best " + fixed(*state_.best, 4) + ").");
     early_stop_ = true;
+  }
+}
+
+// The clips of the checkpoint just written, their score recorded in the run's
+// clip-scores.json; under --checkpoint_policy Clips, the worst-scored checkpoints go.
+void Trainer::write_clips_and_score(int epoch) {
+  if (!o_.generate || o_.max_generate_per_epoch <= 0) return;
+  nlohmann::json entry = write_training_clips(last_checkpoint_, o_, data_->sample_rate_hz(), clip_seed_, epoch,
+                                              plan_.rng_seed, log_->train_events(), state_.step);
+  entry["minutes"] = minutes_since(started_);  // into this run, for the study's curves
+  record_clip_score(run_dir_, last_checkpoint_.filename().string(), entry);
+  keep_best_by_clips();
+}
+
+// --checkpoint_policy Clips: the max_checkpoints best-scored checkpoints of the run, and the
+// newest, which the run resumes from.
+void Trainer::keep_best_by_clips() {
+  if (o_.checkpoint_policy != "Clips" || o_.max_checkpoints <= 0) return;
+  const nlohmann::json scores = read_clip_scores(run_dir_);
+  std::vector<std::pair<double, fs::path>> ranked;
+  for (const auto& [epoch, path] : checkpoints_in(run_dir_)) {
+    if (path == last_checkpoint_) continue;
+    const auto it = scores.find(path.filename().string());
+    ranked.emplace_back(it != scores.end() ? it->at("score").get<double>() : -1.0, path);
+  }
+  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (std::size_t i = static_cast<std::size_t>(o_.max_checkpoints); i < ranked.size(); ++i) {
+    std::error_code ec;
+    fs::remove(ranked[i].second, ec);
   }
 }
 
@@ -493,7 +539,7 @@ void Trainer::save() {
   save_checkpoint(path, model_, optimizer_.get(), info, rnn.empty() ? nullptr : &rnn, masks.empty() ? nullptr : &masks);
   last_checkpoint_ = path;
   log_info("Saved checkpoint " + path.string());
-  if (o_.max_checkpoints > 0) {
+  if (o_.max_checkpoints > 0 && o_.checkpoint_policy != "Clips") {
     const auto all = checkpoints_in(run_dir_);
     for (std::size_t i = 0; i + o_.max_checkpoints < all.size(); ++i) fs::remove(all[i].second);
   }
@@ -504,8 +550,13 @@ int Trainer::stop() {
   if (writer_) log_->end_steps();
   save();
   const bool by_signal = stop_requested_;
-  log_info(by_signal ? "Stopped by signal; resume with the same command."
-                     : "Reached --max_steps " + std::to_string(o_.max_steps) + "; resume with the same command.");
+  const bool by_steps = o_.max_steps > 0 && state_.step >= o_.max_steps;
+  // A budget's last checkpoint is scored like the others: it may be the best.
+  if (writer_ && !by_signal) write_clips_and_score(state_.epoch);
+  log_info(by_signal  ? "Stopped by signal; resume with the same command."
+           : by_steps ? "Reached --max_steps " + std::to_string(o_.max_steps) + "; resume with the same command."
+                      : "Reached --max_minutes " + fixed(o_.max_minutes, 1) + " after " +
+                            std::to_string(steps_this_run_) + " steps; resume with the same command.");
   if (dist_) dist_->after_rank0("stop");
   return by_signal ? exit_code(ErrorKind::kInterrupted) : 0;
 }
