@@ -6,26 +6,23 @@
 #include <mutex>
 
 namespace srnn {
-namespace {
 
-std::mutex& planner_mutex() {
+std::mutex& fftw_planner_mutex() {
   static std::mutex m;
   return m;
 }
-
-}  // namespace
 
 RealFft::RealFft(int n) : n_(n) {
   in_ = fftwf_alloc_real(n);
   fftwf_complex* out = fftwf_alloc_complex(n / 2 + 1);
   out_ = reinterpret_cast<std::complex<float>*>(out);  // fftwf_complex is float[2], as std::complex
-  std::lock_guard<std::mutex> lock(planner_mutex());
+  std::lock_guard<std::mutex> lock(fftw_planner_mutex());
   plan_ = fftwf_plan_dft_r2c_1d(n, in_, out, FFTW_ESTIMATE);
 }
 
 RealFft::~RealFft() {
   {
-    std::lock_guard<std::mutex> lock(planner_mutex());
+    std::lock_guard<std::mutex> lock(fftw_planner_mutex());
     fftwf_destroy_plan(static_cast<fftwf_plan>(plan_));
   }
   fftwf_free(in_);

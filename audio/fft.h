@@ -10,6 +10,7 @@
 #pragma once
 
 #include <complex>
+#include <mutex>
 #include <vector>
 
 namespace srnn {
@@ -32,6 +33,10 @@ class RealFft {
   std::complex<float>* out_;
   void* plan_;
 };
+
+// FFTW's planner is not thread-safe: hold this lock while making or destroying any FFTW plan
+// (RealFft does). Executing plans needs no lock.
+std::mutex& fftw_planner_mutex();
 
 // The periodic Hann window of n points: 0.5 - 0.5 cos(2 pi i / n).
 std::vector<float> hann_window(int n);
