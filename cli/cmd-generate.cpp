@@ -39,6 +39,8 @@ struct GenerateArgs {
   int num_seqs = 1;
   int sample_rate = 0;  // 0: the model's
   std::vector<double> temperature = {0.95};
+  double top_p = 1.0;  // 1: plain temperature sampling
+  std::string dc_guard = "False";
   long long seed_offset = 0;
   double seed_dur = kDefaultSeedSeconds;
   bool include_seed = false;
@@ -95,9 +97,10 @@ int cuda_index(const std::string& device) {
 
 // cpu: the CPU engine. cuda[:N]: the CUDA engine where this build has one, else the LibTorch
 // model on the GPU. auto: the CUDA engine when a GPU is present, else LibTorch's GPU when it
-// sees one, else the CPU engine.
-GenerateEngine choose_engine(const std::string& device) {
-  if (device == "cpu") return GenerateEngine::kCpu;
+// sees one, else the CPU engine; with top_p < 1 or the DC guard the CPU engine, the only one
+// that samples from a nucleus or guards.
+GenerateEngine choose_engine(const std::string& device, bool cpu_only) {
+  if (device == "cpu" || (device == "auto" && cpu_only)) return GenerateEngine::kCpu;
   cuda_index(device);  // checks the name
   std::string why;
   const bool available = cuda_engine_available(&why);
@@ -122,7 +125,16 @@ GenerateEngine check_generate_args(const GenerateArgs& a) {
   if (a.sample_rate != 0 && a.sample_rate < 1000) throw Error(ErrorKind::kUsage, "--sample_rate must be at least 1000 Hz");
   if (a.num_threads < 1) throw Error(ErrorKind::kUsage, "--num_threads must be at least 1");
   check_temperatures(a.temperature);
-  const GenerateEngine engine = choose_engine(a.device);
+  check_top_p(a.top_p);
+  if (a.top_p < 1 && a.device != "cpu" && a.device != "auto") {
+    throw Error(ErrorKind::kUsage, "--top_p runs on the CPU engine; --device " + a.device + " draws from the whole softmax",
+                "add --device cpu, or leave --top_p at 1 on the GPU");
+  }
+  const bool dc_guard = parse_prism_bool("--dc_guard", a.dc_guard);
+  if (dc_guard && a.device != "cpu" && a.device != "auto") {
+    throw Error(ErrorKind::kUsage, "--dc_guard runs on the CPU engine", "add --device cpu, or --dc_guard False on the GPU");
+  }
+  const GenerateEngine engine = choose_engine(a.device, a.top_p < 1 || dc_guard);
   if (a.output_path == "-" && a.num_seqs != 1) {
     throw Error(ErrorKind::kUsage, "--output_path - streams one sequence; use --num_seqs 1");
   }
@@ -155,6 +167,9 @@ GenerateRequest make_request(const GenerateArgs& a, const ModelConfig& c, const 
                              std::vector<float>& seed_audio) {
   GenerateRequest req;
   req.temperatures = expand_temperatures(a.temperature, a.num_seqs);
+  req.top_p = a.top_p;
+  req.dc_guard = parse_prism_bool("--dc_guard", a.dc_guard);
+  req.sample_rate_hz = rate;
   const double n_samples = a.dur * rate + 0.5;
   if (n_samples < 1) throw Error(ErrorKind::kUsage, "--dur gives no samples at " + std::to_string(rate) + " Hz");
   // Files are WAV, whose sizes are 32-bit; a stream to stdout has no such limit.
@@ -294,6 +309,12 @@ int run_generate(const GenerateArgs& a) {
                     std::to_string(std::min(a.num_threads, a.num_seqs)) + " threads";
   if (engine == GenerateEngine::kCuda) how = "the CUDA engine on GPU " + std::to_string(gpu);
   if (engine == GenerateEngine::kTorch) how = "LibTorch on " + a.device;
+  if (a.top_p < 1) {
+    char top_p[32];
+    std::snprintf(top_p, sizeof(top_p), "%g", a.top_p);
+    how += std::string(", top_p ") + top_p;
+  }
+  if (req.dc_guard) how += ", DC guard";
   log_info("Generating " + std::to_string(a.num_seqs) + " x " + fixed(a.dur, 2) + " s from " + checkpoint.string() +
            " (epoch " + std::to_string(weights.info.train.epoch) + ", " + how + ", rng_seed " +
            std::to_string(req.rng_seed) + ")");
@@ -321,7 +342,8 @@ CommandRunner add_generate_command(CLI::App& app) {
   add_flag_option(*cmd, "output_path", a->output_path,
                   "Output WAV; files are named <stem>_e=<epoch>(<i>)_t=<temp>.wav; '-' streams to stdout")->required();
   add_flag_option(*cmd, "checkpoint_path", a->checkpoint_path,
-                  "Checkpoint file (model.ckpt-<epoch>), or a run or id folder: its latest checkpoint")
+                  "Checkpoint file (model.ckpt-<epoch>), or a run or id folder: its best clip score (samplernn rank), "
+                  "else its latest checkpoint")
       ->required();
   add_flag_option(*cmd, "config_file", a->config_file, "Optional; must agree with the checkpoint's config");
   add_flag_option(*cmd, "dur", a->dur, "Seconds of audio per sequence");
@@ -329,6 +351,12 @@ CommandRunner add_generate_command(CLI::App& app) {
   add_flag_option(*cmd, "sample_rate", a->sample_rate,
                   "Sample rate of the output (Hz); 0: the model's. Another rate than the model's is an error");
   add_flag_option(*cmd, "temperature", a->temperature, "Sampling temperature(s), one per sequence; the last repeats");
+  add_flag_option(*cmd, "top_p", a->top_p,
+                  "Nucleus sampling: draw only from the most likely levels that hold this much of the probability, "
+                  "in (0, 1]; 1: plain temperature sampling. CPU engine only");
+  add_flag_option(*cmd, "dc_guard", a->dc_guard,
+                  "Guard against DC drift inside the sampling loop: where the output's running mean (0.5 s) strays "
+                  "beyond 0.002, tilt each draw against it. CPU engine only");
   add_flag_option(*cmd, "seed", a->seed, "Audio that primes every tier before generating (resampled if needed)");
   add_flag_option(*cmd, "seed_offset", a->seed_offset, "First sample of the seed to use (at the model's rate)");
   add_flag_option(*cmd, "seed_dur", a->seed_dur, "Seconds of the seed that prime the tiers");

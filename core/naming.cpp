@@ -36,4 +36,13 @@ void check_temperatures(const std::vector<double>& temperatures) {
   }
 }
 
+void check_top_p(double top_p) {
+  if (!(top_p > 0 && top_p <= 1)) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%g", top_p);
+    throw Error(ErrorKind::kUsage, std::string("--top_p ") + text + " is not in (0, 1]",
+                "0.9 draws from the most likely levels that hold 90% of the probability; 1 turns it off");
+  }
+}
+
 }  // namespace srnn

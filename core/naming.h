@@ -1,5 +1,6 @@
-// PRiSM's rules for naming generated clips and spreading temperatures over sequences,
-// shared by training (clips at checkpoints) and `samplernn generate`.
+// PRiSM's rules for naming generated clips and spreading temperatures over sequences, and the
+// checks of the sampling flags, shared by training (clips at checkpoints) and `samplernn
+// generate`.
 #pragma once
 
 #include <string>
@@ -19,5 +20,8 @@ std::vector<double> expand_temperatures(std::vector<double> temperatures, int n)
 constexpr double kMinTemperature = 1e-6;
 // Error(kUsage) unless every value is finite and at least kMinTemperature.
 void check_temperatures(const std::vector<double>& temperatures);
+
+// Error(kUsage) unless top_p (nucleus sampling, --top_p) is in (0, 1].
+void check_top_p(double top_p);
 
 }  // namespace srnn

@@ -560,6 +560,14 @@ class CudaBackend : public GenerationBackend {
 
 std::vector<std::vector<std::int32_t>> generate_cuda(const EngineWeights& w, const GenerateRequest& req, int device) {
   const GenerationLayout layout = generation_layout(w.config, req);
+  if (req.dc_guard) {
+    throw Error(ErrorKind::kUsage, "the DC guard runs on the CPU engine",
+                "use --device cpu with --dc_guard, or --dc_guard False on the GPU");
+  }
+  if (req.top_p < 1) {
+    throw Error(ErrorKind::kUsage, "top-p (nucleus) sampling runs on the CPU engine; the CUDA engine draws from the whole softmax",
+                "use --device cpu with --top_p, or --top_p 1 on the GPU");
+  }
   const int N = layout.n_seqs;
   CudaEngine engine(w, N, layout.capacity, device);
   CudaEngine::Impl& m = *engine.impl_;

@@ -57,7 +57,8 @@ class CudaEngine {
 };
 
 // generate() (engine.h) on the GPU: the same request, the same contract for on_samples,
-// on_progress, on_priming and stop; n_threads is ignored.
+// on_progress, on_priming and stop; n_threads is ignored. Error(kUsage) for top_p < 1:
+// nucleus sampling is the CPU engine's.
 std::vector<std::vector<std::int32_t>> generate_cuda(const EngineWeights& weights, const GenerateRequest& request,
                                                      int device = 0);
 

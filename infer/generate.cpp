@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "audio/quantize.h"
 #include "infer/engine.h"
 #include "infer/sampler.h"
 
@@ -15,11 +16,19 @@ class CpuBackend : public GenerationBackend {
  public:
   CpuBackend(const EngineWeights& w, const GenerateRequest& req, const std::vector<int>& seqs, std::int32_t* history,
              std::int64_t capacity, ThreadTeam* team)
-      : engine_(w, static_cast<int>(seqs.size()), team), q_(w.config.q_levels), scratch_(static_cast<std::size_t>(q_)) {
+      : engine_(w, static_cast<int>(seqs.size()), team),
+        q_(w.config.q_levels),
+        top_p_(req.top_p),
+        scratch_(2 * static_cast<std::size_t>(q_)),  // sample_level_top_p's
+        tilted_(static_cast<std::size_t>(q_)) {
+    std::vector<float> values(static_cast<std::size_t>(q_));
+    const Quantizer quantizer(w.config.q_type, q_);
+    for (int j = 0; j < q_; ++j) values[static_cast<std::size_t>(j)] = quantizer.dequantize(j);
     for (std::size_t i = 0; i < seqs.size(); ++i) {
       rows_.push_back(history + static_cast<std::int64_t>(i) * capacity);
       rngs_.emplace_back(req.rng_seed, static_cast<std::uint64_t>(seqs[i]));
       inv_temp_.push_back(static_cast<float>(1.0 / req.temperatures[seqs[i]]));
+      if (req.dc_guard) guards_.emplace_back(values, req.sample_rate_hz);
     }
   }
 
@@ -32,8 +41,10 @@ class CpuBackend : public GenerationBackend {
       engine_.step_frames(rows_.data(), t);
       const float* logits = engine_.sample_logits(rows_.data(), t);
       for (std::size_t i = 0; i < rows_.size(); ++i) {
-        rows_[i][t] = sample_level(logits + i * static_cast<std::size_t>(q_), q_, inv_temp_[i], rngs_[i].uniform(),
-                                   scratch_.data());
+        const float* l = logits + i * static_cast<std::size_t>(q_);
+        if (!guards_.empty()) l = guards_[i].tilt(l, inv_temp_[i], tilted_.data());
+        rows_[i][t] = sample_level_top_p(l, q_, inv_temp_[i], top_p_, rngs_[i].uniform(), scratch_.data());
+        if (!guards_.empty()) guards_[i].push(rows_[i][t]);
       }
     }
   }
@@ -41,9 +52,11 @@ class CpuBackend : public GenerationBackend {
  private:
   Engine engine_;
   int q_;
+  double top_p_;
   std::vector<std::int32_t*> rows_;
   std::vector<SequenceRng> rngs_;
-  std::vector<float> inv_temp_, scratch_;
+  std::vector<float> inv_temp_, scratch_, tilted_;
+  std::vector<DcGuard> guards_;  // one per sequence with GenerateRequest::dc_guard
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/model-spec.h"
+#include "core/naming.h"
 
 namespace srnn {
 
@@ -12,6 +13,7 @@ GenerationLayout generation_layout(const ModelConfig& config, const GenerateRequ
   g.n_seqs = static_cast<int>(req.temperatures.size());
   if (g.n_seqs < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sequence");
   if (req.n_samples < 1) throw Error(ErrorKind::kUsage, "generation needs at least one sample");
+  check_top_p(req.top_p);
   const std::int64_t L = g.lookback = config.lookback();
   g.n_seed = primed_length(static_cast<std::int64_t>(req.seed_levels.size()), L);
   if (req.seed_levels.size() >= static_cast<std::size_t>(L)) {

@@ -27,6 +27,15 @@ constexpr std::int64_t kGenerateBlock = 4096;
 struct GenerateRequest {
   std::int64_t n_samples = 16000;        // per sequence, after the seed
   std::vector<double> temperatures;      // one per sequence
+  // Nucleus sampling (sample_level_top_p), in (0, 1]; 1: plain temperature sampling. Only
+  // the CPU engine draws from a nucleus: the CUDA engine and the LibTorch model refuse
+  // top_p < 1 with Error(kUsage).
+  double top_p = 1.0;
+  // The guard against DC drift inside the loop (DcGuard, infer/sampler.h), at sample_rate_hz.
+  // Only the CPU engine guards: the CUDA engine and the LibTorch model refuse it with
+  // Error(kUsage).
+  bool dc_guard = false;
+  int sample_rate_hz = 16000;
   std::vector<std::int32_t> seed_levels; // priming samples for every sequence (may be empty)
   std::uint64_t rng_seed = 0;
   int n_threads = 1;
@@ -59,7 +68,7 @@ struct GenerationLayout {
   // The level at sequence position p < n_seed: the seed's, or q_zero.
   std::int32_t seed_at(std::int64_t p) const { return seed != nullptr ? seed[p] : q_zero; }
 };
-// Error(kUsage) for a request without sequences or samples.
+// Error(kUsage) for a request without sequences or samples, or with top_p outside (0, 1].
 GenerationLayout generation_layout(const ModelConfig& config, const GenerateRequest& request);
 
 // The steps a backend supplies, over a history of n rows of layout.capacity levels (history

@@ -170,6 +170,18 @@ TEST_F(CliGenerate, SameRngSeedSameAudioWhateverTheThreads) {
     EXPECT_EQ(test::read_file(dir_->path() / "s1" / name), test::read_file(dir_->path() / "s2" / name)) << name;
     EXPECT_NE(test::read_file(dir_->path() / "s1" / name), test::read_file(dir_->path() / "s3" / name)) << name;
   }
+  // Top-p: as reproducible, and other audio than plain sampling; --top_p 1 is plain sampling.
+  const auto r = run_command(gen("--output_path p1/x.wav --num_seqs 3 --dur 0.5 --rng_seed 9 --top_p 0.8"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("top_p 0.8"), std::string::npos) << r.output;
+  ASSERT_EQ(run_command(gen("--output_path p2/x.wav --num_seqs 3 --dur 0.5 --rng_seed 9 --top_p 0.8 --num_threads 2")).exit_code, 0);
+  ASSERT_EQ(run_command(gen("--output_path p3/x.wav --num_seqs 3 --dur 0.5 --rng_seed 9 --top_p 1")).exit_code, 0);
+  for (int i = 0; i < 3; ++i) {
+    const std::string name = "x_e=1(" + std::to_string(i) + ")_t=0.95.wav";
+    EXPECT_EQ(test::read_file(dir_->path() / "p1" / name), test::read_file(dir_->path() / "p2" / name)) << name;
+    EXPECT_NE(test::read_file(dir_->path() / "p1" / name), test::read_file(dir_->path() / "s1" / name)) << name;
+    EXPECT_EQ(test::read_file(dir_->path() / "p3" / name), test::read_file(dir_->path() / "s1" / name)) << name;
+  }
 }
 
 TEST_F(CliGenerate, SeedsAtAnotherRateAreResampledAndCanLeadTheOutput) {
@@ -366,6 +378,10 @@ TEST_F(CliGenerate, BadInputIsOneClearLine) {
   // A temperature so small that 1/T overflows a float gave a clip of only +1.0.
   expect(gen("--output_path bad/x.wav --temperature 1e-300"), ErrorKind::kUsage, "at least 1e-06");
   expect(gen("--output_path bad/x.wav --dur nan"), ErrorKind::kUsage, "--dur");
+  expect(gen("--output_path bad/x.wav --top_p 0"), ErrorKind::kUsage, "--top_p 0 is not in (0, 1]");
+  expect(gen("--output_path bad/x.wav --top_p 1.5"), ErrorKind::kUsage, "--top_p 1.5 is not in (0, 1]");
+  // Only the CPU engine draws from a nucleus; the GPU paths say so, GPU or not.
+  expect(gen("--output_path bad/x.wav --top_p 0.9 --device cuda"), ErrorKind::kUsage, "runs on the CPU engine");
   // A pipe named like audio would block the seed's decoder (and stats, eval) forever.
   ASSERT_EQ(mkfifo((d / "fifo.wav").c_str(), 0600), 0);
   expect(gen("--output_path bad/x.wav --seed fifo.wav", "timeout 20 "), ErrorKind::kInput, "not a regular file");

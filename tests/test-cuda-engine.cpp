@@ -222,6 +222,24 @@ TEST(CudaEngine, TheSameSeedGivesTheSameClipWhateverTheBlock) {
   EXPECT_NE(generate_cuda(w, req), a);
 }
 
+TEST(CudaEngine, TopPIsRefusedWithOrWithoutAGpu) {
+  // Nucleus sampling is the CPU engine's; the refusal comes before any GPU is looked for.
+  const ModelConfig c = config({4, 16}, RnnType::kGru, false);
+  const EngineWeights w = weights_of(random_file(c, 1), c);
+  GenerateRequest req;
+  req.temperatures = {1.0};
+  req.top_p = 0.9;
+  try {
+    generate_cuda(w, req);
+    FAIL() << "the CUDA engine sampled with top-p";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+    EXPECT_NE(std::string(e.what()).find(cuda_engine_built() ? "runs on the CPU engine" : "no CUDA engine"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(CudaEngine, WithoutAGpuItSaysSoInOneError) {
   std::string why;
   if (cuda_engine_available(&why)) GTEST_SKIP() << "this machine has a GPU";

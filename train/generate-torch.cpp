@@ -91,6 +91,14 @@ class TorchBackend : public GenerationBackend {
 }  // namespace
 
 std::vector<std::vector<std::int32_t>> generate_torch(SampleRNN& model, const GenerateRequest& req) {
+  if (req.dc_guard) {
+    throw Error(ErrorKind::kUsage, "the DC guard runs on the CPU engine",
+                "use --device cpu with --dc_guard, or --dc_guard False on the GPU");
+  }
+  if (req.top_p < 1) {
+    throw Error(ErrorKind::kUsage, "top-p (nucleus) sampling runs on the CPU engine; the LibTorch generator draws from the whole softmax",
+                "use --device cpu with --top_p, or --top_p 1 on the GPU");
+  }
   torch::NoGradGuard ng;
   const bool was_training = model->is_training();
   model->eval();

@@ -39,7 +39,8 @@ class TorchStepper {
 // generate() (infer/engine.h) with the LibTorch model, on the model's device: the same request
 // and the same contract for on_samples, on_progress, on_priming and stop (n_threads is
 // LibTorch's). On the CPU the draws come from a generator of rng_seed's own; on a GPU from the
-// device's default generator, seeded with it.
+// device's default generator, seeded with it. Error(kUsage) for top_p < 1: nucleus sampling
+// is the CPU engine's.
 std::vector<std::vector<std::int32_t>> generate_torch(SampleRNN& model, const GenerateRequest& request);
 
 }  // namespace srnn
