@@ -30,7 +30,27 @@ struct EvalArgs {
   std::string weights = "fp32";
   bool json = false;
   bool record = false;
+  bool held_out = false;
 };
+
+// --held_out: the validation files the checkpoint records (under its data folder), which
+// its run never trained on.
+std::vector<fs::path> held_out_files(const fs::path& checkpoint, const TrainState& state) {
+  const DataSplit& d = state.data;
+  const fs::path dir(d.data_dir);
+  std::vector<fs::path> out;
+  for (const std::string& name : d.val_files) {
+    std::error_code ec;
+    if (dir.is_absolute() && fs::exists(dir / name, ec)) out.push_back(dir / name);
+  }
+  if (out.empty()) {
+    throw Error(ErrorKind::kInput,
+                "'" + checkpoint.string() + "' records no validation files that exist here" +
+                    (d.val_files.empty() ? "" : " (" + std::to_string(d.val_files.size()) + " under '" + d.data_dir + "')"),
+                "give the audio to score instead of --held_out");
+  }
+  return out;
+}
 
 double entropy_bits(const std::vector<std::int64_t>& counts) {
   std::int64_t total = 0;
@@ -67,6 +87,7 @@ void write_record(std::ofstream& f, const fs::path& checkpoint, const TrainState
                               {"step", state.step},
                               {"weights", a.weights},
                               {"inputs", inputs},
+                              {"held_out", a.held_out},
                               {"files", n_files},
                               {"seconds", seconds},
                               {"nll_bits_per_sample", nll_bits},
@@ -91,7 +112,13 @@ int run_eval(const EvalArgs& a) {
   const int rate = model_sample_rate(weights.info, a.sample_rate, checkpoint, &rate_note);
   if (!rate_note.empty()) log_warn(rate_note);
 
-  const std::vector<fs::path> files = expand_audio_inputs(a.inputs);
+  if (a.held_out == !a.inputs.empty()) {
+    throw Error(ErrorKind::kUsage, a.held_out ? "--held_out scores the checkpoint's own validation files: give no inputs"
+                                              : "give audio files or folders to score, or --held_out");
+  }
+  const std::vector<fs::path> files =
+      a.held_out ? held_out_files(checkpoint, weights.info.train) : expand_audio_inputs(a.inputs);
+  if (a.held_out) log_info("Scoring the " + std::to_string(files.size()) + " validation files the checkpoint records.");
 
   // Each file is quantised and cut into segments of --segment_dur (the last one shorter);
   // each segment starts from the initial RNN state, as a training file does.
@@ -170,9 +197,13 @@ CommandRunner add_eval_command(CLI::App& app) {
                                              "next to the entropy of the audio's level histogram.");
   cmd->option_defaults()->always_capture_default();
   add_flag_option(*cmd, "checkpoint_path", a->checkpoint_path,
-                  "Checkpoint file (model.ckpt-<epoch>), or a run or id folder: its latest checkpoint")
+                  "Checkpoint file (model.ckpt-<epoch>), or a run or id folder: its best clip score (samplernn rank), "
+                  "else its latest checkpoint")
       ->required();
-  cmd->add_option("inputs", a->inputs, "Audio files or folders (searched recursively)")->required();
+  cmd->add_option("inputs", a->inputs, "Audio files or folders (searched recursively)");
+  cmd->add_flag("--held_out,--held-out", a->held_out,
+                "Score the validation files the checkpoint records (with train --val_split time, the last part of "
+                "each track), instead of inputs");
   add_flag_option(*cmd, "sample_rate", a->sample_rate,
                   "Rate the audio is resampled to; 0: the model's. Another rate than the model's is an error");
   add_flag_option(*cmd, "segment_dur", a->segment_dur, "Seconds per independently scored segment (as training files)");
