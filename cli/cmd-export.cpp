@@ -61,7 +61,7 @@ int run_export(const ExportArgs& a) {
     for (const WeightMatrix& m : int8_matrices(info.config)) quantised.insert(m.name);
   }
   TensorFile out;
-  out.metadata = to_metadata(info);
+  out.metadata = to_metadata(without_machine_paths(info));
   for (const auto& [name, t] : in.tensors) {
     // A shared model must work: weights of a diverged run are refused, not passed on.
     if (!t.all_finite()) {
@@ -87,7 +87,7 @@ CommandRunner add_export_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("export", "Write a checkpoint's weights alone (bfloat16, int8 or fp32), for sharing.");
   cmd->option_defaults()->always_capture_default();
   add_flag_option(*cmd, "checkpoint_path", a->checkpoint_path,
-                  "Checkpoint file, or a run or id folder: its latest checkpoint")
+                  "Checkpoint file, or a run or id folder: its best clip score (samplernn rank), else its latest checkpoint")
       ->required();
   add_flag_option(*cmd, "output", a->output, "File to write (safetensors, same layout)")->required();
   add_flag_option(*cmd, "weights", a->weights,

@@ -45,6 +45,16 @@ TrainState state_from_format1(const std::map<std::string, std::string>& md, cons
 
 }  // namespace
 
+CheckpointInfo without_machine_paths(CheckpointInfo info) {
+  const auto last_part = [](const std::string& p) {
+    const std::filesystem::path path = std::filesystem::path(p).lexically_normal();
+    return (path.has_filename() ? path.filename() : path.parent_path().filename()).string();
+  };
+  if (!info.train.data.data_dir.empty()) info.train.data.data_dir = last_part(info.train.data.data_dir);
+  if (!info.train.origin.empty()) info.train.origin = last_part(info.train.origin);
+  return info;
+}
+
 std::map<std::string, std::string> to_metadata(const CheckpointInfo& info) {
   std::map<std::string, std::string> md = {{"format", kCheckpointFormat},
                                            {"config", to_json(info.config).dump()},

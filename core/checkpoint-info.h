@@ -37,6 +37,9 @@ inline constexpr const char* kCheckpointFormat = "samplernn-checkpoint-2";
 inline constexpr const char* kCheckpointFormat1 = "samplernn-checkpoint-1";
 
 std::map<std::string, std::string> to_metadata(const CheckpointInfo& info);
+// The info with no path of the machine that wrote it: the data folder and the origin of the
+// training state keep their last component only. What `export` writes, for sharing.
+CheckpointInfo without_machine_paths(CheckpointInfo info);
 // Throws Error(kInput) naming `path` when the metadata is missing or malformed.
 CheckpointInfo checkpoint_info_from_metadata(const std::map<std::string, std::string>& metadata,
                                              const std::filesystem::path& path);

@@ -184,3 +184,36 @@ TEST(PrismCheckpoint, TheLibTorchModelGivesTensorFlowsLogitsAndTakesTheMoments) 
 
 }  // namespace
 }  // namespace srnn
+
+namespace srnn {
+namespace {
+
+// A shared model says nothing of the machine that trained it: no absolute path anywhere in
+// its metadata, the shipped models' and any export's.
+void expect_no_absolute_path(const std::filesystem::path& file) {
+  const TensorFile f = load_safetensors(file, [](const std::string&) { return false; });
+  for (const auto& [key, value] : f.metadata) {
+    for (std::size_t at = value.find("\"/"); at != std::string::npos; at = value.find("\"/", at + 1)) {
+      ADD_FAILURE() << file << ": metadata '" << key << "' holds an absolute path: " << value.substr(at, 60);
+    }
+  }
+}
+
+TEST(SharedModels, CarryNoAbsolutePaths) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::filesystem::path(SRNN_SOURCE_DIR) / "pretrained")) {
+    if (e.path().extension() != ".safetensors") continue;
+    expect_no_absolute_path(e.path());
+    ++n;
+  }
+  EXPECT_GE(n, 2);
+  CheckpointInfo info;
+  info.train.data.data_dir = "/home/someone/album/chunks/";
+  info.train.origin = "/home/someone/models/base.safetensors";
+  const CheckpointInfo shared = without_machine_paths(info);
+  EXPECT_EQ(shared.train.data.data_dir, "chunks");
+  EXPECT_EQ(shared.train.origin, "base.safetensors");
+}
+
+}  // namespace
+}  // namespace srnn
