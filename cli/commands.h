@@ -14,8 +14,11 @@ using CommandRunner = std::function<int()>;
 
 CommandRunner add_chunk_command(CLI::App& app);
 CommandRunner add_train_command(CLI::App& app);
+CommandRunner add_finetune_command(CLI::App& app);
 CommandRunner add_generate_command(CLI::App& app);
 CommandRunner add_stats_command(CLI::App& app);
+CommandRunner add_copies_command(CLI::App& app);
+CommandRunner add_rank_command(CLI::App& app);
 CommandRunner add_plot_command(CLI::App& app);
 CommandRunner add_report_command(CLI::App& app);
 CommandRunner add_eval_command(CLI::App& app);

@@ -33,11 +33,14 @@ int main(int argc, char** argv) {
   };
   add(srnn::add_chunk_command);
   add(srnn::add_train_command);
+  add(srnn::add_finetune_command);
   add(srnn::add_generate_command);
   add(srnn::add_eval_command);
   add(srnn::add_export_command);
   add(srnn::add_import_prism_command);
   add(srnn::add_stats_command);
+  add(srnn::add_copies_command);
+  add(srnn::add_rank_command);
   add(srnn::add_plot_command);
   add(srnn::add_report_command);
   add(srnn::add_tune_command);

@@ -217,6 +217,7 @@ TEST_F(CliTrain, BadInputIsOneClearLine) {
   expect(train_cmd("--learning_rate nan"), ErrorKind::kUsage, "--learning_rate");
   expect(train_cmd("--output_file_dur 99999"), ErrorKind::kUsage, "--output_file_dur must be at most 3600");
   expect(train_cmd("--temperature 1e-300"), ErrorKind::kUsage, "at least 1e-06");
+  expect(train_cmd("--top_p 0"), ErrorKind::kUsage, "--top_p 0 is not in (0, 1]");
   expect(train_cmd("--id ../../escaped"), ErrorKind::kUsage, "is not a plain name");
   expect(train_cmd("--sparsity 1.5"), ErrorKind::kUsage, "--sparsity must be in [0, 0.99]");
   expect(train_cmd("--sparsity 0.9 --sparse_block 16by4"), ErrorKind::kUsage, "is not RxC");
