@@ -287,11 +287,12 @@ CommandRunner add_finetune_command(CLI::App& app) {
     }
     t.resume_from = *base;
     t.resume = true;
-    log_info("Fine-tuning " + *base + " on '" + t.data_dir.string() + "' (id " + t.id + "); the recipe's defaults:");
+    t.preamble.push_back("Fine-tuning " + *base + " on '" + t.data_dir.string() + "' (id " + t.id +
+                         "); the recipe's defaults:");
     for (const FineTuneDefault& d : kFineTuneDefaults) {
       if (t.given.count(d.flag) > 0) continue;
       const CLI::Option* opt = cmd->get_option("--" + std::string(d.flag));
-      log_info("  --" + std::string(d.flag) + " " + opt->get_default_str() + ": " + d.why);
+      t.preamble.push_back("  --" + std::string(d.flag) + " " + opt->get_default_str() + ": " + d.why);
     }
     // The recipe's split holds on the new data: not the base's own --val_frac.
     t.given.insert("val_frac");

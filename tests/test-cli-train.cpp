@@ -228,6 +228,64 @@ TEST_F(CliTrain, BadInputIsOneClearLine) {
   EXPECT_FALSE(fs::exists(dir_ / "logdir")) << "a run was started before the checks";
 }
 
+// Fine-tuning a base on one new track: the recipe's defaults said up front, every chunk
+// trained on, the last part of the track held out, a wall-clock budget that ends with a
+// scored checkpoint and resumes, and one clear line for each kind of bad input, with the
+// base untouched.
+TEST_F(CliTrain, FineTuneOnOneTrackWithinMinutesAndItsBadInputs) {
+  auto r = run_command(train_cmd("--num_epochs 1 --val_frac 0.2 --generate False", "base"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  fs::create_directories(dir_ / "mine");
+  write_album(dir_ / "mine" / "three.flac", 9, 440);
+  r = run_command(kBin + " chunk --input_dir " + q(dir_ / "mine") + " --output_dir " + q(dir_ / "mine_chunks") +
+                  " --chunk_length 1000 --overlap 100");
+  ASSERT_EQ(r.exit_code, 0) << r.output;  // 9 chunks of one track
+  const fs::path base = latest_checkpoint(dir_ / "logdir" / "base");
+  const std::string base_bytes = test::read_file(base);
+  const std::string finetune = "cd " + q(dir_.path()) + " && " + kBin +
+                               " finetune --base logdir/base --data_dir mine_chunks --id ft --output_file_dur 1"
+                               " --max_generate_per_epoch 2 --num_threads 1 --rng_seed 5 ";
+
+  r = run_command(finetune + "--max_minutes 0.1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* line : {"the recipe's defaults:", "--learning_rate 0.0005:", "--checkpoint_policy Clips:",
+                           "8 training and 1 validation files (the last part of each track)",
+                           "batch 8 (automatic)", "Augmenting the training batches", "Reached --max_minutes 0.1"}) {
+    EXPECT_NE(r.output.find(line), std::string::npos) << line << "\n" << r.output;
+  }
+  EXPECT_EQ(r.output.find("left out"), std::string::npos) << r.output;
+  const fs::path first = latest_checkpoint(dir_ / "logdir" / "ft");
+  ASSERT_FALSE(first.empty()) << r.output;
+  const CheckpointInfo info = read_checkpoint_info(first);
+  EXPECT_EQ(info.train.data.val_files, std::vector<std::string>{"three_chunk_9.wav"});
+  const nlohmann::json scores = nlohmann::json::parse(test::read_file(first.parent_path() / "clip-scores.json"));
+  ASSERT_TRUE(scores.contains(first.filename().string())) << scores.dump();
+  EXPECT_EQ(scores[first.filename().string()]["clips"].size(), 2u);
+  // Again: the run goes on from its own checkpoint, with a new budget.
+  r = run_command(finetune + "--max_minutes 0.05");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("continuing the newer run that started from it"), std::string::npos) << r.output;
+  EXPECT_GT(read_checkpoint_info(latest_checkpoint(dir_ / "logdir" / "ft")).train.step, info.train.step);
+
+  auto expect = [](const std::string& cmd, ErrorKind kind, const std::string& needle) {
+    test::expect_one_error_line(cmd, exit_code(kind), needle);
+  };
+  expect(finetune + "--id small --batch_size 12", ErrorKind::kInput, "fewer than one batch of 12");
+  expect(finetune + "--id small --batch_size 12", ErrorKind::kInput, "use --batch_size 8 or less (0 picks one)");
+  r = run_command(kBin + " chunk --input_dir " + q(dir_ / "mine") + " --output_dir " + q(dir_ / "mine_22k") +
+                  " --chunk_length 1000 --overlap 100 --sample_rate 22050");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect(finetune + "--id rate --data_dir mine_22k", ErrorKind::kInput, "sampled at 22050 Hz");
+  std::ofstream(dir_ / "other.config.json") << R"({"seq_len": 256, "frame_sizes": [4, 16], "dim": 32})";
+  expect(finetune + "--id config --config_file other.config.json", ErrorKind::kConfig, "dim");
+  expect(finetune + "--id notckpt --base mine/three.flac", ErrorKind::kInput, "three.flac");
+  expect(finetune + "--id twice --resume_from logdir/base", ErrorKind::kUsage, "--base");
+  EXPECT_EQ(test::read_file(base), base_bytes) << "the base was written to";
+  for (const char* id : {"small", "rate", "config", "notckpt", "twice"}) {
+    EXPECT_TRUE(latest_checkpoint(dir_ / "logdir" / id).empty()) << id;
+  }
+}
+
 TEST_F(CliTrain, ASecondTrainingOfTheSameIdIsRefused) {
   // The test holds the id's lock as a running training would.
   const DirectoryLock held(dir_ / "logdir" / "song", "training id 'song' in 'logdir'");

@@ -22,7 +22,7 @@ std::string where(const fs::path& checkpoint, const TrainState& s) {
 
 // The checkpoint to continue: the newest of the id, or --resume_from's checkpoint unless the
 // id holds a newer run that started from it.
-fs::path pick_checkpoint(const TrainOptions& o, std::string* origin) {
+fs::path pick_checkpoint(const TrainOptions& o, std::string* origin, std::vector<std::string>* notes) {
   if (!o.resume) return {};
   const fs::path latest = latest_checkpoint(o.logdir_root / o.id);
   if (o.resume_from.empty()) return latest;
@@ -34,8 +34,8 @@ fs::path pick_checkpoint(const TrainOptions& o, std::string* origin) {
   try {
     const CheckpointInfo newer = read_checkpoint_info(latest);
     if (newer.train.origin == *origin) {
-      log_info("--resume_from " + from.string() + ": continuing the newer run that started from it, " +
-               where(latest, newer.train) + "; use a new --id to start again from " + from.string() + ".");
+      notes->push_back("--resume_from " + from.string() + ": continuing the newer run that started from it, " +
+                       where(latest, newer.train) + "; use a new --id to start again from " + from.string() + ".");
       return latest;
     }
   } catch (const Error& e) {
@@ -86,8 +86,8 @@ void reconcile_flags(const TrainOptions& o, StartPlan& plan) {
   if (!given(o, "val_frac")) plan.val_frac = s.data.val_frac;
   plan.same_data_dir = s.data.data_dir == absolute_normal(o.data_dir);
   if (!plan.same_data_dir) {
-    log_info("Continuing on other data: '" + o.data_dir.string() + "' (the checkpoint trained on '" + s.data.data_dir +
-             "'), with a new train/validation split.");
+    plan.notes.push_back("Continuing on other data: '" + o.data_dir.string() + "' (the checkpoint trained on '" +
+                         s.data.data_dir + "'), with a new train/validation split.");
     return;
   }
   std::vector<std::string> changed;
@@ -103,8 +103,8 @@ void reconcile_flags(const TrainOptions& o, StartPlan& plan) {
                       ")");
   }
   for (const std::string& c : changed) {
-    log_info(c + ": the checkpoint's " + std::to_string(s.data.val_files.size()) +
-             " validation files stay in validation; use --resume False for a new split.");
+    plan.notes.push_back(c + ": the checkpoint's " + std::to_string(s.data.val_files.size()) +
+                         " validation files stay in validation; use --resume False for a new split.");
   }
 }
 
@@ -125,7 +125,7 @@ DatasetOptions StartPlan::dataset_options(const fs::path& data_dir) const {
 
 StartPlan plan_start(const TrainOptions& o) {
   StartPlan plan;
-  plan.checkpoint = pick_checkpoint(o, &plan.origin);
+  plan.checkpoint = pick_checkpoint(o, &plan.origin, &plan.notes);
   plan.batch_size = o.batch_size;
   plan.val_frac = o.val_frac;
   if (!plan.checkpoint.empty()) {

@@ -39,12 +39,15 @@ struct StartPlan {
   std::uint64_t rng_seed = 0;
   std::string origin;                // the lineage's --resume_from file
   bool same_data_dir = false;        // the checkpoint's data folder is --data_dir
+  // What the user should know of these decisions, one line each: logged once the data has
+  // loaded, so that bad input still gives its one error line alone.
+  std::vector<std::string> notes;
 
   // The dataset options this plan implies.
   DatasetOptions dataset_options(const std::filesystem::path& data_dir) const;
 };
 
-// Picks the checkpoint and reconciles the options with it; prints one line per decision
+// Picks the checkpoint and reconciles the options with it; one line in `notes` per decision
 // the user should know about. Error(kConfig/kInput/kUsage) for contradictions.
 StartPlan plan_start(const TrainOptions& options);
 

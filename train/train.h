@@ -83,6 +83,9 @@ struct TrainOptions {
   std::string sparse_block = "16x4";
   std::int64_t prune_start = 2000, prune_end = 20000;
   bool prune_sample_tier = false;
+  // Lines logged once the run's checks have passed, before its first step (what `finetune`
+  // chose and why), so that bad input still gives one line alone.
+  std::vector<std::string> preamble;
   // Flags given on the command line, by name ("batch_size"). A resumed run takes the
   // checkpoint's values for sample_rate, batch_size and val_frac unless they are given.
   std::set<std::string> given;

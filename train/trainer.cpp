@@ -136,6 +136,7 @@ void Trainer::prepare() {
   data_options.val_split = o_.val_split;
   data_options.augment = parse_augment(o_.augment);
   data_ = std::make_unique<Dataset>(data_options);
+  for (const auto& n : plan_.notes) log_info(n);
   for (const auto& w : data_->warnings()) log_warn(w);
   if (data_->val_files().empty() && o_.monitor.rfind("val_", 0) == 0) {
     throw Error(ErrorKind::kUsage,
@@ -247,6 +248,7 @@ void Trainer::open_run_folder() {
   if (!out.flush()) throw Error(ErrorKind::kIo, "cannot write '" + run_json.string() + "'");
   run_dir_ = dir;
   log_ = std::make_unique<TrainLog>(run_dir_, o_.num_epochs, o_.verbose);
+  for (const std::string& line : o_.preamble) log_info(line);
   log_info("Run folder " + run_dir_.string() + "; " + std::to_string(data_->train_files().size()) + " training and " +
            std::to_string(data_->val_files().size()) + " validation files (" +
            (d.val_split == "time" ? "the last part of each track" : "whole files") + ") at " +
