@@ -29,13 +29,7 @@ class CliRank : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new test::TempDir();
     const fs::path d = dir_->path();
-    fs::create_directories(d / "data");
-    for (int i = 0; i < 8; ++i) {
-      test::write_sndfile(d / "data" / ("c" + std::to_string(i) + ".wav"), test::sine(200 + 30 * i, 0.3, 16000, 8000),
-                          16000, 1, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
-    }
-    std::ofstream(d / "tiny.config.json")
-        << R"({"seq_len": 256, "frame_sizes": [4, 16], "dim": 16, "num_rnn_layers": 1, "emb_size": 8})";
+    test::write_tiny_corpus(d);
     const auto r = run_command("cd " + q(d) + " && " + kBin +
                                " train --id r --data_dir data --config_file tiny.config.json --batch_size 4"
                                " --num_epochs 2 --generate False --num_threads 1 --rng_seed 1");

@@ -50,6 +50,16 @@ std::vector<float> noise(double amplitude, std::size_t n, std::uint32_t seed) {
   return x;
 }
 
+void write_tiny_corpus(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir / "data");
+  for (int i = 0; i < 8; ++i) {
+    write_sndfile(dir / "data" / ("c" + std::to_string(i) + ".wav"), sine(200 + 30 * i, 0.3, 16000, 8000), 16000, 1,
+                  SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  }
+  std::ofstream(dir / "tiny.config.json")
+      << R"({"seq_len": 256, "frame_sizes": [4, 16], "dim": 16, "num_rnn_layers": 1, "emb_size": 8})";
+}
+
 void write_sndfile(const fs::path& path, const std::vector<float>& interleaved, int rate_hz, int n_channels,
                    int format) {
   SF_INFO info{};

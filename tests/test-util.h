@@ -30,6 +30,11 @@ std::vector<float> sine(double freq_hz, double amplitude, int rate_hz, std::size
 // Uniform white noise in [-amplitude, amplitude] from a fixed seed.
 std::vector<float> noise(double amplitude, std::size_t n, std::uint32_t seed = 1);
 
+// A tiny training set in `dir`: data/c0.wav .. c7.wav (half-second 16 kHz sines) and
+// tiny.config.json (frame sizes 4 and 16, dim 16, one GRU layer): what the CLI tests train
+// their small models on.
+void write_tiny_corpus(const std::filesystem::path& dir);
+
 // Writes interleaved samples with libsndfile; format is an SF_FORMAT_* combination.
 void write_sndfile(const std::filesystem::path& path, const std::vector<float>& interleaved, int rate_hz,
                    int n_channels, int format);
