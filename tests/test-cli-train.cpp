@@ -248,7 +248,7 @@ TEST_F(CliTrain, FineTuneOnOneTrackWithinMinutesAndItsBadInputs) {
 
   r = run_command(finetune + "--max_minutes 0.1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  for (const char* line : {"the recipe's defaults:", "--learning_rate 0.0005:", "--checkpoint_policy Clips:",
+  for (const char* line : {"the recipe's defaults:", "--learning_rate 0.001:", "--checkpoint_policy Clips:",
                            "8 training and 1 validation files (the last part of each track)",
                            "batch 8 (automatic)", "Augmenting the training batches", "Reached --max_minutes 0.1"}) {
     EXPECT_NE(r.output.find(line), std::string::npos) << line << "\n" << r.output;
