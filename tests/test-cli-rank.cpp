@@ -71,7 +71,7 @@ TEST_F(CliRank, ScoresEveryCheckpointRecordsThemAndMarksTheOneAFolderTakes) {
     EXPECT_LE(entry["score"].get<double>(), 1.0) << name;
     EXPECT_GT(entry["step"].get<std::int64_t>(), 0) << name;
     EXPECT_EQ(entry["settings"], (nlohmann::json{{"n_clips", 2}, {"dur_s", 0.5}, {"temperature", 0.95},
-                                                 {"top_p", 1.0}, {"rng_seed", 1}}));
+                                                 {"top_p", 1.0}, {"dc_guard", false}, {"rng_seed", 1}}));
     ASSERT_EQ(entry["clips"].size(), 2u) << name;
     for (const char* key : {"file", "score", "passes", "failures", "tonal_fraction", "partials", "dc_offset",
                             "silent_fraction", "centroid_hz", "rms_dbfs"}) {
