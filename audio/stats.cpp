@@ -136,7 +136,10 @@ nlohmann::json to_json(const AudioStats& s) {
 }
 
 void log_clip_stats(const std::string& name, Span<const float> samples, int rate_hz) {
-  const AudioStats s = compute_stats(samples, rate_hz);
+  log_clip_stats(name, compute_stats(samples, rate_hz));
+}
+
+void log_clip_stats(const std::string& name, const AudioStats& s) {
   log_info("  " + name + ": " + summary_line(s));
   for (const std::string& w : stats_warnings(s)) log_warn(name + " is " + w);
 }

@@ -60,6 +60,8 @@ nlohmann::json to_json(const AudioStats& s);
 // Logs "<name>: <summary line>" and a warning line for each of stats_warnings(): what is
 // printed after every generated clip.
 void log_clip_stats(const std::string& name, Span<const float> samples, int rate_hz);
+// The same for statistics already measured.
+void log_clip_stats(const std::string& name, const AudioStats& stats);
 
 // Many files' statistics as a distribution: the 10th, 50th and 90th percentiles of each
 // figure (nearest rank), and how many collapsed. What `stats` prints for a folder, and what a

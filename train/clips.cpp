@@ -58,9 +58,9 @@ nlohmann::json write_training_clips(const fs::path& checkpoint, const TrainOptio
     const fs::path path = dir / clip_name(o.id, epoch, i, n, g.temperatures[i]);
     write_audio(path, audio, sample_rate_hz);
     log_info("Generated " + path.string() + " (" + fixed(secs, 1) + " s)");
-    log_clip_stats(path.filename().string(), audio, sample_rate_hz);
-    tb.audio("samplernn/clips/" + path.stem().string(), step, audio, sample_rate_hz);
     const AudioStats stats = compute_stats(Span<const float>(audio.data(), audio.size()), sample_rate_hz);
+    log_clip_stats(path.filename().string(), stats);
+    tb.audio("samplernn/clips/" + path.stem().string(), step, audio, sample_rate_hz);
     verdicts.push_back(score_clip(stats, corpus));
     clips.push_back(clip_record(path.filename().string(), stats, verdicts.back()));
   }
